@@ -1,0 +1,213 @@
+//! `manifest.json`: the signed description of a bundle. Its schema is
+//! `bundle-schema/manifest.schema.json`; its SHA-256 is the bundle's identity.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::relpath::RelPath;
+
+pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.airlock.bundle.manifest.v1+json";
+pub const SCHEMA_JSON: &str = include_str!("../../bundle-schema/manifest.schema.json");
+pub const MEMBER_MANIFEST: &str = "manifest.json";
+pub const MEMBER_SIGNATURE: &str = "manifest.json.minisig";
+pub const MEMBER_SUMS: &str = "SHA256SUMS";
+pub const BLOB_PREFIX: &str = "blobs/sha256/";
+
+/// The content kinds a bundle can carry; they display as the spec's YAML words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    File,
+    Image,
+    Git,
+    Python,
+    Debian,
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::File => "file",
+            Kind::Image => "image",
+            Kind::Git => "git",
+            Kind::Python => "python",
+            Kind::Debian => "debian",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Manifest {
+    pub media_type: String,
+    pub schema_version: u32,
+    pub name: String,
+    pub version: String,
+    /// RFC 3339 UTC: when the lock behind this bundle was resolved.
+    pub created: String,
+    /// The airlock that wrote the bundle.
+    pub generator: String,
+    /// For a differential bundle: the bundle it builds on. Blobs that artifacts name but
+    /// `blobs` does not list are the base's, and must already be at the importing site.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<Base>,
+    pub artifacts: Vec<Artifact>,
+    /// Every blob carried in this bundle, sorted by digest, each once.
+    pub blobs: Vec<BlobDescriptor>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Base {
+    pub name: String,
+    pub version: String,
+    /// The base bundle's manifest digest.
+    pub manifest: Digest,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Artifact {
+    pub kind: Kind,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Where the connected side got it (URL, or local path as written in the spec).
+    pub upstream: String,
+    pub purl: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
+    /// OCI-style platform (`linux/arm64`) for kinds that have one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// For files: the path in the raw repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<RelPath>,
+    pub blobs: Vec<Digest>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BlobDescriptor {
+    pub digest: Digest,
+    pub size: u64,
+    pub media_type: String,
+}
+
+impl Manifest {
+    /// `<name>-<version>`: the bundle's file name stem.
+    pub fn id(&self) -> String {
+        format!("{}-{}", self.name, self.version)
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec_pretty(self).expect("manifest serializes");
+        v.push(b'\n');
+        v
+    }
+
+    /// Internal consistency beyond the schema: sorted unique blobs, artifacts that name
+    /// only blobs that are carried (or, in a differential bundle, left to the base).
+    pub fn check(&self) -> Result<(), String> {
+        if self.media_type != MANIFEST_MEDIA_TYPE || self.schema_version != 1 {
+            return Err(format!(
+                "manifest is `{}` version {}; this airlock reads `{MANIFEST_MEDIA_TYPE}` version 1",
+                self.media_type, self.schema_version
+            ));
+        }
+        for w in self.blobs.windows(2) {
+            if w[0].digest >= w[1].digest {
+                return Err(format!("manifest lists blob {} out of order or twice", w[1].digest));
+            }
+        }
+        let carried: BTreeSet<_> = self.blobs.iter().map(|b| b.digest).collect();
+        let mut paths = BTreeSet::new();
+        for a in &self.artifacts {
+            if a.kind == Kind::File {
+                let Some(p) = &a.path else {
+                    return Err(format!("file artifact `{}` has no path", a.name));
+                };
+                if !paths.insert(p.clone()) {
+                    return Err(format!("two file artifacts have path `{p}`"));
+                }
+                if a.blobs.len() != 1 {
+                    return Err(format!("file artifact `{}` must name exactly one blob", a.name));
+                }
+            }
+            if self.base.is_none()
+                && let Some(d) = a.blobs.iter().find(|d| !carried.contains(d))
+            {
+                return Err(format!("artifact `{}` names blob {d}, which the manifest does not list", a.name));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn blob_member(d: &Digest) -> String {
+        format!("{BLOB_PREFIX}{}", d.hex())
+    }
+
+    pub fn total_blob_bytes(&self) -> u64 {
+        self.blobs.iter().map(|b| b.size).sum()
+    }
+}
+
+/// The JSON Schema validator for manifests, built once.
+pub fn schema_validator() -> &'static jsonschema::Validator {
+    static V: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    V.get_or_init(|| {
+        let schema: serde_json::Value = serde_json::from_str(SCHEMA_JSON).expect("bundled schema is JSON");
+        jsonschema::validator_for(&schema).expect("bundled schema compiles")
+    })
+}
+
+/// Parse manifest bytes: JSON Schema first, then the typed form, then [`Manifest::check`].
+pub fn parse(bytes: &[u8]) -> Result<Manifest, String> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| format!("manifest.json is not JSON: {e}"))?;
+    if let Some(err) = schema_validator().iter_errors(&value).next() {
+        return Err(format!("manifest.json does not match the schema at `{}`: {err}", err.instance_path()));
+    }
+    let m: Manifest = serde_json::from_value(value).map_err(|e| format!("manifest.json: {e}"))?;
+    m.check()?;
+    Ok(m)
+}
+
+/// A purl for a plain file (`pkg:generic`).
+pub fn file_purl(path: &RelPath, digest: &Digest, url: Option<&str>) -> String {
+    let name = path.as_str().rsplit('/').next().unwrap_or(path.as_str());
+    let mut s = format!("pkg:generic/{}?checksum=sha256:{}", pct(name), digest.hex());
+    if let Some(u) = url {
+        s.push_str("&download_url=");
+        s.push_str(&pct(u));
+    }
+    s
+}
+
+/// Percent-encode all but `A-Z a-z 0-9 . - _ ~` (and `:` as purl allows).
+fn pct(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b".-_~:".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn purl_encodes() {
+        let d = Digest::of(b"x");
+        let p = file_purl(&RelPath::new("a/hello 1.tar.gz").unwrap(), &d, Some("http://h.example/x?y=1"));
+        assert!(p.starts_with("pkg:generic/hello%201.tar.gz?checksum=sha256:"), "{p}");
+        assert!(p.ends_with("&download_url=http:%2F%2Fh.example%2Fx%3Fy%3D1"), "{p}");
+    }
+}

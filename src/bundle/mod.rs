@@ -1,0 +1,49 @@
+//! The bundle: format v1 (see `docs/bundle-format.md` and `bundle-schema/`), its writer,
+//! and the one streaming pass that verifies it.
+
+pub mod manifest;
+pub mod reader;
+pub mod sign;
+pub mod split;
+pub mod sums;
+pub mod verify;
+pub mod writer;
+
+use crate::exit::ExitStatus;
+
+/// Why a bundle was refused. Each kind has its own exit status (docs/exit-codes.md).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BundleError {
+    /// The signature is missing, invalid, or by a key that is not trusted.
+    #[error("not authentic: {0}")]
+    NotAuthentic(String),
+    /// Authentic, but bytes are damaged, missing, extra, or unsafe.
+    #[error("corrupt: {0}")]
+    Corrupt(String),
+    /// Not an airlock bundle at all, or a version this airlock does not read.
+    #[error("not a bundle: {0}")]
+    NotABundle(String),
+    /// The media could not be read.
+    #[error("unreadable: {0}")]
+    Unreadable(String),
+}
+
+impl BundleError {
+    pub fn exit_status(&self) -> ExitStatus {
+        match self {
+            BundleError::Corrupt(_) => ExitStatus::Corrupt,
+            BundleError::NotAuthentic(_) => ExitStatus::NotAuthentic,
+            BundleError::NotABundle(_) | BundleError::Unreadable(_) => ExitStatus::NotABundle,
+        }
+    }
+
+    /// A short word for `--json` output.
+    pub fn status_word(&self) -> &'static str {
+        match self {
+            BundleError::Corrupt(_) => "corrupt",
+            BundleError::NotAuthentic(_) => "not-authentic",
+            BundleError::NotABundle(_) => "not-a-bundle",
+            BundleError::Unreadable(_) => "unreadable",
+        }
+    }
+}

@@ -1,0 +1,479 @@
+//! The one pass that decides whether a bundle can be trusted, and the only way to get a
+//! [`VerifiedBundle`]: "import without verify" does not compile.
+//!
+//! In stream order: the first member must be `manifest.json` and the second its minisign
+//! signature by a trusted key; the manifest must match the schema; `SHA256SUMS` must be
+//! exactly what the manifest implies; then every blob member must be listed, safe to
+//! unpack, of the listed size and hash to its name; nothing may be missing, repeated or
+//! extra. Blobs are hashed on worker threads while the main thread reads (and a second
+//! thread decompresses), so both cores are busy and memory stays bounded by a fixed pool
+//! of buffers, whatever the bundle's size.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::Path;
+
+use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
+use indicatif::ProgressBar;
+use rayon::prelude::*;
+
+use crate::digest::{Digest, Hasher};
+use crate::relpath::RelPath;
+use crate::store::{Staging, Store};
+
+use super::BundleError;
+use super::manifest::{self, BLOB_PREFIX, MEMBER_MANIFEST, MEMBER_SIGNATURE, MEMBER_SUMS, Manifest};
+use super::reader::{Fault, Source, io_fault};
+use super::sign::{KeyId, PublicKey, Signature};
+
+const CHUNK: usize = 1 << 20;
+const MAX_MANIFEST: u64 = 512 << 20;
+const MAX_SIGNATURE: u64 = 4096;
+
+/// A bundle whose signature, manifest and every byte have been checked.
+#[derive(Debug)]
+pub struct VerifiedBundle {
+    pub manifest: Manifest,
+    pub manifest_digest: Digest,
+    pub signer: KeyId,
+    /// Bytes read from the media.
+    pub stream_bytes: u64,
+    _sealed: (),
+}
+
+impl VerifiedBundle {
+    pub fn id(&self) -> String {
+        self.manifest.id()
+    }
+}
+
+/// What to do with blob bytes while they are checked.
+pub enum BlobSink<'a> {
+    /// Hash and drop (`airlock verify`).
+    Discard,
+    /// Also write blobs the store lacks into a staging area (`airlock import`).
+    Stage(&'a Store, &'a Staging),
+}
+
+/// What the head of a bundle says, before its blobs are read.
+pub struct Head {
+    pub manifest_bytes: Vec<u8>,
+    pub signature: String,
+}
+
+/// Check a signature over `msg` against the trusted keys.
+pub fn check_signature(msg: &[u8], sig_text: &str, trusted: &[PublicKey], what: &str) -> Result<KeyId, BundleError> {
+    let sig = Signature::parse(sig_text)
+        .map_err(|e| BundleError::NotAuthentic(format!("{what}.minisig: {e:#}")))?;
+    let id = sig.key_id();
+    let Some(key) = trusted.iter().find(|k| k.id() == id) else {
+        return Err(BundleError::NotAuthentic(format!(
+            "{what} is signed by key {id}, which is not trusted (check its origin, then `airlock trust add KEY.pub`)"
+        )));
+    };
+    key.verify(msg, &sig).map_err(|e| {
+        BundleError::NotAuthentic(format!("{what} does not match its signature by trusted key {id} ({e:#}): it was changed after signing"))
+    })?;
+    Ok(id)
+}
+
+/// Signature first, then schema: an unsigned manifest is never interpreted.
+pub fn check_head(head: &Head, trusted: &[PublicKey]) -> Result<(Manifest, Digest, KeyId), BundleError> {
+    let signer = check_signature(&head.manifest_bytes, &head.signature, trusted, MEMBER_MANIFEST)?;
+    let m = manifest::parse(&head.manifest_bytes).map_err(BundleError::NotABundle)?;
+    Ok((m, Digest::of(&head.manifest_bytes), signer))
+}
+
+/// Verify the bundle at `path`.
+pub fn verify(path: &Path, trusted: &[PublicKey], sink: BlobSink, bar: &ProgressBar) -> Result<VerifiedBundle, BundleError> {
+    let source = Source::open(path)?;
+    if let Some(n) = source.stream_len() {
+        bar.set_length(n);
+    }
+    let mut volume_manifest = None;
+    if let Source::Volumes { list, list_bytes, signature, .. } = &source {
+        check_signature(list_bytes, signature, trusted, &format!("{}.airlock.volumes", list.bundle))?;
+        source.check_volumes_present()?;
+        volume_manifest = Some(list.manifest);
+    }
+    let v = match &source {
+        Source::Dir(dir) => verify_dir(dir, trusted, &sink, bar)?,
+        _ => verify_stream(&source, trusted, &sink, bar)?,
+    };
+    if let Some(d) = volume_manifest
+        && d != v.manifest_digest
+    {
+        return Err(BundleError::NotAuthentic(format!(
+            "the volume list is for manifest {d}, but the volumes hold manifest {}",
+            v.manifest_digest
+        )));
+    }
+    Ok(v)
+}
+
+/// Read just the head (manifest and signature) of a bundle, for `inspect`.
+pub fn read_head(path: &Path) -> Result<Head, BundleError> {
+    let source = Source::open(path)?;
+    if let Source::Dir(dir) = &source {
+        let manifest_bytes = std::fs::read(dir.join(MEMBER_MANIFEST))
+            .map_err(|e| BundleError::NotABundle(format!("{}: {e}", dir.join(MEMBER_MANIFEST).display())))?;
+        let signature = std::fs::read_to_string(dir.join(MEMBER_SIGNATURE)).unwrap_or_default();
+        return Ok(Head { manifest_bytes, signature });
+    }
+    let fault = Fault::default();
+    let stream = source.tar_stream(&fault, &ProgressBar::hidden())?;
+    let mut archive = tar::Archive::new(stream);
+    let mut entries = archive.entries().map_err(|e| io_fault(&fault, e))?;
+    let mut members = Vec::new();
+    for want in [MEMBER_MANIFEST, MEMBER_SIGNATURE] {
+        let Some(e) = entries.next() else { break };
+        let mut e = e.map_err(|e| io_fault(&fault, e))?;
+        if e.path_bytes().as_ref() != want.as_bytes() {
+            break;
+        }
+        members.push(read_small(&mut e, want, MAX_MANIFEST, &fault)?);
+    }
+    match members.len() {
+        0 => Err(BundleError::NotABundle(format!("{}: the first member is not {MEMBER_MANIFEST}", source.describe()))),
+        1 => Ok(Head { manifest_bytes: members.remove(0), signature: String::new() }),
+        _ => Ok(Head { signature: String::from_utf8_lossy(&members[1]).into_owned(), manifest_bytes: members.remove(0) }),
+    }
+}
+
+fn read_small(r: &mut impl Read, name: &str, limit: u64, fault: &Fault) -> Result<Vec<u8>, BundleError> {
+    let mut v = Vec::new();
+    r.take(limit + 1).read_to_end(&mut v).map_err(|e| io_fault(fault, e))?;
+    if v.len() as u64 > limit {
+        return Err(BundleError::Corrupt(format!("{name} is larger than {limit} bytes")));
+    }
+    Ok(v)
+}
+
+/// What the manifest promises, and what has been seen of it.
+struct Expected {
+    sizes: HashMap<Digest, u64>,
+    seen: HashSet<Digest>,
+}
+
+impl Expected {
+    fn new(m: &Manifest) -> Self {
+        Self { sizes: m.blobs.iter().map(|b| (b.digest, b.size)).collect(), seen: HashSet::new() }
+    }
+
+    /// A blob member's digest and size, if it is a listed blob seen for the first time.
+    fn blob(&mut self, member: &str, size: u64) -> Result<(Digest, u64), BundleError> {
+        let d = member
+            .strip_prefix(BLOB_PREFIX)
+            .and_then(|h| Digest::from_hex(h).ok())
+            .filter(|d| self.sizes.contains_key(d))
+            .ok_or_else(|| BundleError::Corrupt(format!("member {member} is not listed in the manifest")))?;
+        let want = self.sizes[&d];
+        if size != want {
+            return Err(BundleError::Corrupt(format!("blob {d} is {size} bytes in the bundle, the manifest says {want}")));
+        }
+        if !self.seen.insert(d) {
+            return Err(BundleError::Corrupt(format!("member {member} appears twice")));
+        }
+        Ok((d, want))
+    }
+
+    fn missing(&self, m: &Manifest) -> Result<(), BundleError> {
+        let missing: Vec<_> = m.blobs.iter().filter(|b| !self.seen.contains(&b.digest)).collect();
+        if let Some(first) = missing.first() {
+            let more = if missing.len() > 1 { format!(" (and {} more)", missing.len() - 1) } else { String::new() };
+            return Err(BundleError::Corrupt(format!(
+                "blob {} listed in the manifest is missing{more}: the bundle is truncated or incomplete",
+                first.digest
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn check_sums(m: &Manifest, head: &Head, sums: &[u8]) -> Result<(), BundleError> {
+    let want = super::sums::render(m, &Digest::of(&head.manifest_bytes), &Digest::of(head.signature.as_bytes()));
+    if sums != want.as_slice() {
+        return Err(BundleError::Corrupt(format!("{MEMBER_SUMS} does not match the manifest")));
+    }
+    Ok(())
+}
+
+fn sink_file(sink: &BlobSink, d: &Digest) -> Result<Option<File>, BundleError> {
+    match sink {
+        BlobSink::Discard => Ok(None),
+        BlobSink::Stage(store, _) if store.contains(d) => Ok(None),
+        BlobSink::Stage(_, staging) => staging.create(d).map(Some).map_err(|e| BundleError::Unreadable(format!("{e:#}"))),
+    }
+}
+
+struct Job {
+    digest: Digest,
+    chunks: Receiver<(Vec<u8>, usize)>,
+    file: Option<File>,
+}
+
+struct Outcome {
+    digest: Digest,
+    actual: Digest,
+    write_error: Option<String>,
+}
+
+fn worker(jobs: &Receiver<Job>, free: &Sender<Vec<u8>>, out: &Sender<Outcome>) {
+    for mut job in jobs {
+        let mut h = Hasher::new();
+        let mut write_error = None;
+        for (buf, n) in &job.chunks {
+            h.update(&buf[..n]);
+            if let (Some(f), None) = (&mut job.file, &write_error)
+                && let Err(e) = f.write_all(&buf[..n])
+            {
+                write_error = Some(format!("staging blob {}: {e}", job.digest));
+            }
+            let _ = free.send(buf);
+        }
+        let (actual, _) = h.finish();
+        let _ = out.send(Outcome { digest: job.digest, actual, write_error });
+    }
+}
+
+fn verify_stream(source: &Source, trusted: &[PublicKey], sink: &BlobSink, bar: &ProgressBar) -> Result<VerifiedBundle, BundleError> {
+    let fault = Fault::default();
+    let stream = source.tar_stream(&fault, bar)?;
+    let fail = |e: std::io::Error| io_fault(&fault, e);
+    let mut archive = tar::Archive::new(stream);
+    let mut entries = archive.entries().map_err(fail)?;
+
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
+    let (free_tx, free_rx) = unbounded::<Vec<u8>>();
+    for _ in 0..threads * 4 + 2 {
+        free_tx.send(vec![0u8; CHUNK]).expect("pool");
+    }
+    let (jobs_tx, jobs_rx) = bounded::<Job>(threads * 2);
+    let (out_tx, out_rx) = unbounded::<Outcome>();
+
+    let mut head = Head { manifest_bytes: Vec::new(), signature: String::new() };
+    let mut checked: Option<(Manifest, Digest, KeyId)> = None;
+    let mut expected: Option<Expected> = None;
+    let mut names = HashSet::new();
+    let mut index = 0usize;
+
+    let result: Result<(), BundleError> = std::thread::scope(|s| {
+        for _ in 0..threads {
+            let (jobs_rx, free_tx, out_tx) = (jobs_rx.clone(), free_tx.clone(), out_tx.clone());
+            s.spawn(move || worker(&jobs_rx, &free_tx, &out_tx));
+        }
+        drop(out_tx);
+        let r = (|| {
+            for entry in entries.by_ref() {
+                let mut entry = entry.map_err(fail)?;
+                let raw_name = entry.path_bytes().into_owned();
+                let shown = String::from_utf8_lossy(&raw_name).into_owned();
+                let kind = entry.header().entry_type();
+                if !kind.is_file() {
+                    return Err(BundleError::Corrupt(format!(
+                        "member {shown} is a {}: only regular files are allowed",
+                        entry_kind(kind)
+                    )));
+                }
+                let rel = RelPath::from_bytes(&raw_name)
+                    .map_err(|e| BundleError::Corrupt(format!("member {shown} has an unsafe path: {e}")))?;
+                if !names.insert(rel.clone()) {
+                    return Err(BundleError::Corrupt(format!("member {rel} appears twice")));
+                }
+                let size = entry.header().size().map_err(fail)?;
+                match index {
+                    0 if rel.as_str() != MEMBER_MANIFEST => {
+                        return Err(BundleError::NotABundle(format!(
+                            "{}: the first member is {rel}, not {MEMBER_MANIFEST}",
+                            source.describe()
+                        )));
+                    }
+                    0 => head.manifest_bytes = read_small(&mut entry, MEMBER_MANIFEST, MAX_MANIFEST, &fault)?,
+                    1 if rel.as_str() != MEMBER_SIGNATURE => {
+                        return Err(BundleError::NotAuthentic(format!("{MEMBER_MANIFEST} is not followed by its signature")));
+                    }
+                    1 => {
+                        let sig = read_small(&mut entry, MEMBER_SIGNATURE, MAX_SIGNATURE, &fault)?;
+                        head.signature = String::from_utf8(sig)
+                            .map_err(|_| BundleError::NotAuthentic(format!("{MEMBER_SIGNATURE} is not text")))?;
+                        let c = check_head(&head, trusted)?;
+                        expected = Some(Expected::new(&c.0));
+                        checked = Some(c);
+                    }
+                    2 if rel.as_str() != MEMBER_SUMS => {
+                        return Err(BundleError::Corrupt(format!("member {rel} comes where {MEMBER_SUMS} belongs")));
+                    }
+                    2 => {
+                        let sums = read_small(&mut entry, MEMBER_SUMS, MAX_MANIFEST, &fault)?;
+                        check_sums(&checked.as_ref().expect("head checked").0, &head, &sums)?;
+                    }
+                    _ => {
+                        let (digest, size) = expected.as_mut().expect("head checked").blob(rel.as_str(), size)?;
+                        let file = sink_file(sink, &digest)?;
+                        let (tx, rx) = unbounded();
+                        jobs_tx.send(Job { digest, chunks: rx, file }).expect("workers alive");
+                        let mut got = 0u64;
+                        loop {
+                            let mut buf = free_rx.recv().expect("pool");
+                            let mut n = 0;
+                            while n < CHUNK {
+                                let k = entry.read(&mut buf[n..]).map_err(fail)?;
+                                if k == 0 {
+                                    break;
+                                }
+                                n += k;
+                            }
+                            if n == 0 {
+                                let _ = free_tx.send(buf);
+                                break;
+                            }
+                            got += n as u64;
+                            tx.send((buf, n)).expect("worker alive");
+                        }
+                        if got != size {
+                            return Err(BundleError::Corrupt(format!(
+                                "truncated: blob {digest} ends after {got} of {size} bytes"
+                            )));
+                        }
+                    }
+                }
+                index += 1;
+            }
+            Ok(())
+        })();
+        drop(jobs_tx);
+        r
+    });
+    if let Some(f) = fault.lock().unwrap().clone() {
+        return Err(f);
+    }
+    result?;
+    drop(entries);
+    // Past the last member only zero padding may follow; reading it to the end also
+    // checks the zstd frame checksum and the last volume.
+    let mut rest = archive.into_inner();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = rest.read(&mut buf).map_err(|e| io_fault(&fault, e))?;
+        if n == 0 {
+            break;
+        }
+        if buf[..n].iter().any(|&b| b != 0) {
+            return Err(BundleError::Corrupt("data after the end of the archive".into()));
+        }
+    }
+    if let Some(f) = fault.lock().unwrap().clone() {
+        return Err(f);
+    }
+    let Some((manifest, manifest_digest, signer)) = checked else {
+        return Err(match index {
+            0 => BundleError::NotABundle(format!("{} is an empty archive", source.describe())),
+            _ => BundleError::Corrupt(format!("truncated: the bundle ends before {MEMBER_SIGNATURE}")),
+        });
+    };
+    if index < 3 {
+        return Err(BundleError::Corrupt(format!("truncated: the bundle ends before {MEMBER_SUMS}")));
+    }
+    for o in out_rx {
+        check_outcome(&o)?;
+    }
+    expected.expect("head checked").missing(&manifest)?;
+    Ok(VerifiedBundle {
+        manifest,
+        manifest_digest,
+        signer,
+        stream_bytes: source.stream_len().unwrap_or(0),
+        _sealed: (),
+    })
+}
+
+fn check_outcome(o: &Outcome) -> Result<(), BundleError> {
+    if o.actual != o.digest {
+        return Err(BundleError::Corrupt(format!("blob {} is damaged: its bytes hash to {}", o.digest, o.actual)));
+    }
+    if let Some(e) = &o.write_error {
+        return Err(BundleError::Unreadable(e.clone()));
+    }
+    Ok(())
+}
+
+fn entry_kind(t: tar::EntryType) -> &'static str {
+    match t {
+        tar::EntryType::Symlink => "symlink",
+        tar::EntryType::Link => "hard link",
+        tar::EntryType::Directory => "directory",
+        tar::EntryType::Char => "character device",
+        tar::EntryType::Block => "block device",
+        tar::EntryType::Fifo => "fifo",
+        _ => "special entry",
+    }
+}
+
+fn verify_dir(dir: &Path, trusted: &[PublicKey], sink: &BlobSink, bar: &ProgressBar) -> Result<VerifiedBundle, BundleError> {
+    let read = |name: &str, limit: u64| -> Result<Vec<u8>, BundleError> {
+        let p = dir.join(name);
+        let meta = std::fs::symlink_metadata(&p)
+            .map_err(|e| BundleError::NotABundle(format!("{}: {e}", p.display())))?;
+        if !meta.is_file() {
+            return Err(BundleError::Corrupt(format!("member {name} is not a regular file")));
+        }
+        let f = File::open(&p).map_err(|e| BundleError::Unreadable(format!("{}: {e}", p.display())))?;
+        read_small(&mut { f }, name, limit, &Fault::default())
+    };
+    let manifest_bytes = read(MEMBER_MANIFEST, MAX_MANIFEST)?;
+    let signature = String::from_utf8(read(MEMBER_SIGNATURE, MAX_SIGNATURE)?)
+        .map_err(|_| BundleError::NotAuthentic(format!("{MEMBER_SIGNATURE} is not text")))?;
+    let head = Head { manifest_bytes, signature };
+    let (manifest, manifest_digest, signer) = check_head(&head, trusted)?;
+    check_sums(&manifest, &head, &read(MEMBER_SUMS, MAX_MANIFEST)?)?;
+
+    let mut expected = Expected::new(&manifest);
+    let mut blobs = Vec::new();
+    for entry in walkdir::WalkDir::new(dir).min_depth(1).follow_links(false).sort_by_file_name() {
+        let entry = entry.map_err(|e| BundleError::Unreadable(e.to_string()))?;
+        let rel = entry.path().strip_prefix(dir).expect("under dir").to_string_lossy().into_owned();
+        let ft = entry.file_type();
+        if ft.is_dir() {
+            if rel != "blobs" && rel != "blobs/sha256" {
+                return Err(BundleError::Corrupt(format!("unexpected directory {rel}")));
+            }
+            continue;
+        }
+        if !ft.is_file() {
+            let what = if ft.is_symlink() { "symlink" } else { "special file" };
+            return Err(BundleError::Corrupt(format!("member {rel} is a {what}: only regular files are allowed")));
+        }
+        if [MEMBER_MANIFEST, MEMBER_SIGNATURE, MEMBER_SUMS].contains(&rel.as_str()) {
+            continue;
+        }
+        let size = entry.metadata().map_err(|e| BundleError::Unreadable(e.to_string()))?.len();
+        blobs.push((entry.into_path(), expected.blob(&rel, size)?));
+    }
+    expected.missing(&manifest)?;
+    bar.set_length(manifest.total_blob_bytes());
+    blobs.par_iter().try_for_each(|(path, (digest, _))| -> Result<(), BundleError> {
+        let unreadable = |e: std::io::Error| BundleError::Unreadable(format!("{}: {e}", path.display()));
+        let mut f = File::open(path).map_err(unreadable)?;
+        let mut out = sink_file(sink, digest)?;
+        let mut h = Hasher::new();
+        let mut buf = vec![0u8; CHUNK];
+        let mut write_error = None;
+        loop {
+            let n = f.read(&mut buf).map_err(unreadable)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+            bar.inc(n as u64);
+            if let Some(o) = &mut out
+                && let Err(e) = o.write_all(&buf[..n])
+            {
+                write_error = Some(format!("staging blob {digest}: {e}"));
+                out = None;
+            }
+        }
+        check_outcome(&Outcome { digest: *digest, actual: h.finish().0, write_error })
+    })?;
+    Ok(VerifiedBundle { manifest, manifest_digest, signer, stream_bytes: 0, _sealed: () })
+}

@@ -1,0 +1,213 @@
+//! Writes a bundle: a tar stream, zstd-compressed by default, with members in the order
+//! a reader needs to verify while streaming: `manifest.json`, `manifest.json.minisig`,
+//! `SHA256SUMS`, then `blobs/sha256/<hex>` sorted by digest.
+//!
+//! Deterministic: fixed member order, owners, modes and mtimes (the lock's resolution
+//! time), a deterministic signature, and zstd's multithreaded mode, whose output does
+//! not depend on the number of workers. The same lock and cache give the same bytes.
+//!
+//! Each blob is read once from the cache and hashed on the way into the tar stream, so a
+//! cache file that rotted since it was fetched is caught here, not at the site.
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use indicatif::ProgressBar;
+
+use crate::digest::{Digest, HashingReader};
+use crate::store::{AtomicFile, Store};
+
+use super::manifest::{MEMBER_MANIFEST, MEMBER_SIGNATURE, MEMBER_SUMS, Manifest};
+use super::split::{SplitWriter, VOLUMES_MEDIA_TYPE, Volume, VolumeList};
+
+const IO_BUF: usize = 1 << 20;
+
+/// How the tar stream is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Zstd(i32),
+}
+
+impl std::str::FromStr for Compression {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(Self::None),
+            "zstd" => Ok(Self::Zstd(3)),
+            _ => match s.strip_prefix("zstd:").map(str::parse::<i32>) {
+                Some(Ok(l)) if (1..=19).contains(&l) => Ok(Self::Zstd(l)),
+                _ => Err(format!("`{s}`: use `none`, `zstd` or `zstd:LEVEL` with LEVEL from 1 to 19")),
+            },
+        }
+    }
+}
+
+pub struct WriteOptions<'a> {
+    pub out_dir: &'a Path,
+    pub compression: Compression,
+    pub split: Option<u64>,
+    /// zstd worker threads (at least 1; output does not depend on it).
+    pub threads: u32,
+}
+
+/// What was written.
+pub struct Written {
+    pub files: Vec<PathBuf>,
+    pub bytes: u64,
+    pub volumes: Option<Vec<Volume>>,
+}
+
+enum Sink {
+    One(AtomicFile, PathBuf),
+    Split(SplitWriter),
+}
+
+impl Write for Sink {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::One(f, _) => f.write(b),
+            Sink::Split(s) => s.write(b),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Write the bundle for `manifest` (already signed: `signature` is the `.minisig` text),
+/// reading its blobs from `store`. `sign_volumes` signs the volume list of a split bundle.
+pub fn write_bundle(
+    manifest: &Manifest,
+    manifest_bytes: &[u8],
+    signature: &str,
+    store: &Store,
+    opts: &WriteOptions,
+    sign_volumes: &dyn Fn(&[u8]) -> String,
+    bar: &ProgressBar,
+) -> Result<Written> {
+    let stem = manifest.id();
+    let manifest_digest = Digest::of(manifest_bytes);
+    let sums = super::sums::render(manifest, &manifest_digest, &Digest::of(signature.as_bytes()));
+    let mtime = humantime::parse_rfc3339(&manifest.created)
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+
+    let sink = match opts.split {
+        None => {
+            let path = opts.out_dir.join(format!("{stem}.airlock"));
+            Sink::One(AtomicFile::new(&path).with_context(|| format!("creating {}", path.display()))?, path)
+        }
+        Some(max) => Sink::Split(SplitWriter::new(opts.out_dir, &stem, max)),
+    };
+    let counted = Counting { inner: BufWriter::with_capacity(IO_BUF, sink), n: 0 };
+    let sink = match opts.compression {
+        Compression::None => {
+            let mut tar = tar::Builder::new(counted);
+            append_all(&mut tar, manifest, manifest_bytes, signature, &sums, store, mtime, bar)?;
+            tar.into_inner()?
+        }
+        Compression::Zstd(level) => {
+            let mut enc = zstd::Encoder::new(counted, level)?;
+            enc.multithread(opts.threads.max(1))?;
+            enc.include_checksum(true)?;
+            let mut tar = tar::Builder::new(enc);
+            append_all(&mut tar, manifest, manifest_bytes, signature, &sums, store, mtime, bar)?;
+            tar.into_inner()?.finish()?
+        }
+    };
+    let bytes = sink.n;
+    let sink = sink.inner.into_inner().map_err(|e| e.into_error()).context("flushing the bundle")?;
+    match sink {
+        Sink::One(f, path) => {
+            f.commit().with_context(|| format!("writing {}", path.display()))?;
+            Ok(Written { files: vec![path], bytes, volumes: None })
+        }
+        Sink::Split(s) => {
+            let volumes = s.finish().context("writing volumes")?;
+            let list = VolumeList {
+                media_type: VOLUMES_MEDIA_TYPE.into(),
+                schema_version: 1,
+                bundle: stem.clone(),
+                manifest: manifest_digest,
+                size: bytes,
+                volumes: volumes.clone(),
+            };
+            let mut json = serde_json::to_vec_pretty(&list)?;
+            json.push(b'\n');
+            let list_path = opts.out_dir.join(format!("{stem}.airlock.volumes"));
+            let sig_path = opts.out_dir.join(format!("{stem}.airlock.volumes.minisig"));
+            crate::store::atomic::write(&sig_path, sign_volumes(&json).as_bytes())
+                .with_context(|| format!("writing {}", sig_path.display()))?;
+            crate::store::atomic::write(&list_path, &json).with_context(|| format!("writing {}", list_path.display()))?;
+            let mut files: Vec<_> = volumes.iter().map(|v| opts.out_dir.join(&v.name)).collect();
+            files.push(list_path);
+            files.push(sig_path);
+            Ok(Written { files, bytes, volumes: Some(volumes) })
+        }
+    }
+}
+
+fn header(path: &str, size: u64, mtime: u64) -> Result<tar::Header> {
+    let mut h = tar::Header::new_ustar();
+    h.set_path(path)?;
+    h.set_size(size);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(mtime);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    Ok(h)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn append_all<W: Write>(
+    tar: &mut tar::Builder<W>,
+    manifest: &Manifest,
+    manifest_bytes: &[u8],
+    signature: &str,
+    sums: &[u8],
+    store: &Store,
+    mtime: u64,
+    bar: &ProgressBar,
+) -> Result<()> {
+    for (name, bytes) in [(MEMBER_MANIFEST, manifest_bytes), (MEMBER_SIGNATURE, signature.as_bytes()), (MEMBER_SUMS, sums)] {
+        tar.append(&header(name, bytes.len() as u64, mtime)?, bytes).with_context(|| format!("writing {name}"))?;
+    }
+    for b in &manifest.blobs {
+        let file: File = store.open_blob(&b.digest)?;
+        let len = file.metadata()?.len();
+        if len != b.size {
+            bail!("cache blob {} is {len} bytes, the lock says {}: run `airlock mirror` again", b.digest, b.size);
+        }
+        let mut r = HashingReader::new(BufReader::with_capacity(IO_BUF, file));
+        let member = Manifest::blob_member(&b.digest);
+        tar.append(&header(&member, b.size, mtime)?, &mut r).with_context(|| format!("writing {member}"))?;
+        let (got, n) = r.finish();
+        if got != b.digest || n != b.size {
+            bail!("cache blob {} is corrupt (reads as {got}): delete it and run `airlock mirror` again", b.digest);
+        }
+        bar.inc(b.size);
+    }
+    Ok(())
+}
+
+struct Counting<W> {
+    inner: W,
+    n: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(b)?;
+        self.n += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}

@@ -1,0 +1,51 @@
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::bundle::writer::Compression;
+
+/// Pack a bundle from the lock and the cache, offline, and sign it.
+///
+/// Writes `<name>-<version>.airlock` into the output directory, or with `--split` the
+/// volumes `<name>-<version>.airlock.001`, `.002`, ... and their signed list
+/// `<name>-<version>.airlock.volumes`. The same lock and cache give a byte-identical bundle.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The lock to export
+    #[arg(long, default_value = "airlock.lock", value_name = "FILE")]
+    pub lock: PathBuf,
+
+    /// The cache `airlock mirror` filled
+    #[arg(long, env = "AIRLOCK_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Where to write the bundle
+    #[arg(long, short = 'o', default_value = ".", value_name = "DIR")]
+    pub output: PathBuf,
+
+    /// The bundle's version (default: the spec's `version`, else the lock's date and time)
+    #[arg(long, value_name = "VERSION")]
+    pub version: Option<String>,
+
+    /// `none`, `zstd` (level 3) or `zstd:LEVEL` (1-19)
+    #[arg(long, default_value = "zstd", value_name = "ALGO")]
+    pub compression: Compression,
+
+    /// Cut the bundle into volumes of at most SIZE (e.g. `4GiB`, `700MB`) for removable media
+    #[arg(long, value_parser = crate::bundle::split::parse_size, value_name = "SIZE")]
+    pub split: Option<u64>,
+
+    /// Make a differential bundle: leave out blobs the given earlier bundle (or its
+    /// manifest.json) already carried
+    #[arg(long, value_name = "BUNDLE")]
+    pub since: Option<PathBuf>,
+
+    /// The minisign secret key to sign with (default: `<config-dir>/keys/airlock.key`);
+    /// a passphrase comes from AIRLOCK_KEY_PASSWORD or a prompt
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+
+    /// zstd worker threads (default: the number of cores); the output does not depend on it
+    #[arg(long, value_name = "N")]
+    pub threads: Option<u32>,
+}

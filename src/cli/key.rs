@@ -1,0 +1,63 @@
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    #[command(subcommand)]
+    pub command: KeyCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Generate a minisign-compatible key pair for signing bundles
+    ///
+    /// Writes `<dir>/<name>.key` (mode 0600) and `<dir>/<name>.pub`. The public key works
+    /// with `minisign -V -p <name>.pub`. The secret key is passphrase-protected as minisign
+    /// does it (scrypt), with the passphrase from AIRLOCK_KEY_PASSWORD or a prompt, unless
+    /// `--no-password`.
+    Generate {
+        /// Directory to write the keys in (default: `<config-dir>/keys`)
+        #[arg(long, value_name = "DIR")]
+        output_dir: Option<PathBuf>,
+        /// File name stem of the key pair
+        #[arg(long, default_value = "airlock")]
+        name: String,
+        /// Do not protect the secret key with a passphrase (for unattended signing)
+        #[arg(long, short = 'W')]
+        no_password: bool,
+        /// Replace an existing key pair
+        #[arg(long)]
+        force: bool,
+        /// Also add the public key to this machine's trusted keys
+        #[arg(long)]
+        trust: bool,
+    },
+    /// Show a public key and its key id
+    Show {
+        /// The public key file (default: `<config-dir>/keys/airlock.pub`)
+        key: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct TrustArgs {
+    #[command(subcommand)]
+    pub command: TrustCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrustCommand {
+    /// Trust a public key (a minisign `.pub` file) for verify and import
+    Add {
+        /// The public key file
+        key: PathBuf,
+    },
+    /// List trusted keys
+    List,
+    /// Stop trusting a key
+    Remove {
+        /// The key id (16 hex digits, as `airlock trust list` shows)
+        key_id: String,
+    },
+}

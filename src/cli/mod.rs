@@ -1,0 +1,68 @@
+//! Command-line arguments. Only clap structs live here; their doc comments are `--help`.
+
+mod export;
+mod import;
+mod key;
+mod mirror;
+mod verify;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+pub use export::ExportArgs;
+pub use import::ImportArgs;
+pub use key::{KeyArgs, KeyCommand, TrustArgs, TrustCommand};
+pub use mirror::MirrorArgs;
+pub use verify::{InspectArgs, VerifyArgs};
+
+/// Move software across an air gap.
+///
+/// On the connected side, `airlock mirror` resolves `airlock.yaml` into `airlock.lock` and
+/// fetches everything into a local cache; `airlock export` packs a signed, checksummed
+/// bundle for removable media. On the disconnected side, `airlock verify` checks a bundle
+/// without importing it and `airlock import` loads it into the site's repositories.
+///
+/// Exit status: 0 success, 1 bundle corrupt, 2 error, 3 bundle not authentic,
+/// 4 not a bundle or unreadable (see docs/exit-codes.md).
+#[derive(Debug, Parser)]
+#[command(name = "airlock", version, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Print no progress or messages on stderr (errors still are)
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// Print results on stdout as JSON, for machines (Zuul jobs, auditors)
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Where keys and trusted keys are kept
+    #[arg(long, global = true, env = "AIRLOCK_CONFIG_DIR", value_name = "DIR")]
+    pub config_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Resolve the spec into the lock and fetch everything into the cache (network)
+    Mirror(MirrorArgs),
+    /// Pack a signed bundle from the lock and the cache (offline)
+    Export(ExportArgs),
+    /// Check a bundle's signature and every byte, without importing it
+    Verify(VerifyArgs),
+    /// Show what a bundle holds: name, version, signer, artifacts
+    Inspect(InspectArgs),
+    /// Verify a bundle, then load it into the site's repositories
+    Import(ImportArgs),
+    /// Create and show signing keys
+    Key(KeyArgs),
+    /// Manage the public keys whose bundles verify and import accept
+    Trust(TrustArgs),
+}

@@ -1,0 +1,156 @@
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+
+use crate::bundle::manifest::{self, Artifact, Base, BlobDescriptor, MANIFEST_MEDIA_TYPE, Manifest};
+use crate::bundle::sign::SecretKey;
+use crate::bundle::verify::read_head;
+use crate::bundle::writer::{WriteOptions, write_bundle};
+use crate::cli::ExportArgs;
+use crate::digest::Digest;
+use crate::exit::ExitStatus;
+use crate::lock::Lock;
+use crate::spec::valid_name;
+use crate::store::Store;
+
+use super::{CmdResult, Ctx, bytes, rate};
+
+pub fn export(args: &ExportArgs, cx: &Ctx) -> CmdResult {
+    let started = Instant::now();
+    let lock = Lock::load(&args.lock)?;
+    let cache = args.cache_dir.clone().unwrap_or_else(crate::dirs::cache_dir);
+    let store = Store::open(&cache)?;
+    let key_path = args.key.clone().unwrap_or_else(|| cx.default_secret_key());
+    let key = SecretKey::load(&key_path)?;
+
+    let version = match (&args.version, &lock.version) {
+        (Some(v), _) | (None, Some(v)) => v.clone(),
+        (None, None) => lock.resolved.replace(['-', ':'], "").replace('T', ".").trim_end_matches('Z').to_string(),
+    };
+    if !valid_name(&version) {
+        bail!("version `{version}` must be 1-128 letters, digits, `.`, `_`, `+` or `-`");
+    }
+    let base = args.since.as_ref().map(|p| load_base(p)).transpose()?;
+    let manifest = build_manifest(&lock, &version, base.as_ref())?;
+    for b in &manifest.blobs {
+        if !store.contains(&b.digest) {
+            bail!("blob {} is not in the cache {}: run `airlock mirror` first", b.digest, cache.display());
+        }
+    }
+    let manifest_bytes = manifest.to_bytes();
+    let epoch = humantime::parse_rfc3339(&lock.resolved)
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+    let comment = |file: &str| format!("timestamp:{epoch}\tfile:{file}\thashed");
+    let signature = key.sign(&manifest_bytes, &comment("manifest.json"));
+
+    std::fs::create_dir_all(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() as u32));
+    let opts = WriteOptions { out_dir: &args.output, compression: args.compression, split: args.split, threads };
+    let bar = cx.reporter.bytes("export", Some(manifest.total_blob_bytes()));
+    let stem = manifest.id();
+    let sign_volumes = |b: &[u8]| key.sign(b, &comment(&format!("{stem}.airlock.volumes")));
+    let written = write_bundle(&manifest, &manifest_bytes, &signature, &store, &opts, &sign_volumes, &bar)?;
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    let digest = Digest::of(&manifest_bytes);
+    cx.printer.data(
+        &json!({
+            "bundle": stem,
+            "manifest": digest,
+            "signer": key.id().to_string(),
+            "files": written.files,
+            "bytes": written.bytes,
+            "artifacts": manifest.artifacts.len(),
+            "blobs": manifest.blobs.len(),
+            "blobBytes": manifest.total_blob_bytes(),
+            "base": manifest.base,
+            "volumes": written.volumes,
+            "seconds": secs,
+        }),
+        || {
+            let mut s = format!(
+                "exported {stem}: {} artifacts, {} blobs, {} -> {} in {:.1}s ({})\n  manifest {digest}, signed by {}\n",
+                manifest.artifacts.len(),
+                manifest.blobs.len(),
+                bytes(manifest.total_blob_bytes()),
+                bytes(written.bytes),
+                secs,
+                rate(manifest.total_blob_bytes(), secs),
+                key.id()
+            );
+            for f in &written.files {
+                s.push_str(&format!("  {}\n", f.display()));
+            }
+            s
+        },
+    );
+    Ok(ExitStatus::Success)
+}
+
+/// The base of a differential bundle: its identity, and every blob it carried or named.
+struct BaseInfo {
+    base: Base,
+    blobs: BTreeSet<Digest>,
+}
+
+fn load_base(path: &std::path::Path) -> Result<BaseInfo> {
+    let bytes = if path.is_file() && path.file_name().is_some_and(|n| n == "manifest.json") {
+        std::fs::read(path).with_context(|| format!("reading {}", path.display()))?
+    } else {
+        read_head(path).with_context(|| format!("reading the base bundle {}", path.display()))?.manifest_bytes
+    };
+    let m = manifest::parse(&bytes).map_err(anyhow::Error::msg).with_context(|| format!("base {}", path.display()))?;
+    let mut blobs: BTreeSet<Digest> = m.blobs.iter().map(|b| b.digest).collect();
+    blobs.extend(m.artifacts.iter().flat_map(|a| a.blobs.iter().copied()));
+    Ok(BaseInfo { base: Base { name: m.name, version: m.version, manifest: Digest::of(&bytes) }, blobs })
+}
+
+fn build_manifest(lock: &Lock, version: &str, base: Option<&BaseInfo>) -> Result<Manifest> {
+    let mut artifacts: Vec<Artifact> = lock
+        .artifacts
+        .iter()
+        .map(|a| {
+            let url = (a.upstream.starts_with("http://") || a.upstream.starts_with("https://")).then_some(a.upstream.as_str());
+            Artifact {
+                kind: a.kind,
+                name: a.name.to_string(),
+                version: None,
+                upstream: a.upstream.clone(),
+                purl: manifest::file_purl(&a.name, &a.digest, url),
+                arch: a.arch.clone(),
+                platform: None,
+                path: Some(a.name.clone()),
+                blobs: vec![a.digest],
+            }
+        })
+        .collect();
+    artifacts.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+    let mut blobs: Vec<BlobDescriptor> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for a in &lock.artifacts {
+        if base.is_some_and(|b| b.blobs.contains(&a.digest)) || !seen.insert(a.digest) {
+            continue;
+        }
+        blobs.push(BlobDescriptor { digest: a.digest, size: a.size, media_type: "application/octet-stream".into() });
+    }
+    blobs.sort_by_key(|b| b.digest);
+    let m = Manifest {
+        media_type: MANIFEST_MEDIA_TYPE.into(),
+        schema_version: 1,
+        name: lock.name.clone(),
+        version: version.to_string(),
+        created: lock.resolved.clone(),
+        generator: concat!("airlock ", env!("CARGO_PKG_VERSION")).into(),
+        base: base.map(|b| b.base.clone()),
+        artifacts,
+        blobs,
+    };
+    m.check().map_err(anyhow::Error::msg).context("building the manifest")?;
+    Ok(m)
+}

@@ -1,0 +1,100 @@
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use rayon::prelude::*;
+use serde_json::json;
+
+use crate::cli::MirrorArgs;
+use crate::exit::ExitStatus;
+use crate::lock::{LOCK_MEDIA_TYPE, Lock, LockedArtifact};
+use crate::source::Source;
+use crate::source::file::FileSource;
+use crate::spec::Spec;
+use crate::store::Store;
+
+use super::{CmdResult, Ctx, bytes};
+
+pub fn mirror(args: &MirrorArgs, cx: &Ctx) -> CmdResult {
+    let started = Instant::now();
+    let spec = Spec::load(&args.spec)?;
+    let lock_path = args.lock.clone().unwrap_or_else(|| args.spec.with_extension("lock"));
+    let previous = if lock_path.exists() { Some(Lock::load(&lock_path)?) } else { None };
+    let cache = args.cache_dir.clone().unwrap_or_else(crate::dirs::cache_dir);
+    let store = Store::open(&cache)?;
+
+    let source = FileSource::new(&spec, args.retries, args.backoff)?;
+    let bar = cx.reporter.items("mirror", spec.files.len() as u64);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(args.jobs.max(1)).build()?;
+    let results: Vec<Result<LockedArtifact>> = pool.install(|| {
+        spec.files
+            .par_iter()
+            .map(|entry| {
+                let prev = previous.as_ref().and_then(|l| l.artifacts.iter().find(|a| a.name == entry.path));
+                bar.set_message(entry.path.to_string());
+                let r = source.lock(entry, prev, &store);
+                bar.inc(1);
+                r
+            })
+            .collect()
+    });
+    bar.finish_and_clear();
+    let mut artifacts = Vec::with_capacity(results.len());
+    let mut errors = Vec::new();
+    for r in results {
+        match r {
+            Ok(a) => artifacts.push(a),
+            Err(e) => errors.push(e),
+        }
+    }
+    if let Some(first) = errors.into_iter().next() {
+        // The first failure in spec order; the others are usually the same cause.
+        return Err(first);
+    }
+    artifacts.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+
+    let unchanged = previous
+        .as_ref()
+        .is_some_and(|l| l.artifacts == artifacts && l.name == spec.name && l.version == spec.version);
+    let lock = match (&previous, unchanged) {
+        (Some(l), true) => l.clone(),
+        _ => {
+            if args.locked {
+                bail!("{} is not current with {} (run `airlock mirror` without --locked)", lock_path.display(), args.spec.display());
+            }
+            let lock = Lock {
+                media_type: LOCK_MEDIA_TYPE.into(),
+                schema_version: 1,
+                name: spec.name.clone(),
+                version: spec.version.clone(),
+                resolved: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+                artifacts,
+            };
+            lock.save(&lock_path)?;
+            lock
+        }
+    };
+    let total: u64 = lock.artifacts.iter().map(|a| a.size).sum();
+    let secs = started.elapsed().as_secs_f64();
+    cx.printer.data(
+        &json!({
+            "lock": lock_path,
+            "lockChanged": !unchanged,
+            "cache": cache,
+            "artifacts": lock.artifacts,
+            "bytes": total,
+            "seconds": secs,
+        }),
+        || {
+            format!(
+                "locked {} artifacts ({}) in {} ({}); cache {}",
+                lock.artifacts.len(),
+                bytes(total),
+                lock_path.display(),
+                if unchanged { "unchanged" } else { "updated" },
+                cache.display()
+            )
+        },
+    );
+    Ok(ExitStatus::Success)
+}
+

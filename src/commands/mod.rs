@@ -1,0 +1,54 @@
+//! One function per verb: the only orchestration in airlock. Each takes its arguments and
+//! a [`Ctx`], and returns the exit status.
+
+mod export;
+mod import;
+mod inspect;
+mod key;
+mod mirror;
+mod trust;
+mod verify;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+pub use export::export;
+pub use import::import;
+pub use inspect::inspect;
+pub use key::key;
+pub use mirror::mirror;
+pub use trust::trust;
+pub use verify::verify;
+
+use crate::exit::ExitStatus;
+use crate::printer::Printer;
+use crate::progress::Reporter;
+use crate::trust::TrustStore;
+
+pub struct Ctx {
+    pub printer: Printer,
+    pub reporter: Reporter,
+    pub config_dir: PathBuf,
+}
+
+impl Ctx {
+    pub fn trust(&self) -> TrustStore {
+        TrustStore::new(&self.config_dir)
+    }
+    pub fn default_secret_key(&self) -> PathBuf {
+        self.config_dir.join("keys").join("airlock.key")
+    }
+}
+
+pub type CmdResult = Result<ExitStatus>;
+
+/// Human-friendly byte count.
+pub fn bytes(n: u64) -> String {
+    indicatif::HumanBytes(n).to_string()
+}
+
+/// Throughput, in MB/s, for reports.
+pub fn rate(n: u64, secs: f64) -> String {
+    if secs <= 0.0 { "-".into() } else { format!("{:.0} MB/s", n as f64 / secs / 1e6) }
+}

@@ -1,0 +1,55 @@
+//! airlock moves software across an air gap: mirror and lock on the connected side,
+//! pack a signed bundle, verify and import it on the disconnected side.
+//!
+//! Data flow: `Spec` → resolve → `Lock` → fetch → `Store` (cache) → `bundle::writer` →
+//! media → `bundle::verify` → `VerifiedBundle` → `Target::plan`/`load` → receipt.
+
+pub mod bundle;
+pub mod cli;
+pub mod commands;
+pub mod digest;
+pub mod dirs;
+pub mod exit;
+pub mod lock;
+pub mod printer;
+pub mod progress;
+pub mod relpath;
+pub mod source;
+pub mod spec;
+pub mod store;
+pub mod target;
+pub mod trust;
+
+use cli::{Cli, Command};
+use commands::Ctx;
+use exit::ExitStatus;
+use printer::Printer;
+use progress::Reporter;
+
+/// Run one command; errors are printed on one line and mapped to an exit status.
+pub fn run(cli: Cli) -> ExitStatus {
+    let printer = Printer { quiet: cli.global.quiet, json: cli.global.json };
+    let cx = Ctx {
+        printer,
+        reporter: Reporter::new(cli.global.quiet),
+        config_dir: cli.global.config_dir.clone().unwrap_or_else(dirs::config_dir),
+    };
+    let result = match &cli.command {
+        Command::Mirror(a) => commands::mirror(a, &cx),
+        Command::Export(a) => commands::export(a, &cx),
+        Command::Verify(a) => commands::verify(a, &cx),
+        Command::Inspect(a) => commands::inspect(a, &cx),
+        Command::Import(a) => commands::import(a, &cx),
+        Command::Key(a) => commands::key(a, &cx),
+        Command::Trust(a) => commands::trust(a, &cx),
+    };
+    match result {
+        Ok(status) => status,
+        Err(err) => {
+            printer.error(&err);
+            err.chain()
+                .find_map(|e| e.downcast_ref::<bundle::BundleError>())
+                .map_or(ExitStatus::Error, bundle::BundleError::exit_status)
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! `airlock.lock`: every spec entry resolved to an immutable identity. `airlock export`
+//! works from the lock and the cache alone, so the same lock and cache always give the
+//! same bundle. JSON, with its schema in `bundle-schema/lock.schema.json`.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::bundle::manifest::Kind;
+use crate::relpath::RelPath;
+use crate::store::atomic;
+
+pub const LOCK_MEDIA_TYPE: &str = "application/vnd.airlock.lock.v1+json";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Lock {
+    pub media_type: String,
+    pub schema_version: u32,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// When the lock was last resolved (RFC 3339, UTC); the bundle's creation time.
+    pub resolved: String,
+    pub artifacts: Vec<LockedArtifact>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LockedArtifact {
+    pub kind: Kind,
+    /// For files: the path in the bundle and the raw repository.
+    pub name: RelPath,
+    /// Where it came from: a URL, or a local path as written in the spec.
+    pub upstream: String,
+    pub digest: Digest,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
+}
+
+impl Lock {
+    pub fn load(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("reading lock {} (run `airlock mirror` first)", path.display()))?;
+        let lock: Lock = serde_json::from_slice(&bytes).with_context(|| format!("parsing lock {}", path.display()))?;
+        if lock.media_type != LOCK_MEDIA_TYPE || lock.schema_version != 1 {
+            bail!(
+                "lock {} is `{}` version {}; this airlock reads `{LOCK_MEDIA_TYPE}` version 1",
+                path.display(),
+                lock.media_type,
+                lock.schema_version
+            );
+        }
+        Ok(lock)
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let mut bytes = serde_json::to_vec_pretty(self)?;
+        bytes.push(b'\n');
+        atomic::write(path, &bytes).with_context(|| format!("writing lock {}", path.display()))
+    }
+}

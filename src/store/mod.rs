@@ -1,0 +1,297 @@
+//! The content-addressed store: the mirror cache on the connected side, the repository
+//! store behind imports and `airlock serve` on the offline side.
+//!
+//! Blobs are named by their SHA-256 and only ever enter the store through a writer that
+//! hashes while it writes and refuses to commit bytes that do not match what was
+//! expected, so a blob present in the store is a blob whose content is its name.
+
+pub mod atomic;
+mod layout;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use crate::digest::{Digest, Hasher};
+use crate::relpath::RelPath;
+pub use atomic::AtomicFile;
+pub use layout::Layout;
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    layout: Layout,
+}
+
+/// What a repository path holds compared with the blob meant to go there.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PathState {
+    Missing,
+    Same,
+    Different(Digest),
+}
+
+impl Store {
+    /// Open (creating if needed) a store rooted at `root`.
+    pub fn open(root: &Path) -> Result<Self> {
+        let layout = Layout::new(root);
+        for d in [layout.blobs_dir(), layout.tmp_dir()] {
+            fs::create_dir_all(&d).with_context(|| format!("creating store directory {}", d.display()))?;
+        }
+        Ok(Self { layout })
+    }
+
+    pub fn root(&self) -> &Path {
+        self.layout.root()
+    }
+
+    pub fn contains(&self, d: &Digest) -> bool {
+        self.layout.blob(d).is_file()
+    }
+
+    pub fn blob_size(&self, d: &Digest) -> Option<u64> {
+        fs::metadata(self.layout.blob(d)).ok().map(|m| m.len())
+    }
+
+    pub fn open_blob(&self, d: &Digest) -> Result<File> {
+        let p = self.layout.blob(d);
+        File::open(&p).with_context(|| format!("blob {d} is not in the store at {}", self.root().display()))
+    }
+
+    /// A writer for a new blob; nothing is visible until [`BlobWriter::commit`].
+    pub fn writer(&self) -> Result<BlobWriter> {
+        let tmp = AtomicFile::new_in(&self.layout.tmp_dir(), &self.layout.tmp_dir())
+            .with_context(|| format!("creating a temporary file in {}", self.layout.tmp_dir().display()))?;
+        Ok(BlobWriter { store: self.clone(), tmp, hasher: Hasher::new() })
+    }
+
+    /// Copy `r` into the store, hashing while copying; checks `expected` if given.
+    pub fn insert(&self, r: &mut dyn Read, expected: Option<&Digest>, what: &str) -> Result<(Digest, u64)> {
+        let mut w = self.writer()?;
+        io::copy(r, &mut w).with_context(|| format!("copying {what} into the store"))?;
+        w.commit(expected, what)
+    }
+
+    /// A resumable download slot, keyed by something stable (a hash of the URL).
+    pub fn partial(&self, key: &str) -> Partial {
+        Partial { store: self.clone(), path: self.layout.partial(key) }
+    }
+
+    /// Move a complete, already-hashed file into the blob directory.
+    fn adopt(&self, path: &Path, digest: &Digest) -> Result<()> {
+        let dest = self.layout.blob(digest);
+        set_readonly(path)?;
+        atomic::rename(path, &dest).with_context(|| format!("moving blob {digest} into {}", dest.display()))
+    }
+
+    /// A directory where an import stages the blobs of one bundle until it verifies.
+    pub fn staging(&self, bundle_id: &str) -> Result<Staging> {
+        let dir = self.layout.staging_dir(bundle_id);
+        fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(Staging { store: self.clone(), id: bundle_id.to_string(), dir })
+    }
+
+    /// Compare what a repository path holds with the blob `d`.
+    pub fn repository_state(&self, repo: &str, path: &RelPath, d: &Digest) -> Result<PathState> {
+        let p = self.layout.repository_file(repo, path);
+        let meta = match fs::symlink_metadata(&p) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(PathState::Missing),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", p.display())),
+        };
+        if !meta.is_file() {
+            bail!("{} exists and is not a regular file", p.display());
+        }
+        if let Ok(blob) = fs::metadata(self.layout.blob(d)) {
+            use std::os::unix::fs::MetadataExt;
+            if blob.ino() == meta.ino() && blob.dev() == meta.dev() {
+                return Ok(PathState::Same);
+            }
+        }
+        let mut f = File::open(&p).with_context(|| format!("reading {}", p.display()))?;
+        let (have, _) = hash_reader(&mut f).with_context(|| format!("reading {}", p.display()))?;
+        Ok(if have == *d { PathState::Same } else { PathState::Different(have) })
+    }
+
+    /// Place blob `d` at `repo/path`: a hard link to the blob when possible, else a copy;
+    /// either way it appears atomically.
+    pub fn place_in_repository(&self, repo: &str, path: &RelPath, d: &Digest) -> Result<()> {
+        let dest = self.layout.repository_file(repo, path);
+        let dir = dest.parent().expect("repository files have a parent");
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let tmp = dir.join(format!(".airlock-{}.tmp", d.hex()));
+        let _ = fs::remove_file(&tmp);
+        if fs::hard_link(self.layout.blob(d), &tmp).is_err() {
+            let mut src = self.open_blob(d)?;
+            let mut f = AtomicFile::new(&dest).with_context(|| format!("creating {}", dest.display()))?;
+            io::copy(&mut src, &mut f).with_context(|| format!("writing {}", dest.display()))?;
+            f.set_permissions(0o444)?;
+            return f.commit().with_context(|| format!("writing {}", dest.display()));
+        }
+        atomic::rename(&tmp, &dest).with_context(|| format!("writing {}", dest.display()))
+    }
+
+    pub fn remove_from_repository(&self, repo: &str, path: &RelPath) -> Result<()> {
+        let p = self.layout.repository_file(repo, path);
+        fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))
+    }
+
+    pub fn repository_dir(&self, repo: &str) -> PathBuf {
+        self.layout.repository(repo)
+    }
+
+    pub fn write_receipt(&self, bundle: &str, json: &[u8]) -> Result<PathBuf> {
+        let p = self.layout.receipt(bundle);
+        atomic::write(&p, json).with_context(|| format!("writing receipt {}", p.display()))?;
+        Ok(p)
+    }
+}
+
+/// Hash a whole reader.
+pub fn hash_reader(r: &mut dyn Read) -> io::Result<(Digest, u64)> {
+    let mut h = Hasher::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            return Ok(h.finish());
+        }
+        h.update(&buf[..n]);
+    }
+}
+
+fn set_readonly(p: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(p, fs::Permissions::from_mode(0o444)).with_context(|| format!("chmod {}", p.display()))
+}
+
+/// A blob being written into the store.
+pub struct BlobWriter {
+    store: Store,
+    tmp: AtomicFile,
+    hasher: Hasher,
+}
+
+impl Write for BlobWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.tmp.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl BlobWriter {
+    /// Check the digest, fsync, and rename the blob into place (a no-op if it is already there).
+    pub fn commit(self, expected: Option<&Digest>, what: &str) -> Result<(Digest, u64)> {
+        let (digest, size) = self.hasher.finish();
+        if let Some(e) = expected
+            && *e != digest
+        {
+            bail!("digest mismatch for {what}: expected {e}, got {digest}");
+        }
+        if self.store.contains(&digest) {
+            return Ok((digest, size));
+        }
+        let dest = self.store.layout.blob(&digest);
+        self.tmp.set_permissions(0o444)?;
+        self.tmp
+            .commit_to(&dest).with_context(|| format!("storing {what} as {}", dest.display()))?;
+        Ok((digest, size))
+    }
+}
+
+/// A resumable download: bytes are appended to a file under `partial/` and the finished
+/// file is moved into the blob directory once its digest is known and checked.
+pub struct Partial {
+    store: Store,
+    path: PathBuf,
+}
+
+impl Partial {
+    pub fn len(&self) -> u64 {
+        fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// Open for appending; with `resume`, return a hasher primed with the bytes already there.
+    pub fn open(&self, resume: bool) -> Result<(File, Hasher)> {
+        if let Some(d) = self.path.parent() {
+            fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+        }
+        let mut hasher = Hasher::new();
+        if resume && self.path.exists() {
+            let mut f = File::open(&self.path).with_context(|| format!("reading {}", self.path.display()))?;
+            let mut buf = vec![0u8; 256 * 1024];
+            loop {
+                let n = f.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
+            }
+        } else {
+            let _ = fs::remove_file(&self.path);
+        }
+        let f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .with_context(|| format!("opening {}", self.path.display()))?;
+        Ok((f, hasher))
+    }
+
+    pub fn discard(&self) {
+        let _ = fs::remove_file(&self.path);
+    }
+
+    /// Make the finished download a blob. The caller has hashed every byte and checked it.
+    pub fn commit(&self, file: File, digest: &Digest) -> Result<()> {
+        file.sync_all().with_context(|| format!("syncing {}", self.path.display()))?;
+        drop(file);
+        if self.store.contains(digest) {
+            self.discard();
+            return Ok(());
+        }
+        self.store.adopt(&self.path, digest)
+    }
+}
+
+/// Blobs of one bundle being imported. They enter the store's blob directory only when
+/// the whole bundle has verified ([`Staging::promote`]); otherwise [`Staging::discard`].
+pub struct Staging {
+    store: Store,
+    id: String,
+    dir: PathBuf,
+}
+
+impl Staging {
+    pub fn create(&self, d: &Digest) -> Result<File> {
+        let p = self.store.layout.staged_blob(&self.id, d);
+        File::create(&p).with_context(|| format!("creating {}", p.display()))
+    }
+
+    /// fsync each staged blob and move it into the blob directory.
+    pub fn promote(self, digests: &[Digest]) -> Result<()> {
+        for d in digests {
+            let p = self.store.layout.staged_blob(&self.id, d);
+            if !p.exists() {
+                continue; // was already in the store: not written again
+            }
+            File::open(&p)?.sync_all()?;
+            if self.store.contains(d) {
+                fs::remove_file(&p)?;
+            } else {
+                self.store.adopt(&p, d)?;
+            }
+        }
+        self.discard();
+        Ok(())
+    }
+
+    pub fn discard(self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}

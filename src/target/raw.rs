@@ -1,0 +1,236 @@
+//! Plain files into a raw repository: the store's own (`<store>/repository/<name>/`, a
+//! directory tree any web server can serve, and what `airlock serve` will serve), or a
+//! remote one that takes HTTP PUT, as a Nexus raw-hosted repository does.
+//!
+//! A path that already holds the same content is left alone; a path that holds other
+//! content is a conflict, refused before anything is written: a raw repository is an
+//! audit trail, and silently replacing a tarball is how supply chains are attacked.
+
+use std::io::Read;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use reqwest::StatusCode;
+use reqwest::blocking::{Client, Response};
+
+use crate::bundle::manifest::Kind;
+use crate::bundle::verify::VerifiedBundle;
+use crate::digest::Digest;
+use crate::progress::Reporter;
+use crate::relpath::RelPath;
+use crate::store::{PathState, Store, hash_reader};
+
+use super::{Placed, Target};
+
+/// The files of a bundle, as (path, digest, size).
+fn files(bundle: &VerifiedBundle) -> Vec<(RelPath, Digest, u64)> {
+    let sizes: std::collections::HashMap<_, _> = bundle.manifest.blobs.iter().map(|b| (b.digest, b.size)).collect();
+    bundle
+        .manifest
+        .artifacts
+        .iter()
+        .filter(|a| a.kind == Kind::File)
+        .filter_map(|a| {
+            let d = *a.blobs.first()?;
+            Some((a.path.clone()?, d, sizes.get(&d).copied().unwrap_or(0)))
+        })
+        .collect()
+}
+
+/// The store's own raw repository.
+pub struct StoreRaw<'a> {
+    pub store: &'a Store,
+    pub repo: String,
+}
+
+pub struct RawPlan {
+    add: Vec<(RelPath, Digest, u64)>,
+    present: Vec<(RelPath, Digest, u64)>,
+}
+
+impl Target for StoreRaw<'_> {
+    type Plan = RawPlan;
+
+    fn plan(&self, bundle: &VerifiedBundle) -> Result<RawPlan> {
+        let mut plan = RawPlan { add: Vec::new(), present: Vec::new() };
+        for (path, d, size) in files(bundle) {
+            if !self.store.contains(&d) {
+                bail!(
+                    "blob {d} for {path} is neither in this bundle nor in the store: import the base bundle `{}` first",
+                    bundle.manifest.base.as_ref().map_or_else(|| "?".to_string(), |b| format!("{}-{}", b.name, b.version))
+                );
+            }
+            match self.store.repository_state(&self.repo, &path, &d)? {
+                PathState::Missing => plan.add.push((path, d, size)),
+                PathState::Same => plan.present.push((path, d, size)),
+                PathState::Different(have) => bail!(
+                    "raw repository `{}` already has {path} with other content ({have}, the bundle has {d}); \
+                     nothing was imported: move the old file away if it should be replaced",
+                    self.repo
+                ),
+            }
+        }
+        Ok(plan)
+    }
+
+    fn load(&self, plan: RawPlan, _bundle: &VerifiedBundle, reporter: &Reporter) -> Result<Vec<Placed>> {
+        let bar = reporter.items("raw", plan.add.len() as u64);
+        let mut placed = Vec::new();
+        let mut added: Vec<&RelPath> = Vec::new();
+        for (path, d, _) in &plan.add {
+            if let Err(e) = self.store.place_in_repository(&self.repo, path, d) {
+                for p in added {
+                    let _ = self.store.remove_from_repository(&self.repo, p);
+                }
+                return Err(e.context(format!("importing {path}; the files added before it were removed again")));
+            }
+            added.push(path);
+            bar.inc(1);
+            placed.push(self.placed(path, "added"));
+        }
+        placed.extend(plan.present.iter().map(|(p, _, _)| self.placed(p, "present")));
+        Ok(placed)
+    }
+}
+
+impl StoreRaw<'_> {
+    fn placed(&self, path: &RelPath, action: &'static str) -> Placed {
+        let location = self.store.repository_dir(&self.repo).join(path.as_str()).display().to_string();
+        Placed { kind: "file".into(), name: path.to_string(), action, location }
+    }
+}
+
+/// A remote raw repository that takes `PUT <base>/<path>` (Nexus raw-hosted, Artifactory
+/// generic, a WebDAV server), with optional Basic auth.
+pub struct HttpRaw<'a> {
+    pub store: &'a Store,
+    pub base: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    client: Client,
+}
+
+impl<'a> HttpRaw<'a> {
+    pub fn new(store: &'a Store, base: &str, username: Option<String>, password: Option<String>) -> Result<Self> {
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            bail!("raw target `{base}` must be an http:// or https:// URL");
+        }
+        let base = if base.ends_with('/') { base.to_string() } else { format!("{base}/") };
+        let client = Client::builder()
+            .connect_timeout(Duration::from_secs(15))
+            .timeout(None)
+            .user_agent(concat!("airlock/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { store, base, username, password, client })
+    }
+
+    fn url(&self, path: &RelPath) -> String {
+        let mut u = self.base.clone();
+        for (i, c) in path.components().enumerate() {
+            if i > 0 {
+                u.push('/');
+            }
+            for b in c.bytes() {
+                if b.is_ascii_alphanumeric() || b"-._~+@".contains(&b) {
+                    u.push(b as char);
+                } else {
+                    u.push_str(&format!("%{b:02X}"));
+                }
+            }
+        }
+        u
+    }
+
+    fn send(&self, req: reqwest::blocking::RequestBuilder, what: &str) -> Result<Response> {
+        let req = match &self.username {
+            Some(u) => req.basic_auth(u, self.password.as_deref()),
+            None => req,
+        };
+        let resp = req.send().with_context(|| format!("{what}: the raw target did not answer"))?;
+        if matches!(resp.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+            bail!("{what}: {} (check the raw target's username and password)", resp.status());
+        }
+        Ok(resp)
+    }
+
+    /// The digest of what the server holds at `path`, if anything.
+    fn remote_digest(&self, path: &RelPath) -> Result<Option<Digest>> {
+        let url = self.url(path);
+        let head = self.send(self.client.head(&url), &format!("HEAD {url}"))?;
+        match head.status() {
+            StatusCode::NOT_FOUND => return Ok(None),
+            s if s.is_success() => {}
+            s => bail!("HEAD {url}: {s}"),
+        }
+        // Nexus publishes `<path>.sha256`; otherwise read the file and hash it.
+        let side = self.send(self.client.get(format!("{url}.sha256")), &format!("GET {url}.sha256"))?;
+        if side.status().is_success() {
+            let text = side.text().unwrap_or_default();
+            if let Ok(d) = Digest::from_hex(text.split_whitespace().next().unwrap_or("")) {
+                return Ok(Some(d));
+            }
+        }
+        let mut resp = self.send(self.client.get(&url), &format!("GET {url}"))?;
+        if !resp.status().is_success() {
+            bail!("GET {url}: {}", resp.status());
+        }
+        let (d, _) = hash_reader(&mut resp as &mut dyn Read).with_context(|| format!("reading {url}"))?;
+        Ok(Some(d))
+    }
+}
+
+impl Target for HttpRaw<'_> {
+    type Plan = RawPlan;
+
+    fn plan(&self, bundle: &VerifiedBundle) -> Result<RawPlan> {
+        let mut plan = RawPlan { add: Vec::new(), present: Vec::new() };
+        for (path, d, size) in files(bundle) {
+            if !self.store.contains(&d) {
+                bail!("blob {d} for {path} is neither in this bundle nor in the store: import the base bundle first");
+            }
+            match self.remote_digest(&path)? {
+                None => plan.add.push((path, d, size)),
+                Some(have) if have == d => plan.present.push((path, d, size)),
+                Some(have) => bail!(
+                    "{} already holds other content ({have}, the bundle has {d}); nothing was uploaded",
+                    self.url(&path)
+                ),
+            }
+        }
+        Ok(plan)
+    }
+
+    fn load(&self, plan: RawPlan, _bundle: &VerifiedBundle, reporter: &Reporter) -> Result<Vec<Placed>> {
+        let bar = reporter.bytes("upload", Some(plan.add.iter().map(|a| a.2).sum()));
+        let mut placed = Vec::new();
+        let mut uploaded = Vec::new();
+        for (path, d, size) in &plan.add {
+            let url = self.url(path);
+            let put = || -> Result<()> {
+                let file = self.store.open_blob(d)?;
+                let body = reqwest::blocking::Body::sized(file, *size);
+                let resp = self.send(self.client.put(&url).body(body), &format!("PUT {url}"))?;
+                if !resp.status().is_success() {
+                    return Err(anyhow!("PUT {url}: {}", resp.status()));
+                }
+                Ok(())
+            };
+            if let Err(e) = put() {
+                for u in &uploaded {
+                    let _ = self.send(self.client.delete(u), "DELETE");
+                }
+                return Err(e.context(format!("uploading {path}; the files uploaded before it were deleted again")));
+            }
+            bar.inc(*size);
+            placed.push(Placed { kind: "file".into(), name: path.to_string(), action: "added", location: url.clone() });
+            uploaded.push(url);
+        }
+        placed.extend(plan.present.iter().map(|(p, _, _)| Placed {
+            kind: "file".into(),
+            name: p.to_string(),
+            action: "present",
+            location: self.url(p),
+        }));
+        Ok(placed)
+    }
+}

@@ -1,0 +1,59 @@
+//! The trusted keys: one minisign public key per file, `<config-dir>/trusted/<KEYID>.pub`.
+//! `verify` and `import` accept a bundle only when it is signed by one of them.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use crate::bundle::sign::{KeyId, PublicKey};
+use crate::store::atomic;
+
+pub struct TrustStore {
+    dir: PathBuf,
+}
+
+impl TrustStore {
+    pub fn new(config_dir: &Path) -> Self {
+        Self { dir: config_dir.join("trusted") }
+    }
+
+    pub fn keys(&self) -> Result<Vec<PublicKey>> {
+        let mut keys = Vec::new();
+        let rd = match std::fs::read_dir(&self.dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(keys),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", self.dir.display())),
+        };
+        let mut paths: Vec<_> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        paths.sort();
+        for p in paths {
+            if p.extension().is_some_and(|e| e == "pub") {
+                keys.push(PublicKey::load(&p)?);
+            }
+        }
+        Ok(keys)
+    }
+
+    /// The trusted keys plus keys named on the command line.
+    pub fn keys_with(&self, extra: &[PathBuf]) -> Result<Vec<PublicKey>> {
+        let mut keys = self.keys()?;
+        for p in extra {
+            keys.push(PublicKey::load(p)?);
+        }
+        Ok(keys)
+    }
+
+    pub fn add(&self, key: &PublicKey) -> Result<PathBuf> {
+        let p = self.dir.join(format!("{}.pub", key.id()));
+        atomic::write(&p, key.text().as_bytes()).with_context(|| format!("writing {}", p.display()))?;
+        Ok(p)
+    }
+
+    pub fn remove(&self, id: &KeyId) -> Result<()> {
+        let p = self.dir.join(format!("{id}.pub"));
+        if !p.exists() {
+            bail!("key {id} is not trusted (see `airlock trust list`)");
+        }
+        std::fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))
+    }
+}
