@@ -96,7 +96,7 @@ impl Hasher {
         self.inner.update(bytes);
         self.len += bytes.len() as u64;
     }
-    pub fn len(&self) -> u64 {
+    pub fn bytes(&self) -> u64 {
         self.len
     }
     pub fn finish(self) -> (Digest, u64) {
@@ -141,7 +141,7 @@ impl<W: Write> HashingWriter<W> {
         &self.inner
     }
     pub fn bytes_written(&self) -> u64 {
-        self.hasher.len()
+        self.hasher.bytes()
     }
     pub fn finish(self) -> (W, Digest, u64) {
         let (d, n) = self.hasher.finish();

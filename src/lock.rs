@@ -7,8 +7,8 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::digest::Digest;
 use crate::bundle::manifest::Kind;
+use crate::digest::Digest;
 use crate::relpath::RelPath;
 use crate::store::atomic;
 

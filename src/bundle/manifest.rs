@@ -166,7 +166,8 @@ pub fn schema_validator() -> &'static jsonschema::Validator {
 
 /// Parse manifest bytes: JSON Schema first, then the typed form, then [`Manifest::check`].
 pub fn parse(bytes: &[u8]) -> Result<Manifest, String> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| format!("manifest.json is not JSON: {e}"))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("manifest.json is not JSON: {e}"))?;
     if let Some(err) = schema_validator().iter_errors(&value).next() {
         return Err(format!("manifest.json does not match the schema at `{}`: {err}", err.instance_path()));
     }

@@ -52,9 +52,8 @@ impl Source {
         let Some(list_path) = list_path else {
             return Ok(Source::File { path: path.to_path_buf(), size: meta.len() });
         };
-        let list_bytes = std::fs::read(&list_path).map_err(|e| {
-            BundleError::NotABundle(format!("volume list {} cannot be read: {e}", list_path.display()))
-        })?;
+        let list_bytes = std::fs::read(&list_path)
+            .map_err(|e| BundleError::NotABundle(format!("volume list {} cannot be read: {e}", list_path.display())))?;
         let sig_path = PathBuf::from(format!("{}.minisig", list_path.display()));
         let signature = std::fs::read_to_string(&sig_path)
             .map_err(|e| BundleError::NotAuthentic(format!("volume list signature {}: {e}", sig_path.display())))?;
@@ -103,9 +102,9 @@ impl Source {
     /// The raw (possibly compressed) stream, counting bytes into `bar`.
     fn raw(&self, fault: &Fault, bar: &ProgressBar) -> Result<Box<dyn Read + Send>, BundleError> {
         let inner: Box<dyn Read + Send> = match self {
-            Source::File { path, .. } => Box::new(
-                File::open(path).map_err(|e| BundleError::Unreadable(format!("{}: {e}", path.display())))?,
-            ),
+            Source::File { path, .. } => {
+                Box::new(File::open(path).map_err(|e| BundleError::Unreadable(format!("{}: {e}", path.display())))?)
+            }
             Source::Volumes { dir, list, .. } => {
                 let vols = list.volumes.iter().map(|v| (dir.join(&v.name), v.clone())).collect();
                 Box::new(VolumeReader::new(vols, fault.clone()))

@@ -65,7 +65,8 @@ impl PublicKey {
         };
         let inner = minisign::PublicKey::from_base64(&b64).map_err(|e| anyhow!("not a minisign public key: {e}"))?;
         let mut pk = Self { inner, text: String::new() };
-        let comment = if comment.is_empty() { format!("untrusted comment: minisign public key {}", pk.id()) } else { comment };
+        let comment =
+            if comment.is_empty() { format!("untrusted comment: minisign public key {}", pk.id()) } else { comment };
         pk.text = format!("{comment}\n{b64}\n");
         Ok(pk)
     }
@@ -128,29 +129,38 @@ impl SecretKey {
         let text = std::fs::read_to_string(path).with_context(|| {
             format!("reading secret key {} (create one with `airlock key generate`, or pass --key)", path.display())
         })?;
-        let sk_box = minisign::SecretKeyBox::from_string(&text).map_err(|e| anyhow!("{e}"))?;
-        let encrypted = text.lines().nth(1).and_then(|l| B64.decode(l.trim()).ok()).is_some_and(|b| b.get(2..4) == Some(b"Sc"));
-        let sk = if encrypted {
-            let password = match std::env::var(PASSWORD_ENV) {
-                Ok(p) => Some(p),
-                Err(_) if std::io::stdin().is_terminal() => None,
-                Err(_) => bail!(
-                    "secret key {} is passphrase-protected: set {PASSWORD_ENV} or run on a terminal",
-                    path.display()
-                ),
-            };
-            minisign::SecretKey::from_box(sk_box, password)
-        } else {
-            minisign::SecretKey::from_unencrypted_box(sk_box)
-        }
-        .map_err(|e| anyhow!("secret key {}: {}", path.display(), e.to_string().to_lowercase()))?;
-        Self::from_minisign(&sk).with_context(|| format!("secret key {}", path.display()))
+        let raw = text
+            .lines()
+            .nth(1)
+            .and_then(|l| B64.decode(l.trim()).ok())
+            .filter(|b| b.len() == 158 && b.starts_with(b"Ed"))
+            .ok_or_else(|| anyhow!("{} is not a minisign secret key", path.display()))?;
+        let bytes = match &raw[2..4] {
+            // Unencrypted (`minisign -G -W`, `airlock key generate --no-password`): minisign
+            // leaves the checksum zero here, so the key is checked by its public half below.
+            b"\0\0" => raw,
+            b"Sc" => {
+                let password = match std::env::var(PASSWORD_ENV) {
+                    Ok(p) => Some(p),
+                    Err(_) if std::io::stdin().is_terminal() => None,
+                    Err(_) => bail!(
+                        "secret key {} is passphrase-protected: set {PASSWORD_ENV} or run on a terminal",
+                        path.display()
+                    ),
+                };
+                let sk_box = minisign::SecretKeyBox::from_string(&text).map_err(|e| anyhow!("{e}"))?;
+                minisign::SecretKey::from_box(sk_box, password)
+                    .map_err(|e| anyhow!("secret key {}: {}", path.display(), e.to_string().to_lowercase()))?
+                    .to_bytes()
+            }
+            _ => bail!("secret key {} uses an unknown key derivation", path.display()),
+        };
+        Self::from_bytes(&bytes).with_context(|| format!("secret key {}", path.display()))
     }
 
-    fn from_minisign(sk: &minisign::SecretKey) -> Result<Self> {
+    fn from_bytes(b: &[u8]) -> Result<Self> {
         // Layout of minisign's secret key bytes: sig_alg(2) kdf_alg(2) chk_alg(2) salt(32)
         // opslimit(8) memlimit(8) keynum(8) sk(64 = seed || public key) chk(32).
-        let b = sk.to_bytes();
         if b.len() != 158 {
             bail!("unexpected secret key length {}", b.len());
         }
@@ -160,7 +170,7 @@ impl SecretKey {
         seed.copy_from_slice(&b[62..94]);
         let signing = SigningKey::from_bytes(&seed);
         if signing.verifying_key().as_bytes()[..] != b[94..126] {
-            bail!("secret key is corrupt (public half does not match)");
+            bail!("secret key is corrupt (its public half does not match)");
         }
         Ok(Self { signing, id: KeyId(id) })
     }
@@ -209,16 +219,13 @@ pub fn generate(password: Option<String>) -> Result<(String, PublicKey)> {
         id.copy_from_slice(kp.pk.keynum());
         KeyId(id)
     };
-    let sk_text = kp
-        .sk
-        .to_box(Some(&format!("airlock secret key {id}")))
-        .map_err(|e| anyhow!("{e}"))?
-        .into_string();
+    let sk_text = kp.sk.to_box(Some(&format!("airlock secret key {id}"))).map_err(|e| anyhow!("{e}"))?.into_string();
     let pk = PublicKey::parse(&pk_box.into_string())?;
     Ok((sk_text, pk))
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 
@@ -236,7 +243,10 @@ mod tests {
             lines[1],
             "RUQBAgMEBQYHCCm7IPBhduc+N9X9io8w7n1RLXTNLNMM5ik72fpSCNWHvX81sqry/AT6+Q3H1th1zoEpddsfg8Kolw9ocIxuwwU="
         );
-        assert_eq!(lines[3], "P5qreeYHl77Uk49+HXDG1NNnvXKF7hgZLlbLVzY28IOX8vq2i7lI5QDxL03z0fi8DtpgaK6AiS4BQxEg2rUJAw==");
+        assert_eq!(
+            lines[3],
+            "P5qreeYHl77Uk49+HXDG1NNnvXKF7hgZLlbLVzY28IOX8vq2i7lI5QDxL03z0fi8DtpgaK6AiS4BQxEg2rUJAw=="
+        );
         let pk = PublicKey::parse(
             "untrusted comment: minisign public key 0807060504030201\nRWQBAgMEBQYHCAOhB7/zzhC+HXDdGOdLwJln5NYwm6UNXx3chmQSVTG4\n",
         )

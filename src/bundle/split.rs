@@ -119,11 +119,11 @@ impl Write for SplitWriter {
         if buf.is_empty() {
             return Ok(0);
         }
-        if self.current.as_ref().is_none_or(|c| c.1.len() >= self.max) {
+        if self.current.as_ref().is_none_or(|c| c.1.bytes() >= self.max) {
             self.rotate()?;
         }
         let (f, h, _) = self.current.as_mut().unwrap();
-        let room = (self.max - h.len()) as usize;
+        let room = (self.max - h.bytes()) as usize;
         let n = f.write(&buf[..buf.len().min(room)])?;
         h.update(&buf[..n]);
         Ok(n)
@@ -164,10 +164,13 @@ impl Read for VolumeReader {
             }
             if self.file.is_none() {
                 let (p, _) = &self.vols[self.idx];
-                self.file = Some(File::open(p).map_err(|e| self.fail(BundleError::Unreadable(format!("volume {}: {e}", p.display()))))?);
+                self.file = Some(
+                    File::open(p)
+                        .map_err(|e| self.fail(BundleError::Unreadable(format!("volume {}: {e}", p.display()))))?,
+                );
             }
             let (_, v) = &self.vols[self.idx];
-            let remaining = v.size.saturating_sub(self.hasher.len());
+            let remaining = v.size.saturating_sub(self.hasher.bytes());
             let n = if remaining == 0 {
                 0
             } else {
@@ -191,7 +194,9 @@ impl Read for VolumeReader {
                 ))));
             }
             if got != digest {
-                return Err(self.fail(BundleError::Corrupt(format!("volume {name} is damaged: expected {digest}, got {got}"))));
+                return Err(
+                    self.fail(BundleError::Corrupt(format!("volume {name} is damaged: expected {digest}, got {got}")))
+                );
             }
             self.file = None;
             self.idx += 1;
@@ -200,6 +205,7 @@ impl Read for VolumeReader {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 

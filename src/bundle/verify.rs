@@ -39,8 +39,12 @@ pub struct VerifiedBundle {
     pub signer: KeyId,
     /// Bytes read from the media.
     pub stream_bytes: u64,
-    _sealed: (),
+    _sealed: Sealed,
 }
+
+/// Only this module can make one.
+#[derive(Debug)]
+struct Sealed;
 
 impl VerifiedBundle {
     pub fn id(&self) -> String {
@@ -64,8 +68,7 @@ pub struct Head {
 
 /// Check a signature over `msg` against the trusted keys.
 pub fn check_signature(msg: &[u8], sig_text: &str, trusted: &[PublicKey], what: &str) -> Result<KeyId, BundleError> {
-    let sig = Signature::parse(sig_text)
-        .map_err(|e| BundleError::NotAuthentic(format!("{what}.minisig: {e:#}")))?;
+    let sig = Signature::parse(sig_text).map_err(|e| BundleError::NotAuthentic(format!("{what}.minisig: {e:#}")))?;
     let id = sig.key_id();
     let Some(key) = trusted.iter().find(|k| k.id() == id) else {
         return Err(BundleError::NotAuthentic(format!(
@@ -73,7 +76,9 @@ pub fn check_signature(msg: &[u8], sig_text: &str, trusted: &[PublicKey], what: 
         )));
     };
     key.verify(msg, &sig).map_err(|e| {
-        BundleError::NotAuthentic(format!("{what} does not match its signature by trusted key {id} ({e:#}): it was changed after signing"))
+        BundleError::NotAuthentic(format!(
+            "{what} does not match its signature by trusted key {id} ({e:#}): it was changed after signing"
+        ))
     })?;
     Ok(id)
 }
@@ -86,7 +91,12 @@ pub fn check_head(head: &Head, trusted: &[PublicKey]) -> Result<(Manifest, Diges
 }
 
 /// Verify the bundle at `path`.
-pub fn verify(path: &Path, trusted: &[PublicKey], sink: BlobSink, bar: &ProgressBar) -> Result<VerifiedBundle, BundleError> {
+pub fn verify(
+    path: &Path,
+    trusted: &[PublicKey],
+    sink: BlobSink,
+    bar: &ProgressBar,
+) -> Result<VerifiedBundle, BundleError> {
     let source = Source::open(path)?;
     if let Some(n) = source.stream_len() {
         bar.set_length(n);
@@ -137,7 +147,9 @@ pub fn read_head(path: &Path) -> Result<Head, BundleError> {
     match members.len() {
         0 => Err(BundleError::NotABundle(format!("{}: the first member is not {MEMBER_MANIFEST}", source.describe()))),
         1 => Ok(Head { manifest_bytes: members.remove(0), signature: String::new() }),
-        _ => Ok(Head { signature: String::from_utf8_lossy(&members[1]).into_owned(), manifest_bytes: members.remove(0) }),
+        _ => {
+            Ok(Head { signature: String::from_utf8_lossy(&members[1]).into_owned(), manifest_bytes: members.remove(0) })
+        }
     }
 }
 
@@ -170,7 +182,9 @@ impl Expected {
             .ok_or_else(|| BundleError::Corrupt(format!("member {member} is not listed in the manifest")))?;
         let want = self.sizes[&d];
         if size != want {
-            return Err(BundleError::Corrupt(format!("blob {d} is {size} bytes in the bundle, the manifest says {want}")));
+            return Err(BundleError::Corrupt(format!(
+                "blob {d} is {size} bytes in the bundle, the manifest says {want}"
+            )));
         }
         if !self.seen.insert(d) {
             return Err(BundleError::Corrupt(format!("member {member} appears twice")));
@@ -203,7 +217,9 @@ fn sink_file(sink: &BlobSink, d: &Digest) -> Result<Option<File>, BundleError> {
     match sink {
         BlobSink::Discard => Ok(None),
         BlobSink::Stage(store, _) if store.contains(d) => Ok(None),
-        BlobSink::Stage(_, staging) => staging.create(d).map(Some).map_err(|e| BundleError::Unreadable(format!("{e:#}"))),
+        BlobSink::Stage(_, staging) => {
+            staging.create(d).map(Some).map_err(|e| BundleError::Unreadable(format!("{e:#}")))
+        }
     }
 }
 
@@ -237,7 +253,12 @@ fn worker(jobs: &Receiver<Job>, free: &Sender<Vec<u8>>, out: &Sender<Outcome>) {
     }
 }
 
-fn verify_stream(source: &Source, trusted: &[PublicKey], sink: &BlobSink, bar: &ProgressBar) -> Result<VerifiedBundle, BundleError> {
+fn verify_stream(
+    source: &Source,
+    trusted: &[PublicKey],
+    sink: &BlobSink,
+    bar: &ProgressBar,
+) -> Result<VerifiedBundle, BundleError> {
     let fault = Fault::default();
     let stream = source.tar_stream(&fault, bar)?;
     let fail = |e: std::io::Error| io_fault(&fault, e);
@@ -291,7 +312,9 @@ fn verify_stream(source: &Source, trusted: &[PublicKey], sink: &BlobSink, bar: &
                     }
                     0 => head.manifest_bytes = read_small(&mut entry, MEMBER_MANIFEST, MAX_MANIFEST, &fault)?,
                     1 if rel.as_str() != MEMBER_SIGNATURE => {
-                        return Err(BundleError::NotAuthentic(format!("{MEMBER_MANIFEST} is not followed by its signature")));
+                        return Err(BundleError::NotAuthentic(format!(
+                            "{MEMBER_MANIFEST} is not followed by its signature"
+                        )));
                     }
                     1 => {
                         let sig = read_small(&mut entry, MEMBER_SIGNATURE, MAX_SIGNATURE, &fault)?;
@@ -349,7 +372,6 @@ fn verify_stream(source: &Source, trusted: &[PublicKey], sink: &BlobSink, bar: &
         return Err(f);
     }
     result?;
-    drop(entries);
     // Past the last member only zero padding may follow; reading it to the end also
     // checks the zstd frame checksum and the last volume.
     let mut rest = archive.into_inner();
@@ -384,7 +406,7 @@ fn verify_stream(source: &Source, trusted: &[PublicKey], sink: &BlobSink, bar: &
         manifest_digest,
         signer,
         stream_bytes: source.stream_len().unwrap_or(0),
-        _sealed: (),
+        _sealed: Sealed,
     })
 }
 
@@ -410,11 +432,16 @@ fn entry_kind(t: tar::EntryType) -> &'static str {
     }
 }
 
-fn verify_dir(dir: &Path, trusted: &[PublicKey], sink: &BlobSink, bar: &ProgressBar) -> Result<VerifiedBundle, BundleError> {
+fn verify_dir(
+    dir: &Path,
+    trusted: &[PublicKey],
+    sink: &BlobSink,
+    bar: &ProgressBar,
+) -> Result<VerifiedBundle, BundleError> {
     let read = |name: &str, limit: u64| -> Result<Vec<u8>, BundleError> {
         let p = dir.join(name);
-        let meta = std::fs::symlink_metadata(&p)
-            .map_err(|e| BundleError::NotABundle(format!("{}: {e}", p.display())))?;
+        let meta =
+            std::fs::symlink_metadata(&p).map_err(|e| BundleError::NotABundle(format!("{}: {e}", p.display())))?;
         if !meta.is_file() {
             return Err(BundleError::Corrupt(format!("member {name} is not a regular file")));
         }
@@ -475,5 +502,5 @@ fn verify_dir(dir: &Path, trusted: &[PublicKey], sink: &BlobSink, bar: &Progress
         }
         check_outcome(&Outcome { digest: *digest, actual: h.finish().0, write_error })
     })?;
-    Ok(VerifiedBundle { manifest, manifest_digest, signer, stream_bytes: 0, _sealed: () })
+    Ok(VerifiedBundle { manifest, manifest_digest, signer, stream_bytes: 0, _sealed: Sealed })
 }

@@ -142,7 +142,8 @@ pub fn write_bundle(
             let sig_path = opts.out_dir.join(format!("{stem}.airlock.volumes.minisig"));
             crate::store::atomic::write(&sig_path, sign_volumes(&json).as_bytes())
                 .with_context(|| format!("writing {}", sig_path.display()))?;
-            crate::store::atomic::write(&list_path, &json).with_context(|| format!("writing {}", list_path.display()))?;
+            crate::store::atomic::write(&list_path, &json)
+                .with_context(|| format!("writing {}", list_path.display()))?;
             let mut files: Vec<_> = volumes.iter().map(|v| opts.out_dir.join(&v.name)).collect();
             files.push(list_path);
             files.push(sig_path);
@@ -175,7 +176,9 @@ fn append_all<W: Write>(
     mtime: u64,
     bar: &ProgressBar,
 ) -> Result<()> {
-    for (name, bytes) in [(MEMBER_MANIFEST, manifest_bytes), (MEMBER_SIGNATURE, signature.as_bytes()), (MEMBER_SUMS, sums)] {
+    for (name, bytes) in
+        [(MEMBER_MANIFEST, manifest_bytes), (MEMBER_SIGNATURE, signature.as_bytes()), (MEMBER_SUMS, sums)]
+    {
         tar.append(&header(name, bytes.len() as u64, mtime)?, bytes).with_context(|| format!("writing {name}"))?;
     }
     for b in &manifest.blobs {

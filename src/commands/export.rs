@@ -48,9 +48,7 @@ pub fn export(args: &ExportArgs, cx: &Ctx) -> CmdResult {
     let signature = key.sign(&manifest_bytes, &comment("manifest.json"));
 
     std::fs::create_dir_all(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() as u32));
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() as u32));
     let opts = WriteOptions { out_dir: &args.output, compression: args.compression, split: args.split, threads };
     let bar = cx.reporter.bytes("export", Some(manifest.total_blob_bytes()));
     let stem = manifest.id();
@@ -116,7 +114,8 @@ fn build_manifest(lock: &Lock, version: &str, base: Option<&BaseInfo>) -> Result
         .artifacts
         .iter()
         .map(|a| {
-            let url = (a.upstream.starts_with("http://") || a.upstream.starts_with("https://")).then_some(a.upstream.as_str());
+            let url = (a.upstream.starts_with("http://") || a.upstream.starts_with("https://"))
+                .then_some(a.upstream.as_str());
             Artifact {
                 kind: a.kind,
                 name: a.name.to_string(),

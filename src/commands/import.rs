@@ -33,19 +33,18 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
         Ok(b) => b,
         Err(e) => {
             staging.discard();
-            return Err(anyhow::Error::new(e)
-                .context(format!("verifying {} (nothing was imported)", args.bundle.display())));
+            return Err(
+                anyhow::Error::new(e).context(format!("verifying {} (nothing was imported)", args.bundle.display()))
+            );
         }
     };
     let digests: Vec<_> = bundle.manifest.blobs.iter().map(|b| b.digest).collect();
     staging.promote(&digests).context("moving verified blobs into the store")?;
 
     let placed = match &args.raw_url {
-        Some(url) => run(
-            &HttpRaw::new(&store, url, args.raw_username.clone(), args.raw_password.clone())?,
-            &bundle,
-            cx,
-        )?,
+        Some(url) => {
+            run(&HttpRaw::new(&store, url, args.raw_username.clone(), args.raw_password.clone())?, &bundle, cx)?
+        }
         None => run(&StoreRaw { store: &store, repo: args.raw_repo.clone() }, &bundle, cx)?,
     };
     let secs = started.elapsed().as_secs_f64();

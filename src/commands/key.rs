@@ -16,7 +16,10 @@ pub fn key(args: &KeyArgs, cx: &Ctx) -> CmdResult {
             let dir = output_dir.clone().unwrap_or_else(|| cx.config_dir.join("keys"));
             let (sk_path, pk_path) = (dir.join(format!("{name}.key")), dir.join(format!("{name}.pub")));
             if !force && (sk_path.exists() || pk_path.exists()) {
-                bail!("{} already exists: pass --force to replace it (bundles it signed will no longer verify)", sk_path.display());
+                bail!(
+                    "{} already exists: pass --force to replace it (bundles it signed will no longer verify)",
+                    sk_path.display()
+                );
             }
             let password = if *no_password { None } else { Some(password()?) };
             let (sk_text, pk) = sign::generate(password)?;

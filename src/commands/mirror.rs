@@ -52,14 +52,17 @@ pub fn mirror(args: &MirrorArgs, cx: &Ctx) -> CmdResult {
     }
     artifacts.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
 
-    let unchanged = previous
-        .as_ref()
-        .is_some_and(|l| l.artifacts == artifacts && l.name == spec.name && l.version == spec.version);
+    let unchanged =
+        previous.as_ref().is_some_and(|l| l.artifacts == artifacts && l.name == spec.name && l.version == spec.version);
     let lock = match (&previous, unchanged) {
         (Some(l), true) => l.clone(),
         _ => {
             if args.locked {
-                bail!("{} is not current with {} (run `airlock mirror` without --locked)", lock_path.display(), args.spec.display());
+                bail!(
+                    "{} is not current with {} (run `airlock mirror` without --locked)",
+                    lock_path.display(),
+                    args.spec.display()
+                );
             }
             let lock = Lock {
                 media_type: LOCK_MEDIA_TYPE.into(),
@@ -97,4 +100,3 @@ pub fn mirror(args: &MirrorArgs, cx: &Ctx) -> CmdResult {
     );
     Ok(ExitStatus::Success)
 }
-

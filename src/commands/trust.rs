@@ -18,7 +18,8 @@ pub fn trust(args: &TrustArgs, cx: &Ctx) -> CmdResult {
         }
         TrustCommand::List => {
             let keys = store.keys()?;
-            let rows: Vec<_> = keys.iter().map(|k| json!({"keyId": k.id().to_string(), "publicKey": k.base64()})).collect();
+            let rows: Vec<_> =
+                keys.iter().map(|k| json!({"keyId": k.id().to_string(), "publicKey": k.base64()})).collect();
             cx.printer.data(&rows, || keys.iter().map(|k| format!("{}  {}\n", k.id(), k.base64())).collect());
         }
         TrustCommand::Remove { key_id } => {

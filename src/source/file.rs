@@ -59,11 +59,18 @@ impl<'a> FileSource<'a> {
                 Err(Attempt::Retry(e)) => last = Some(e),
             }
         }
-        Err(last.expect("at least one attempt").context(format!("giving up on {url} after {} attempts", self.retries + 1)))
+        Err(last
+            .expect("at least one attempt")
+            .context(format!("giving up on {url} after {} attempts", self.retries + 1)))
     }
 
-    fn attempt(&self, url: &str, expected: Option<&Digest>, partial: &crate::store::Partial) -> Result<(Digest, u64), Attempt> {
-        let have = partial.len();
+    fn attempt(
+        &self,
+        url: &str,
+        expected: Option<&Digest>,
+        partial: &crate::store::Partial,
+    ) -> Result<(Digest, u64), Attempt> {
+        let have = partial.downloaded();
         let mut req = self.client.get(url);
         if have > 0 {
             req = req.header(RANGE, format!("bytes={have}-"));
@@ -98,17 +105,20 @@ impl<'a> FileSource<'a> {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     let _ = file.sync_data();
-                    return Err(Attempt::Retry(anyhow!("GET {url}: transfer broke after {} bytes: {e}", hasher.len())));
+                    return Err(Attempt::Retry(anyhow!(
+                        "GET {url}: transfer broke after {} bytes: {e}",
+                        hasher.bytes()
+                    )));
                 }
             };
             hasher.update(&buf[..n]);
             file.write_all(&buf[..n]).map_err(|e| Attempt::Fatal(anyhow!("writing the download of {url}: {e}")))?;
         }
         if let Some(len) = resp.content_length()
-            && hasher.len() < have * u64::from(resume) + len
+            && hasher.bytes() < have * u64::from(resume) + len
         {
             let _ = file.sync_data();
-            return Err(Attempt::Retry(anyhow!("GET {url}: transfer ended early at {} bytes", hasher.len())));
+            return Err(Attempt::Retry(anyhow!("GET {url}: transfer ended early at {} bytes", hasher.bytes())));
         }
         let (digest, size) = hasher.finish();
         if let Some(e) = expected
@@ -140,12 +150,19 @@ impl Source for FileSource<'_> {
             }
             (None, Some(path)) => {
                 let full = self.spec.resolve_source(path);
-                let mut f =
-                    File::open(&full).with_context(|| format!("files entry `{}`: reading {}", entry.path, full.display()))?;
+                let mut f = File::open(&full)
+                    .with_context(|| format!("files entry `{}`: reading {}", entry.path, full.display()))?;
                 store.insert(&mut f, spec_digest.as_ref(), &full.display().to_string())?
             }
             (None, None) => unreachable!("the spec is validated"),
         };
-        Ok(LockedArtifact { kind: Kind::File, name: entry.path.clone(), upstream, digest, size, arch: entry.arch.clone() })
+        Ok(LockedArtifact {
+            kind: Kind::File,
+            name: entry.path.clone(),
+            upstream,
+            digest,
+            size,
+            arch: entry.arch.clone(),
+        })
     }
 }

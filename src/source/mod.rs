@@ -11,5 +11,10 @@ pub trait Source: Sync {
     type Entry: Sync;
     /// Resolve `entry` to an immutable identity and fetch its bytes into `store`.
     /// `previous` is the entry's record in the existing lock, if any.
-    fn lock(&self, entry: &Self::Entry, previous: Option<&LockedArtifact>, store: &Store) -> anyhow::Result<LockedArtifact>;
+    fn lock(
+        &self,
+        entry: &Self::Entry,
+        previous: Option<&LockedArtifact>,
+        store: &Store,
+    ) -> anyhow::Result<LockedArtifact>;
 }

@@ -198,8 +198,7 @@ impl BlobWriter {
         }
         let dest = self.store.layout.blob(&digest);
         self.tmp.set_permissions(0o444)?;
-        self.tmp
-            .commit_to(&dest).with_context(|| format!("storing {what} as {}", dest.display()))?;
+        self.tmp.commit_to(&dest).with_context(|| format!("storing {what} as {}", dest.display()))?;
         Ok((digest, size))
     }
 }
@@ -212,7 +211,7 @@ pub struct Partial {
 }
 
 impl Partial {
-    pub fn len(&self) -> u64 {
+    pub fn downloaded(&self) -> u64 {
         fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0)
     }
 

@@ -57,7 +57,11 @@ impl Target for StoreRaw<'_> {
             if !self.store.contains(&d) {
                 bail!(
                     "blob {d} for {path} is neither in this bundle nor in the store: import the base bundle `{}` first",
-                    bundle.manifest.base.as_ref().map_or_else(|| "?".to_string(), |b| format!("{}-{}", b.name, b.version))
+                    bundle
+                        .manifest
+                        .base
+                        .as_ref()
+                        .map_or_else(|| "?".to_string(), |b| format!("{}-{}", b.name, b.version))
                 );
             }
             match self.store.repository_state(&self.repo, &path, &d)? {

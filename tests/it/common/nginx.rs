@@ -1,0 +1,90 @@
+//! A real nginx on a loopback port, started by the test and stopped on drop: a static
+//! file server with Range support (an upstream for `files:` URLs) and a WebDAV PUT
+//! endpoint with Basic auth (a raw repository like Nexus raw-hosted).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Nginx {
+    pub port: u16,
+    pub root: PathBuf,
+    child: Child,
+}
+
+pub const USER: &str = "airlock";
+pub const PASSWORD: &str = "s3cret-pass";
+
+impl Nginx {
+    /// Serve `root` at `/`; `/upload/` accepts PUT and DELETE with Basic auth (USER/PASSWORD).
+    pub fn start(work: &Path) -> Self {
+        super::require("nginx");
+        super::require("openssl");
+        let root = work.join("www");
+        std::fs::create_dir_all(root.join("upload")).unwrap();
+        let hash = super::sh(work, &format!("openssl passwd -apr1 {PASSWORD}"));
+        std::fs::write(work.join("htpasswd"), format!("{USER}:{}\n", hash.trim())).unwrap();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let conf = format!(
+            r#"
+daemon off;
+master_process off;
+worker_processes 1;
+error_log {work}/nginx-error.log warn;
+pid {work}/nginx.pid;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {work}/client_body;
+    proxy_temp_path {work}/proxy; fastcgi_temp_path {work}/fastcgi;
+    uwsgi_temp_path {work}/uwsgi; scgi_temp_path {work}/scgi;
+    client_max_body_size 0;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+        location /upload/ {{
+            dav_methods PUT DELETE;
+            create_full_put_path on;
+            auth_basic "raw";
+            auth_basic_user_file {work}/htpasswd;
+        }}
+    }}
+}}
+"#,
+            work = work.display(),
+            root = root.display()
+        );
+        std::fs::write(work.join("nginx.conf"), conf).unwrap();
+        let child = Command::new("nginx")
+            .arg("-p")
+            .arg(work)
+            .arg("-c")
+            .arg(work.join("nginx.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("nginx starts");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nginx did not listen on {port}: see {}/nginx-error.log",
+                work.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { port, root, child }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,11 @@
+#![allow(clippy::disallowed_methods)] // tests write fixtures directly
+//! Integration tests: the real `airlock` binary, run in an isolated context, against real
+//! tools (minisign, sha256sum, zstd, tar) and real servers on loopback (nginx).
+
+mod common;
+
+mod keys;
+mod mirror;
+mod raw_http;
+mod roundtrip;
+mod tamper;

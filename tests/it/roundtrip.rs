@@ -1,0 +1,165 @@
+//! The main job on the bundled fixtures: mirror → export → verify → inspect → import,
+//! checked with airlock and with the stock tools an auditor has.
+
+use crate::common::{TestContext, require, sh};
+
+#[test]
+fn round_trip_on_fixtures() {
+    let cx = TestContext::new();
+    let pubkey = cx.key();
+    let spec = cx.fixtures();
+    let out = cx.bundle(&spec, "out", &[]);
+    let bundle = out.join("fixtures-1.0.airlock");
+
+    let v = cx.run(&["--json", "verify", bundle.to_str().unwrap()]).ok().json();
+    assert_eq!(v["status"], "verified");
+    assert_eq!(v["artifacts"], 4);
+
+    let i = cx.run(&["--json", "inspect", bundle.to_str().unwrap()]).ok().json();
+    assert_eq!(i["name"], "fixtures");
+    assert_eq!(i["version"], "1.0");
+    assert_eq!(i["totals"]["file"]["artifacts"], 4);
+    assert!(i["signature"].as_str().unwrap().starts_with("trusted key"));
+    let human = cx.run(&["inspect", bundle.to_str().unwrap()]).ok().stdout;
+    assert!(human.contains("bin/arm64/tool-2.3") && human.contains("arm64"), "{human}");
+
+    let r = cx.run(&["--json", "import", bundle.to_str().unwrap()]).ok().json();
+    assert_eq!(r["added"], 4);
+    let raw = cx.store().join("repository/raw");
+    for (path, fixture) in [
+        ("src/hello-1.0.tar.gz", "hello-1.0.tar.gz"),
+        ("bin/amd64/tool-2.3", "tool-2.3-amd64"),
+        ("bin/arm64/tool-2.3", "tool-2.3-arm64"),
+        ("licenses/NOTICE.txt", "NOTICE.txt"),
+    ] {
+        assert_eq!(
+            std::fs::read(raw.join(path)).unwrap(),
+            std::fs::read(crate::common::root().join("fixtures/files").join(fixture)).unwrap(),
+            "{path}"
+        );
+    }
+    assert!(cx.store().join("receipts/fixtures-1.0.json").is_file());
+
+    // Importing again changes nothing and says so.
+    let again = cx.run(&["--json", "import", bundle.to_str().unwrap()]).ok().json();
+    assert_eq!(again["added"], 0);
+    assert_eq!(again["present"], 4);
+
+    // The auditor's path: no airlock, only zstd, tar, minisign and sha256sum.
+    require("minisign");
+    require("zstd");
+    require("sha256sum");
+    let dir = cx.path("audit");
+    std::fs::create_dir_all(&dir).unwrap();
+    sh(&dir, &format!("zstd -dc {} | tar -x", bundle.display()));
+    let m = sh(&dir, &format!("minisign -Vm manifest.json -p {}", pubkey.display()));
+    assert!(m.contains("Signature and comment signature verified"), "{m}");
+    let sums = sh(&dir, "sha256sum -c SHA256SUMS");
+    assert_eq!(sums.lines().filter(|l| l.ends_with(": OK")).count(), 6, "{sums}");
+    // ... and airlock accepts the unpacked directory as well.
+    cx.run(&["verify", dir.to_str().unwrap()]).ok();
+}
+
+#[test]
+fn exports_are_byte_identical() {
+    let cx = TestContext::new();
+    cx.key();
+    let spec = cx.fixtures();
+    let a = cx.bundle(&spec, "a", &[]);
+    // A second mirror of an unchanged spec keeps the lock, and export is deterministic
+    // whatever the number of zstd threads.
+    let b = cx.bundle(&spec, "b", &["--threads", "1"]);
+    let (x, y) = (
+        std::fs::read(a.join("fixtures-1.0.airlock")).unwrap(),
+        std::fs::read(b.join("fixtures-1.0.airlock")).unwrap(),
+    );
+    assert!(x == y, "two exports of the same lock differ");
+    let c = cx.bundle(&spec, "c", &["--compression", "none"]);
+    let d = cx.bundle(&spec, "d", &["--compression", "none"]);
+    assert!(
+        std::fs::read(c.join("fixtures-1.0.airlock")).unwrap()
+            == std::fs::read(d.join("fixtures-1.0.airlock")).unwrap()
+    );
+}
+
+#[test]
+fn split_volumes_cat_to_the_bundle_and_verify() {
+    let cx = TestContext::new();
+    let pubkey = cx.key();
+    let spec = cx.fixtures();
+    let whole = cx.bundle(&spec, "whole", &[]);
+    let split = cx.bundle(&spec, "split", &["--split", "512"]);
+    let first = split.join("fixtures-1.0.airlock.001");
+    assert!(split.join("fixtures-1.0.airlock.004").is_file(), "a 1.5 KiB bundle in 512-byte volumes");
+    for v in std::fs::read_dir(&split).unwrap() {
+        let p = v.unwrap().path();
+        assert!(std::fs::metadata(&p).unwrap().len() <= 512 || p.to_string_lossy().contains("volumes"));
+    }
+    sh(&split, "cat fixtures-1.0.airlock.[0-9]* > joined.airlock");
+    assert!(
+        std::fs::read(split.join("joined.airlock")).unwrap()
+            == std::fs::read(whole.join("fixtures-1.0.airlock")).unwrap()
+    );
+    std::fs::remove_file(split.join("joined.airlock")).unwrap();
+    let m = sh(&split, &format!("minisign -Vm fixtures-1.0.airlock.volumes -p {}", pubkey.display()));
+    assert!(m.contains("Signature and comment signature verified"));
+    cx.run(&["verify", first.to_str().unwrap()]).ok();
+    cx.run(&["verify", split.join("fixtures-1.0.airlock.volumes").to_str().unwrap()]).ok();
+    let r = cx.run(&["--json", "import", first.to_str().unwrap()]).ok().json();
+    assert_eq!(r["added"], 4);
+}
+
+#[test]
+fn differential_bundle_carries_only_new_blobs() {
+    let cx = TestContext::new();
+    cx.key();
+    let spec = cx.fixtures();
+    let v1 = cx.bundle(&spec, "v1", &[]).join("fixtures-1.0.airlock");
+    std::fs::write(cx.path("spec/files/new.txt"), b"added in 1.1\n").unwrap();
+    let yaml = std::fs::read_to_string(&spec).unwrap().replace("version: \"1.0\"", "version: \"1.1\"")
+        + "  - path: extra/new.txt\n    source: files/new.txt\n";
+    std::fs::write(&spec, yaml).unwrap();
+    let v2 = cx.bundle(&spec, "v2", &["--since", v1.to_str().unwrap()]).join("fixtures-1.1.airlock");
+    let i = cx.run(&["--json", "inspect", v2.to_str().unwrap()]).ok().json();
+    assert_eq!(i["base"]["version"], "1.0");
+    assert_eq!(i["artifacts"].as_array().unwrap().len(), 5);
+    assert_eq!(i["blobBytes"], 13, "only the new file travels");
+
+    // Without its base, the site is told what to import first, and nothing changes.
+    let other = TestContext::new();
+    std::fs::create_dir_all(other.config()).unwrap();
+    crate::common::copy_dir(&cx.config().join("trusted"), &other.config().join("trusted"));
+    other.run(&["import", v2.to_str().unwrap()]).fails(2, "import the base bundle `fixtures-1.0` first");
+    assert!(other.store_files().iter().all(|f| !f.starts_with("repository/")));
+    // With its base, it applies on top.
+    other.run(&["import", v1.to_str().unwrap()]).ok();
+    let r = other.run(&["--json", "import", v2.to_str().unwrap()]).ok().json();
+    assert_eq!(r["added"], 1);
+    assert_eq!(std::fs::read(other.store().join("repository/raw/extra/new.txt")).unwrap(), b"added in 1.1\n");
+}
+
+#[test]
+fn import_refuses_to_replace_other_content() {
+    let cx = TestContext::new();
+    cx.key();
+    let spec = cx.fixtures();
+    let bundle = cx.bundle(&spec, "out", &[]).join("fixtures-1.0.airlock");
+    let victim = cx.store().join("repository/raw/licenses/NOTICE.txt");
+    std::fs::create_dir_all(victim.parent().unwrap()).unwrap();
+    std::fs::write(&victim, b"local edit\n").unwrap();
+    cx.run(&["import", bundle.to_str().unwrap()]).fails(2, "already has licenses/NOTICE.txt with other content");
+    assert_eq!(std::fs::read(&victim).unwrap(), b"local edit\n");
+    assert!(!cx.store().join("repository/raw/src").exists(), "nothing else was imported");
+}
+
+#[test]
+fn help_teaches_every_verb() {
+    let cx = TestContext::new();
+    let top = cx.run(&["--help"]).ok().stdout;
+    for verb in ["mirror", "export", "verify", "inspect", "import", "key", "trust"] {
+        assert!(top.contains(verb), "{verb} missing from --help");
+        let h = cx.run(&[verb, "--help"]).ok().stdout;
+        assert!(h.len() > 200, "`{verb} --help` is too thin:\n{h}");
+    }
+    assert!(top.contains("Exit status"));
+}
