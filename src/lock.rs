@@ -13,6 +13,15 @@ use crate::relpath::RelPath;
 use crate::store::atomic;
 
 pub const LOCK_MEDIA_TYPE: &str = "application/vnd.airlock.lock.v1+json";
+const SCHEMA_JSON: &str = include_str!("../bundle-schema/lock.schema.json");
+
+fn schema_validator() -> &'static jsonschema::Validator {
+    static V: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    V.get_or_init(|| {
+        let schema: serde_json::Value = serde_json::from_str(SCHEMA_JSON).expect("bundled schema is JSON");
+        jsonschema::validator_for(&schema).expect("bundled schema compiles")
+    })
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -45,7 +54,12 @@ impl Lock {
     pub fn load(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path)
             .with_context(|| format!("reading lock {} (run `airlock mirror` first)", path.display()))?;
-        let lock: Lock = serde_json::from_slice(&bytes).with_context(|| format!("parsing lock {}", path.display()))?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).with_context(|| format!("parsing lock {}", path.display()))?;
+        if let Some(err) = schema_validator().iter_errors(&value).next() {
+            bail!("lock {} does not match its schema at `{}`: {err}", path.display(), err.instance_path());
+        }
+        let lock: Lock = serde_json::from_value(value).with_context(|| format!("parsing lock {}", path.display()))?;
         if lock.media_type != LOCK_MEDIA_TYPE || lock.schema_version != 1 {
             bail!(
                 "lock {} is `{}` version {}; this airlock reads `{LOCK_MEDIA_TYPE}` version 1",

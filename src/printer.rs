@@ -3,6 +3,8 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+use std::io::Write;
+
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy)]
@@ -25,18 +27,17 @@ impl Printer {
     }
 
     /// Data for stdout: `json` with `--json`, else the human text (skipped when empty).
+    /// A reader that goes away early (`airlock inspect B | head`) is not an error.
     pub fn data<T: Serialize>(&self, json: &T, human: impl FnOnce() -> String) {
-        if self.json {
-            println!("{}", serde_json::to_string_pretty(json).expect("serializable"));
-        } else {
-            let text = human();
-            if !text.is_empty() {
-                print!("{text}");
-                if !text.ends_with('\n') {
-                    println!();
-                }
-            }
+        let mut text = if self.json { serde_json::to_string_pretty(json).expect("serializable") } else { human() };
+        if text.is_empty() {
+            return;
         }
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
     }
 
     /// The one-line error for a failed command.

@@ -58,7 +58,10 @@ impl FileEntry {
     pub fn expected(&self) -> Result<Option<Digest>> {
         self.sha256
             .as_deref()
-            .map(|h| Digest::from_hex(&h.to_ascii_lowercase()).with_context(|| format!("files entry `{}`", self.path)))
+            .map(|h| {
+                Digest::from_hex(&h.to_ascii_lowercase())
+                    .map_err(|_| anyhow::anyhow!("files entry `{}`: `sha256: {h}` must be 64 hex digits", self.path))
+            })
             .transpose()
     }
 
@@ -150,7 +153,7 @@ mod tests {
             ("name: x\nfiles:\n  - path: a\n", "needs `source`"),
             ("name: x\nfiles:\n  - path: a\n    url: ftp://h/a\n", "http://"),
             ("name: x\nfiles:\n  - path: a\n    source: a\n  - path: a\n    source: b\n", "two files"),
-            ("name: x\nfiles:\n  - path: a\n    source: a\n    sha256: abc\n", "invalid digest"),
+            ("name: x\nfiles:\n  - path: a\n    source: a\n    sha256: abc\n", "must be 64 hex digits"),
             ("name: x\nimages: []\n", "unknown field `images`"),
             ("name: ../x\n", "must be"),
         ];

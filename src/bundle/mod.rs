@@ -26,6 +26,10 @@ pub enum BundleError {
     /// The media could not be read.
     #[error("unreadable: {0}")]
     Unreadable(String),
+    /// The bundle may be fine, but this machine failed to keep what it read (disk full,
+    /// permissions in the store).
+    #[error("{0}")]
+    Local(String),
 }
 
 impl BundleError {
@@ -34,6 +38,7 @@ impl BundleError {
             BundleError::Corrupt(_) => ExitStatus::Corrupt,
             BundleError::NotAuthentic(_) => ExitStatus::NotAuthentic,
             BundleError::NotABundle(_) | BundleError::Unreadable(_) => ExitStatus::NotABundle,
+            BundleError::Local(_) => ExitStatus::Error,
         }
     }
 
@@ -44,6 +49,7 @@ impl BundleError {
             BundleError::NotAuthentic(_) => "not-authentic",
             BundleError::NotABundle(_) => "not-a-bundle",
             BundleError::Unreadable(_) => "unreadable",
+            BundleError::Local(_) => "error",
         }
     }
 }

@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex};
 use indicatif::ProgressBar;
 
 use super::BundleError;
+use super::sign::PublicKey;
 use super::split::{VOLUMES_MEDIA_TYPE, Volume, VolumeList, VolumeReader};
+use super::verify::check_signature;
 
 /// The first error seen at a layer below the tar reader (a volume, the disk, zstd), kept
 /// so it can be reported as itself rather than as the I/O error tar turns it into.
@@ -32,7 +34,9 @@ pub enum Source {
 }
 
 impl Source {
-    pub fn open(path: &Path) -> Result<Self, BundleError> {
+    /// Open a bundle. With `trusted`, a volume list must be signed by one of those keys
+    /// before it is even parsed.
+    pub fn open(path: &Path, trusted: Option<&[PublicKey]>) -> Result<Self, BundleError> {
         let meta = std::fs::metadata(path).map_err(|e| BundleError::Unreadable(format!("{}: {e}", path.display())))?;
         if meta.is_dir() {
             return Ok(Source::Dir(path.to_path_buf()));
@@ -57,6 +61,10 @@ impl Source {
         let sig_path = PathBuf::from(format!("{}.minisig", list_path.display()));
         let signature = std::fs::read_to_string(&sig_path)
             .map_err(|e| BundleError::NotAuthentic(format!("volume list signature {}: {e}", sig_path.display())))?;
+        if let Some(keys) = trusted {
+            let what = list_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            check_signature(&list_bytes, &signature, keys, &what)?;
+        }
         let list: VolumeList = serde_json::from_slice(&list_bytes)
             .map_err(|e| BundleError::NotABundle(format!("{} is not a volume list: {e}", list_path.display())))?;
         if list.media_type != VOLUMES_MEDIA_TYPE || list.schema_version != 1 {

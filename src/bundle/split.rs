@@ -93,6 +93,12 @@ impl SplitWriter {
     }
 
     fn rotate(&mut self) -> io::Result<()> {
+        if self.done.len() + usize::from(self.current.is_some()) >= 999 {
+            return Err(io::Error::other(format!(
+                "more than 999 volumes of {} bytes: choose a larger --split",
+                self.max
+            )));
+        }
         self.close_current();
         let path = self.dir.join(volume_name(&self.stem, self.done.len() + 1));
         self.current = Some((AtomicFile::new(&path)?, Hasher::new(), path));
@@ -224,7 +230,7 @@ mod tests {
     fn split_boundaries_and_reassembly() {
         let dir = tempfile::tempdir().unwrap();
         let data: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
-        for max in [1u64, 999, 1000, 3333, 10_000, 20_000] {
+        for max in [11u64, 999, 1000, 3333, 10_000, 20_000] {
             let sub = dir.path().join(max.to_string());
             std::fs::create_dir_all(&sub).unwrap();
             let mut w = SplitWriter::new(&sub, "b-1", max);
@@ -240,6 +246,14 @@ mod tests {
             r.read_to_end(&mut back).unwrap();
             assert_eq!(back, data);
         }
+    }
+
+    #[test]
+    fn refuses_a_thousandth_volume() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = SplitWriter::new(dir.path(), "b-1", 1);
+        let err = w.write_all(&[0u8; 1000]).unwrap_err();
+        assert!(err.to_string().contains("more than 999 volumes"), "{err}");
     }
 
     #[test]

@@ -68,6 +68,9 @@ pub struct Head {
 
 /// Check a signature over `msg` against the trusted keys.
 pub fn check_signature(msg: &[u8], sig_text: &str, trusted: &[PublicKey], what: &str) -> Result<KeyId, BundleError> {
+    if sig_text.trim().is_empty() {
+        return Err(BundleError::NotAuthentic(format!("{what} is not signed: {what}.minisig is missing or empty")));
+    }
     let sig = Signature::parse(sig_text).map_err(|e| BundleError::NotAuthentic(format!("{what}.minisig: {e:#}")))?;
     let id = sig.key_id();
     let Some(key) = trusted.iter().find(|k| k.id() == id) else {
@@ -97,13 +100,12 @@ pub fn verify(
     sink: BlobSink,
     bar: &ProgressBar,
 ) -> Result<VerifiedBundle, BundleError> {
-    let source = Source::open(path)?;
+    let source = Source::open(path, Some(trusted))?;
     if let Some(n) = source.stream_len() {
         bar.set_length(n);
     }
     let mut volume_manifest = None;
-    if let Source::Volumes { list, list_bytes, signature, .. } = &source {
-        check_signature(list_bytes, signature, trusted, &format!("{}.airlock.volumes", list.bundle))?;
+    if let Source::Volumes { list, .. } = &source {
         source.check_volumes_present()?;
         volume_manifest = Some(list.manifest);
     }
@@ -124,7 +126,7 @@ pub fn verify(
 
 /// Read just the head (manifest and signature) of a bundle, for `inspect`.
 pub fn read_head(path: &Path) -> Result<Head, BundleError> {
-    let source = Source::open(path)?;
+    let source = Source::open(path, None)?;
     if let Source::Dir(dir) = &source {
         let manifest_bytes = std::fs::read(dir.join(MEMBER_MANIFEST))
             .map_err(|e| BundleError::NotABundle(format!("{}: {e}", dir.join(MEMBER_MANIFEST).display())))?;
@@ -142,7 +144,8 @@ pub fn read_head(path: &Path) -> Result<Head, BundleError> {
         if e.path_bytes().as_ref() != want.as_bytes() {
             break;
         }
-        members.push(read_small(&mut e, want, MAX_MANIFEST, &fault)?);
+        let size = e.header().size().ok();
+        members.push(read_small(&mut e, want, MAX_MANIFEST, size, &fault)?);
     }
     match members.len() {
         0 => Err(BundleError::NotABundle(format!("{}: the first member is not {MEMBER_MANIFEST}", source.describe()))),
@@ -153,11 +156,30 @@ pub fn read_head(path: &Path) -> Result<Head, BundleError> {
     }
 }
 
-fn read_small(r: &mut impl Read, name: &str, limit: u64, fault: &Fault) -> Result<Vec<u8>, BundleError> {
+/// Read a small member whole. `declared` is its size in the tar header, when there is one:
+/// fewer bytes than that means the stream was cut short.
+fn read_small(
+    r: &mut impl Read,
+    name: &str,
+    limit: u64,
+    declared: Option<u64>,
+    fault: &Fault,
+) -> Result<Vec<u8>, BundleError> {
+    if declared.is_some_and(|d| d > limit) {
+        return Err(BundleError::Corrupt(format!("{name} is larger than {limit} bytes")));
+    }
     let mut v = Vec::new();
     r.take(limit + 1).read_to_end(&mut v).map_err(|e| io_fault(fault, e))?;
     if v.len() as u64 > limit {
         return Err(BundleError::Corrupt(format!("{name} is larger than {limit} bytes")));
+    }
+    if let Some(d) = declared
+        && (v.len() as u64) < d
+    {
+        if let Some(f) = fault.lock().unwrap().clone() {
+            return Err(f);
+        }
+        return Err(BundleError::Corrupt(format!("truncated: {name} ends after {} of {d} bytes", v.len())));
     }
     Ok(v)
 }
@@ -166,11 +188,12 @@ fn read_small(r: &mut impl Read, name: &str, limit: u64, fault: &Fault) -> Resul
 struct Expected {
     sizes: HashMap<Digest, u64>,
     seen: HashSet<Digest>,
+    last: Option<Digest>,
 }
 
 impl Expected {
     fn new(m: &Manifest) -> Self {
-        Self { sizes: m.blobs.iter().map(|b| (b.digest, b.size)).collect(), seen: HashSet::new() }
+        Self { sizes: m.blobs.iter().map(|b| (b.digest, b.size)).collect(), seen: HashSet::new(), last: None }
     }
 
     /// A blob member's digest and size, if it is a listed blob seen for the first time.
@@ -190,6 +213,15 @@ impl Expected {
             return Err(BundleError::Corrupt(format!("member {member} appears twice")));
         }
         Ok((d, want))
+    }
+
+    /// In a stream, blobs come sorted by digest, as the writer puts them.
+    fn in_order(&mut self, d: Digest, member: &str) -> Result<(), BundleError> {
+        if self.last.is_some_and(|l| l > d) {
+            return Err(BundleError::Corrupt(format!("member {member} is out of order (blobs are sorted by digest)")));
+        }
+        self.last = Some(d);
+        Ok(())
     }
 
     fn missing(&self, m: &Manifest) -> Result<(), BundleError> {
@@ -217,9 +249,7 @@ fn sink_file(sink: &BlobSink, d: &Digest) -> Result<Option<File>, BundleError> {
     match sink {
         BlobSink::Discard => Ok(None),
         BlobSink::Stage(store, _) if store.contains(d) => Ok(None),
-        BlobSink::Stage(_, staging) => {
-            staging.create(d).map(Some).map_err(|e| BundleError::Unreadable(format!("{e:#}")))
-        }
+        BlobSink::Stage(_, staging) => staging.create(d).map(Some).map_err(|e| BundleError::Local(format!("{e:#}"))),
     }
 }
 
@@ -310,14 +340,16 @@ fn verify_stream(
                             source.describe()
                         )));
                     }
-                    0 => head.manifest_bytes = read_small(&mut entry, MEMBER_MANIFEST, MAX_MANIFEST, &fault)?,
+                    0 => {
+                        head.manifest_bytes = read_small(&mut entry, MEMBER_MANIFEST, MAX_MANIFEST, Some(size), &fault)?
+                    }
                     1 if rel.as_str() != MEMBER_SIGNATURE => {
                         return Err(BundleError::NotAuthentic(format!(
                             "{MEMBER_MANIFEST} is not followed by its signature"
                         )));
                     }
                     1 => {
-                        let sig = read_small(&mut entry, MEMBER_SIGNATURE, MAX_SIGNATURE, &fault)?;
+                        let sig = read_small(&mut entry, MEMBER_SIGNATURE, MAX_SIGNATURE, Some(size), &fault)?;
                         head.signature = String::from_utf8(sig)
                             .map_err(|_| BundleError::NotAuthentic(format!("{MEMBER_SIGNATURE} is not text")))?;
                         let c = check_head(&head, trusted)?;
@@ -328,11 +360,13 @@ fn verify_stream(
                         return Err(BundleError::Corrupt(format!("member {rel} comes where {MEMBER_SUMS} belongs")));
                     }
                     2 => {
-                        let sums = read_small(&mut entry, MEMBER_SUMS, MAX_MANIFEST, &fault)?;
+                        let sums = read_small(&mut entry, MEMBER_SUMS, MAX_MANIFEST, Some(size), &fault)?;
                         check_sums(&checked.as_ref().expect("head checked").0, &head, &sums)?;
                     }
                     _ => {
-                        let (digest, size) = expected.as_mut().expect("head checked").blob(rel.as_str(), size)?;
+                        let exp = expected.as_mut().expect("head checked");
+                        let (digest, size) = exp.blob(rel.as_str(), size)?;
+                        exp.in_order(digest, rel.as_str())?;
                         let file = sink_file(sink, &digest)?;
                         let (tx, rx) = unbounded();
                         jobs_tx.send(Job { digest, chunks: rx, file }).expect("workers alive");
@@ -415,7 +449,7 @@ fn check_outcome(o: &Outcome) -> Result<(), BundleError> {
         return Err(BundleError::Corrupt(format!("blob {} is damaged: its bytes hash to {}", o.digest, o.actual)));
     }
     if let Some(e) = &o.write_error {
-        return Err(BundleError::Unreadable(e.clone()));
+        return Err(BundleError::Local(e.clone()));
     }
     Ok(())
 }
@@ -440,13 +474,19 @@ fn verify_dir(
 ) -> Result<VerifiedBundle, BundleError> {
     let read = |name: &str, limit: u64| -> Result<Vec<u8>, BundleError> {
         let p = dir.join(name);
-        let meta =
-            std::fs::symlink_metadata(&p).map_err(|e| BundleError::NotABundle(format!("{}: {e}", p.display())))?;
+        let meta = std::fs::symlink_metadata(&p).map_err(|e| {
+            let msg = format!("{}: {e}", p.display());
+            match name {
+                MEMBER_MANIFEST => BundleError::NotABundle(msg),
+                MEMBER_SIGNATURE => BundleError::NotAuthentic(msg),
+                _ => BundleError::Corrupt(msg),
+            }
+        })?;
         if !meta.is_file() {
             return Err(BundleError::Corrupt(format!("member {name} is not a regular file")));
         }
         let f = File::open(&p).map_err(|e| BundleError::Unreadable(format!("{}: {e}", p.display())))?;
-        read_small(&mut { f }, name, limit, &Fault::default())
+        read_small(&mut { f }, name, limit, Some(meta.len()), &Fault::default())
     };
     let manifest_bytes = read(MEMBER_MANIFEST, MAX_MANIFEST)?;
     let signature = String::from_utf8(read(MEMBER_SIGNATURE, MAX_SIGNATURE)?)

@@ -124,6 +124,7 @@ pub fn write_bundle(
     match sink {
         Sink::One(f, path) => {
             f.commit().with_context(|| format!("writing {}", path.display()))?;
+            remove_stale(opts.out_dir, &stem, std::slice::from_ref(&path))?;
             Ok(Written { files: vec![path], bytes, volumes: None })
         }
         Sink::Split(s) => {
@@ -147,9 +148,30 @@ pub fn write_bundle(
             let mut files: Vec<_> = volumes.iter().map(|v| opts.out_dir.join(&v.name)).collect();
             files.push(list_path);
             files.push(sig_path);
+            remove_stale(opts.out_dir, &stem, &files)?;
             Ok(Written { files, bytes, volumes: Some(volumes) })
         }
     }
+}
+
+/// An export replaces an earlier export of the same bundle in the same directory: remove
+/// its files that this one did not write (a whole file after a split, surplus volumes),
+/// so that `cat NAME.airlock.[0-9]*` is always this bundle.
+fn remove_stale(dir: &Path, stem: &str, keep: &[PathBuf]) -> Result<()> {
+    let whole = format!("{stem}.airlock");
+    let prefix = format!("{stem}.airlock.");
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+        let ours = name == whole
+            || name.strip_prefix(&prefix).is_some_and(|rest| {
+                rest.bytes().all(|b| b.is_ascii_digit()) || rest == "volumes" || rest == "volumes.minisig"
+            });
+        if ours && !keep.iter().any(|k| k.file_name() == path.file_name()) {
+            std::fs::remove_file(&path).with_context(|| format!("removing the stale {}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 fn header(path: &str, size: u64, mtime: u64) -> Result<tar::Header> {

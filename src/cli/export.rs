@@ -31,7 +31,8 @@ pub struct ExportArgs {
     #[arg(long, default_value = "zstd", value_name = "ALGO")]
     pub compression: Compression,
 
-    /// Cut the bundle into volumes of at most SIZE (e.g. `4GiB`, `700MB`) for removable media
+    /// Cut the bundle into volumes of at most SIZE (e.g. `700MB`, `25GB`) for removable
+    /// media; FAT32 holds files up to 4 GiB minus one byte, so use `4095MiB` there
     #[arg(long, value_parser = crate::bundle::split::parse_size, value_name = "SIZE")]
     pub split: Option<u64>,
 

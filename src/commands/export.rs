@@ -101,7 +101,7 @@ fn load_base(path: &std::path::Path) -> Result<BaseInfo> {
     let bytes = if path.is_file() && path.file_name().is_some_and(|n| n == "manifest.json") {
         std::fs::read(path).with_context(|| format!("reading {}", path.display()))?
     } else {
-        read_head(path).with_context(|| format!("reading the base bundle {}", path.display()))?.manifest_bytes
+        read_head(path).map_err(|e| anyhow::anyhow!("reading the base bundle {}: {e}", path.display()))?.manifest_bytes
     };
     let m = manifest::parse(&bytes).map_err(anyhow::Error::msg).with_context(|| format!("base {}", path.display()))?;
     let mut blobs: BTreeSet<Digest> = m.blobs.iter().map(|b| b.digest).collect();

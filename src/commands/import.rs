@@ -16,7 +16,14 @@ use super::{CmdResult, Ctx};
 pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
     let started = Instant::now();
     let trusted = cx.trust().keys_with(&args.trusted_keys)?;
+    if !crate::spec::valid_name(&args.raw_repo) {
+        anyhow::bail!("--raw-repo `{}` must be 1-128 letters, digits, `.`, `_`, `+` or `-`", args.raw_repo);
+    }
     let root = args.store.clone().unwrap_or_else(crate::dirs::store_dir);
+    let root = std::path::absolute(&root).with_context(|| format!("store {}", root.display()))?;
+    // Check the target's settings before reading the media: a typo must not cost a full read.
+    let password = std::env::var("AIRLOCK_RAW_PASSWORD").ok();
+    let http = args.raw_url.as_deref().map(|url| HttpRaw::new(url, args.raw_username.clone(), password)).transpose()?;
     let store = Store::open(&root)?;
     // One import at a time per store; whatever a killed import staged is discarded.
     let lock_file = File::create(root.join(".import.lock")).with_context(|| format!("locking {}", root.display()))?;
@@ -41,10 +48,8 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
     let digests: Vec<_> = bundle.manifest.blobs.iter().map(|b| b.digest).collect();
     staging.promote(&digests).context("moving verified blobs into the store")?;
 
-    let placed = match &args.raw_url {
-        Some(url) => {
-            run(&HttpRaw::new(&store, url, args.raw_username.clone(), args.raw_password.clone())?, &bundle, cx)?
-        }
+    let placed = match &http {
+        Some(http) => run(&http.on(&store), &bundle, cx)?,
         None => run(&StoreRaw { store: &store, repo: args.raw_repo.clone() }, &bundle, cx)?,
     };
     let secs = started.elapsed().as_secs_f64();

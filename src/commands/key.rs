@@ -17,7 +17,7 @@ pub fn key(args: &KeyArgs, cx: &Ctx) -> CmdResult {
             let (sk_path, pk_path) = (dir.join(format!("{name}.key")), dir.join(format!("{name}.pub")));
             if !force && (sk_path.exists() || pk_path.exists()) {
                 bail!(
-                    "{} already exists: pass --force to replace it (bundles it signed will no longer verify)",
+                    "{} already exists: pass --force to replace it (sites that trust the old key must then trust the new one)",
                     sk_path.display()
                 );
             }

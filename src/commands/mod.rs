@@ -50,5 +50,5 @@ pub fn bytes(n: u64) -> String {
 
 /// Throughput, in MB/s, for reports.
 pub fn rate(n: u64, secs: f64) -> String {
-    if secs <= 0.0 { "-".into() } else { format!("{:.0} MB/s", n as f64 / secs / 1e6) }
+    if secs <= 0.0 || n < (1 << 20) { "-".into() } else { format!("{:.0} MB/s", n as f64 / secs / 1e6) }
 }

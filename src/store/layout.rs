@@ -7,7 +7,7 @@
 //! <root>/partial/<key>                   resumable downloads
 //! <root>/staging/<bundle>/<hex>          blobs of a bundle being imported, before it verifies
 //! <root>/repository/<name>/<path>        Nexus-style repositories (`raw` for plain files)
-//! <root>/receipts/<bundle>.json          what each import did
+//! <root>/receipts/<bundle>/<time>.json   what each import did, one file per import
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -55,7 +55,7 @@ impl Layout {
         }
         p
     }
-    pub fn receipt(&self, bundle: &str) -> PathBuf {
-        self.root.join("receipts").join(format!("{bundle}.json"))
+    pub fn receipt(&self, bundle: &str, time: &str) -> PathBuf {
+        self.root.join("receipts").join(bundle).join(format!("{time}.json"))
     }
 }

@@ -141,8 +141,10 @@ impl Store {
         self.layout.repository(repo)
     }
 
+    /// Keep the record of one import; earlier imports' receipts stay.
     pub fn write_receipt(&self, bundle: &str, json: &[u8]) -> Result<PathBuf> {
-        let p = self.layout.receipt(bundle);
+        let now = humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string().replace(':', "");
+        let p = self.layout.receipt(bundle, &now);
         atomic::write(&p, json).with_context(|| format!("writing receipt {}", p.display()))?;
         Ok(p)
     }

@@ -15,7 +15,7 @@ use crate::progress::Reporter;
 pub struct Placed {
     pub kind: String,
     pub name: String,
-    /// `added`, `present` (already there, same content) or `skipped`.
+    /// `added`, or `present` (already there with the same content).
     pub action: &'static str,
     pub location: String,
 }

@@ -69,7 +69,7 @@ impl Target for StoreRaw<'_> {
                 PathState::Same => plan.present.push((path, d, size)),
                 PathState::Different(have) => bail!(
                     "raw repository `{}` already has {path} with other content ({have}, the bundle has {d}); \
-                     nothing was imported: move the old file away if it should be replaced",
+                     no file was changed: move the old file away if it should be replaced",
                     self.repo
                 ),
             }
@@ -106,16 +106,21 @@ impl StoreRaw<'_> {
 
 /// A remote raw repository that takes `PUT <base>/<path>` (Nexus raw-hosted, Artifactory
 /// generic, a WebDAV server), with optional Basic auth.
-pub struct HttpRaw<'a> {
-    pub store: &'a Store,
-    pub base: String,
-    pub username: Option<String>,
-    pub password: Option<String>,
+pub struct HttpRaw {
+    base: String,
+    username: Option<String>,
+    password: Option<String>,
     client: Client,
 }
 
-impl<'a> HttpRaw<'a> {
-    pub fn new(store: &'a Store, base: &str, username: Option<String>, password: Option<String>) -> Result<Self> {
+/// An [`HttpRaw`] repository, fed from a store's blobs.
+pub struct HttpRawTarget<'a> {
+    raw: &'a HttpRaw,
+    store: &'a Store,
+}
+
+impl HttpRaw {
+    pub fn new(base: &str, username: Option<String>, password: Option<String>) -> Result<Self> {
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             bail!("raw target `{base}` must be an http:// or https:// URL");
         }
@@ -125,7 +130,11 @@ impl<'a> HttpRaw<'a> {
             .timeout(None)
             .user_agent(concat!("airlock/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { store, base, username, password, client })
+        Ok(Self { base, username, password, client })
+    }
+
+    pub fn on<'a>(&'a self, store: &'a Store) -> HttpRawTarget<'a> {
+        HttpRawTarget { raw: self, store }
     }
 
     fn url(&self, path: &RelPath) -> String {
@@ -183,7 +192,7 @@ impl<'a> HttpRaw<'a> {
     }
 }
 
-impl Target for HttpRaw<'_> {
+impl Target for HttpRawTarget<'_> {
     type Plan = RawPlan;
 
     fn plan(&self, bundle: &VerifiedBundle) -> Result<RawPlan> {
@@ -192,12 +201,13 @@ impl Target for HttpRaw<'_> {
             if !self.store.contains(&d) {
                 bail!("blob {d} for {path} is neither in this bundle nor in the store: import the base bundle first");
             }
-            match self.remote_digest(&path)? {
+            match self.raw.remote_digest(&path)? {
                 None => plan.add.push((path, d, size)),
                 Some(have) if have == d => plan.present.push((path, d, size)),
                 Some(have) => bail!(
-                    "{} already holds other content ({have}, the bundle has {d}); nothing was uploaded",
-                    self.url(&path)
+                    "{} already holds other content ({have}, the bundle has {d}); nothing was uploaded: \
+                     delete the old file there if it should be replaced",
+                    self.raw.url(&path)
                 ),
             }
         }
@@ -209,11 +219,11 @@ impl Target for HttpRaw<'_> {
         let mut placed = Vec::new();
         let mut uploaded = Vec::new();
         for (path, d, size) in &plan.add {
-            let url = self.url(path);
+            let url = self.raw.url(path);
             let put = || -> Result<()> {
                 let file = self.store.open_blob(d)?;
                 let body = reqwest::blocking::Body::sized(file, *size);
-                let resp = self.send(self.client.put(&url).body(body), &format!("PUT {url}"))?;
+                let resp = self.raw.send(self.raw.client.put(&url).body(body), &format!("PUT {url}"))?;
                 if !resp.status().is_success() {
                     return Err(anyhow!("PUT {url}: {}", resp.status()));
                 }
@@ -221,7 +231,7 @@ impl Target for HttpRaw<'_> {
             };
             if let Err(e) = put() {
                 for u in &uploaded {
-                    let _ = self.send(self.client.delete(u), "DELETE");
+                    let _ = self.raw.send(self.raw.client.delete(u), "DELETE");
                 }
                 return Err(e.context(format!("uploading {path}; the files uploaded before it were deleted again")));
             }
@@ -233,7 +243,7 @@ impl Target for HttpRaw<'_> {
             kind: "file".into(),
             name: p.to_string(),
             action: "present",
-            location: self.url(p),
+            location: self.raw.url(p),
         }));
         Ok(placed)
     }

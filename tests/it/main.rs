@@ -4,6 +4,7 @@
 
 mod common;
 
+mod interrupt;
 mod keys;
 mod mirror;
 mod raw_http;

@@ -38,12 +38,17 @@ fn round_trip_on_fixtures() {
             "{path}"
         );
     }
-    assert!(cx.store().join("receipts/fixtures-1.0.json").is_file());
+    assert_eq!(std::fs::read_dir(cx.store().join("receipts/fixtures-1.0")).unwrap().count(), 1);
 
     // Importing again changes nothing and says so.
     let again = cx.run(&["--json", "import", bundle.to_str().unwrap()]).ok().json();
     assert_eq!(again["added"], 0);
     assert_eq!(again["present"], 4);
+    assert_eq!(
+        std::fs::read_dir(cx.store().join("receipts/fixtures-1.0")).unwrap().count(),
+        2,
+        "receipts keep history"
+    );
 
     // The auditor's path: no airlock, only zstd, tar, minisign and sha256sum.
     require("minisign");
@@ -103,10 +108,21 @@ fn split_volumes_cat_to_the_bundle_and_verify() {
     std::fs::remove_file(split.join("joined.airlock")).unwrap();
     let m = sh(&split, &format!("minisign -Vm fixtures-1.0.airlock.volumes -p {}", pubkey.display()));
     assert!(m.contains("Signature and comment signature verified"));
+    crate::common::validate_json(&split.join("fixtures-1.0.airlock.volumes"), "volumes.schema.json");
     cx.run(&["verify", first.to_str().unwrap()]).ok();
     cx.run(&["verify", split.join("fixtures-1.0.airlock.volumes").to_str().unwrap()]).ok();
     let r = cx.run(&["--json", "import", first.to_str().unwrap()]).ok().json();
     assert_eq!(r["added"], 4);
+
+    // Exporting again into the same directory with larger volumes leaves no stale volume
+    // behind, so `cat` of the volumes is still exactly the bundle.
+    let lock = spec.with_extension("lock");
+    cx.run(&["export", "--lock", lock.to_str().unwrap(), "-o", split.to_str().unwrap(), "--split", "1KiB"]).ok();
+    assert!(!split.join("fixtures-1.0.airlock.003").exists());
+    sh(&split, "cat fixtures-1.0.airlock.[0-9]* > ../joined.airlock");
+    assert!(
+        std::fs::read(cx.path("joined.airlock")).unwrap() == std::fs::read(whole.join("fixtures-1.0.airlock")).unwrap()
+    );
 }
 
 #[test]
@@ -150,6 +166,25 @@ fn import_refuses_to_replace_other_content() {
     cx.run(&["import", bundle.to_str().unwrap()]).fails(2, "already has licenses/NOTICE.txt with other content");
     assert_eq!(std::fs::read(&victim).unwrap(), b"local edit\n");
     assert!(!cx.store().join("repository/raw/src").exists(), "nothing else was imported");
+}
+
+#[test]
+fn names_that_would_escape_are_refused() {
+    let cx = TestContext::new();
+    cx.key();
+    let spec = cx.fixtures();
+    let bundle = cx.bundle(&spec, "out", &[]).join("fixtures-1.0.airlock");
+    cx.run(&["import", bundle.to_str().unwrap(), "--raw-repo", "../outside"]).fails(2, "--raw-repo `../outside`");
+    cx.run(&["import", bundle.to_str().unwrap(), "--raw-url", "ftp://nexus.site.example/x"])
+        .fails(2, "http:// or https://");
+    assert!(cx.store_files().is_empty());
+    // A lock edited by hand is checked against its schema before anything is written.
+    let lock = spec.with_extension("lock");
+    let text = std::fs::read_to_string(&lock).unwrap().replace("\"name\": \"fixtures\"", "\"name\": \"../../x\"");
+    std::fs::write(&lock, text).unwrap();
+    cx.run(&["export", "--lock", lock.to_str().unwrap(), "-o", "evil"])
+        .fails(2, "does not match its schema at `/name`");
+    assert!(!cx.path("evil").exists() && !cx.dir.path().parent().unwrap().join("x-1.0.airlock").exists());
 }
 
 #[test]

@@ -174,6 +174,16 @@ fn blob_not_listed_and_listed_blob_missing() {
 }
 
 #[test]
+fn blobs_out_of_order() {
+    let g = good();
+    let bad = g.forge("order.airlock", |m| {
+        let last = m.pop().unwrap();
+        m.insert(3, last);
+    });
+    g.refused(&bad, CORRUPT, "is out of order");
+}
+
+#[test]
 fn not_a_bundle() {
     let g = good();
     let bad = g.write("random.airlock", &[0x42; 4096]);
@@ -194,4 +204,7 @@ fn unpacked_directory_with_an_extra_file() {
     g.cx.run(&["verify", dir.to_str().unwrap()]).ok();
     std::os::unix::fs::symlink("/etc/passwd", dir.join("blobs/sha256/evil")).unwrap();
     g.refused(&dir, CORRUPT, "member blobs/sha256/evil is a symlink");
+    std::fs::remove_file(dir.join("blobs/sha256/evil")).unwrap();
+    std::fs::remove_file(dir.join("manifest.json.minisig")).unwrap();
+    g.refused(&dir, NOT_AUTHENTIC, "manifest.json.minisig");
 }

@@ -1,0 +1,325 @@
+#!/usr/bin/env bash
+# Spine benchmark: how fast airlock moves bytes, against the coreutils tools it replaces.
+#
+# On a mixed fixture (default 2 GiB: incompressible random data, log-like text and
+# binaries from /usr, in a few large files and many small ones) it times, in one run:
+#   - airlock mirror (from an empty cache)
+#   - airlock export (zstd level 3, 2 threads)  vs  tar -c | zstd -T2 -3, and that plus
+#     a separate sha256sum pass (what a careful operator would do by hand)
+#   - airlock export --compression none, then airlock verify of that bundle  vs
+#     sha256sum -c and openssl dgst -sha256 over the same bytes, unpacked
+#   - airlock verify of the zstd bundle (for information)
+#   - determinism: export --threads 1 vs the default export, compared with cmp
+# Each command runs under /usr/bin/time -f '%e %M %U %S' (wall seconds, peak RSS KiB,
+# user and system CPU seconds). Caches are WARM: nothing is dropped from the page cache;
+# every input is read once before the timed runs, and `sync` runs between them so one
+# run's write-back does not land in the next one's time.
+#
+# Environment:
+#   BENCH_DIR         work dir (default <repo>/scratch/bench); the fixture is reused
+#   BENCH_GIB         fixture size in GiB (default 2)
+#   BENCH_SKIP_BUILD  set to 1 to use target/release/airlock as it is
+#
+# Targets checked in the summary: export >= 0.9 x tar|zstd throughput; verify of an
+# uncompressed bundle >= 2 GB/s on 2 cores; peak RSS of every airlock command < 150 MiB.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+REPO=$PWD
+
+BENCH_DIR=${BENCH_DIR:-$REPO/scratch/bench}
+BENCH_GIB=${BENCH_GIB:-2}
+AIRLOCK=$REPO/target/release/airlock
+THREADS=2          # zstd workers for both airlock and the zstd baseline
+ZSTD_LEVEL=3       # airlock's default level
+GEN_VERSION=1      # bump when the fixture generator changes, to regenerate
+
+DATA=$BENCH_DIR/data
+OUT=$BENCH_DIR/out
+TIMES=$BENCH_DIR/times
+LOGS=$BENCH_DIR/logs
+
+declare -A SEC RSS CPU BYTES   # per measurement: wall s, peak RSS KiB, CPU %, bytes processed
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
+die() { printf 'spine.sh: %s\n' "$*" >&2; exit 1; }
+
+# --- 1. build and tools ------------------------------------------------------------------
+
+check_tools() {
+    local missing=()
+    for t in cargo zstd tar sha256sum openssl awk cmp find xargs sync; do
+        command -v "$t" >/dev/null || missing+=("$t")
+    done
+    [ -x /usr/bin/time ] || missing+=("/usr/bin/time (apt-get install -y time)")
+    [ ${#missing[@]} -eq 0 ] || die "missing tools: ${missing[*]}"
+    [[ $BENCH_GIB =~ ^[0-9]+([.][0-9]+)?$ ]] || die "BENCH_GIB must be a number, not '$BENCH_GIB'"
+}
+
+build() {
+    if [ "${BENCH_SKIP_BUILD:-0}" = 1 ]; then
+        say "using the existing release binary (BENCH_SKIP_BUILD=1)"
+    else
+        say "building airlock (cargo build --release)"
+        cargo build --release
+    fi
+    [ -x "$AIRLOCK" ] || die "$AIRLOCK was not built"
+}
+
+check_space() {
+    mkdir -p "$BENCH_DIR"
+    # fixture + cache + 2 zstd bundles + tar.zst + uncompressed bundle + unpacked copy
+    local need_kib free_kib
+    need_kib=$(awk -v g="$BENCH_GIB" 'BEGIN { printf "%d", g * 5 * 1024 * 1024 }')
+    free_kib=$(df -Pk "$BENCH_DIR" | awk 'NR == 2 { print $4 }')
+    [ "$free_kib" -ge "$need_kib" ] || die "need about $((need_kib / 1048576)) GiB free in $BENCH_DIR, have $((free_kib / 1048576)) GiB"
+}
+
+# --- 2. the fixture --------------------------------------------------------------------
+
+# Three endless (or long) byte streams the files are cut from, so no two files share content.
+random_stream() {   # incompressible: AES-256-CTR of zeros under a fixed key, reproducible
+    openssl enc -aes-256-ctr -nosalt -K "$(printf '%064x' 42)" -iv "$(printf '%032x' 7)" -in /dev/zero 2>/dev/null
+}
+log_stream() {      # compressible (~5x at zstd -3): web-service log lines, fixed seed
+    awk -v seed=7 'BEGIN {
+        srand(seed); t = 1700000000
+        split("INFO INFO INFO INFO INFO WARN ERROR DEBUG", lv, " ")
+        split("GET GET GET POST PUT DELETE", m, " ")
+        split("/api/v1/users /api/v1/orders /healthz /static/app.js /api/v2/search /login /metrics", p, " ")
+        for (i = 0; ; i++) {
+            t += rand() * 0.01
+            printf "%.3f host-%02d app[%d]: %s %s %s status=%d bytes=%d latency_ms=%.1f req=%08x\n",
+                t, int(rand() * 16), 1000 + int(rand() * 50), lv[1 + int(rand() * 8)], m[1 + int(rand() * 6)],
+                p[1 + int(rand() * 7)], (rand() < 0.95 ? 200 : 500), int(rand() * 65536), rand() * 250, i
+        }
+    }'
+}
+bin_stream() {      # moderately compressible: the machine's /usr/lib and /usr/share files, in name order
+    find /usr/lib /usr/share -type f -print0 2>/dev/null | sort -z | xargs -0 cat 2>/dev/null
+}
+
+# The file plan, one "kind size relpath" line per file: per kind, a share of the total in
+# one or two large files and the rest in small files of 4 KiB - 2 MiB (log-uniform, so most
+# are small). Deterministic (fixed seed).
+make_plan() {
+    local total=$1 bin_avail=$2
+    awk -v total="$total" -v bin_avail="$bin_avail" 'BEGIN {
+        srand(20240601); MiB = 1048576
+        # kind, large files (fractions of the total), share left for small files
+        bin_share = 0.20; if (bin_share * total > 0.8 * bin_avail) bin_share = 0.8 * bin_avail / total
+        nk = split("random log bin", kinds, " ")
+        large["random"] = "0.20 0.12"; small["random"] = 0.13
+        large["log"]    = "0.15";      small["log"]    = 0.20
+        large["bin"]    = bin_share / 2; small["bin"] = bin_share / 2
+        small["log"] += 0.20 - bin_share   # whatever /usr cannot supply becomes log text
+        ext["random"] = "dat"; ext["log"] = "log"; ext["bin"] = "bin"
+        for (k = 1; k <= nk; k++) {
+            kind = kinds[k]
+            n = split(large[kind], fr, " ")
+            for (j = 1; j <= n; j++) {
+                size = int(fr[j] * total / 4096) * 4096
+                if (size > 0) printf "%s %d large/%s-%d.%s\n", kind, size, kind, j, ext[kind]
+            }
+            left = int(small[kind] * total); i = 0
+            while (left > 0) {
+                size = int(exp(log(4096) + rand() * (log(2 * MiB) - log(4096))))
+                if (size > left) size = (left < 4096 ? 4096 : left)
+                printf "%s %d small/%s/%03d/%s-%05d.%s\n", kind, size, kind, int(i / 500), kind, i, ext[kind]
+                left -= size; i++
+            }
+        }
+    }'
+}
+
+generate_fixture() {
+    local total stamp
+    total=$(awk -v g="$BENCH_GIB" 'BEGIN { printf "%d", g * 1073741824 }')
+    stamp="gen=$GEN_VERSION bytes=$total"
+    if [ -f "$DATA/.complete" ] && [ "$(cat "$DATA/.complete")" = "$stamp" ]; then
+        say "reusing the fixture in $DATA ($stamp)"
+        return
+    fi
+    say "generating a ${BENCH_GIB} GiB mixed fixture in $DATA"
+    rm -rf "$DATA" "$BENCH_DIR/airlock.yaml" "$BENCH_DIR/files.list"
+    mkdir -p "$DATA"
+    local bin_avail
+    bin_avail=$(find /usr/lib /usr/share -type f -printf '%s\n' 2>/dev/null | awk '{ s += $1 } END { printf "%d", s }')
+    make_plan "$total" "$bin_avail" > "$BENCH_DIR/plan.txt"
+    awk '{ d = $3; sub(/\/[^\/]*$/, "", d); print d }' "$BENCH_DIR/plan.txt" | sort -u | (cd "$DATA" && xargs mkdir -p)
+
+    # Cut every file from its kind's stream; head -c reads exactly SIZE bytes from a pipe.
+    exec 3< <(random_stream) 4< <(log_stream) 5< <(bin_stream)
+    local kind size rel
+    while read -r kind size rel; do
+        case $kind in
+            random) head -c "$size" <&3 > "$DATA/$rel" ;;
+            log)    head -c "$size" <&4 > "$DATA/$rel" ;;
+            bin)    # a unique first line, so no two slices of /usr can be identical
+                    { printf 'airlock-bench %s\n' "$rel"; head -c "$((size - 15 - ${#rel}))" <&5; } > "$DATA/$rel" ;;
+        esac
+        [ "$(stat -c %s "$DATA/$rel")" = "$size" ] || die "generator ran short at $rel"
+    done < "$BENCH_DIR/plan.txt"
+    exec 3<&- 4<&- 5<&-
+
+    # The spec (sources relative to it) and the plain file list for tar / sha256sum.
+    awk '{ print $3 }' "$BENCH_DIR/plan.txt" > "$BENCH_DIR/files.list"
+    {
+        printf 'name: bench\nversion: "g%s"\nfiles:\n' "${BENCH_GIB//./_}"
+        awk '{ printf "  - path: %s\n    source: data/%s\n", $3, $3 }' "$BENCH_DIR/plan.txt"
+    } > "$BENCH_DIR/airlock.yaml"
+    sync
+    echo "$stamp" > "$DATA/.complete"
+}
+
+describe_fixture() {
+    awk '{ n[$1]++; b[$1] += $2; t += $2; if ($3 ~ /^large/) { nl++; bl += $2 } }
+         END {
+             printf "fixture: %d files, %.2f GiB (%d large = %.0f MiB, %d small 4 KiB-2 MiB)\n", NR, t / 2^30, nl, bl / 2^20, NR - nl
+             for (k in n) printf "  %-6s %5d files %8.0f MiB\n", k, n[k], b[k] / 2^20
+         }' "$BENCH_DIR/plan.txt"
+}
+
+# --- 3. measurements -------------------------------------------------------------------
+
+# timed NAME BYTES CMD...: run CMD under /usr/bin/time; record wall s, peak RSS, CPU %,
+# and the bytes it processed (for MB/s). Output goes to $LOGS/NAME.out and NAME.err.
+timed() {
+    local name=$1 bytes=$2; shift 2
+    sync   # flush earlier writes outside the measurement; caches stay warm
+    printf '  %-22s ' "$name" >&2
+    /usr/bin/time -f '%e %M %U %S' -o "$TIMES/$name" "$@" > "$LOGS/$name.out" 2> "$LOGS/$name.err" \
+        || { cat "$LOGS/$name.err" >&2; die "$name failed"; }
+    local e m u s
+    read -r e m u s < "$TIMES/$name"
+    SEC[$name]=$e; RSS[$name]=$m; BYTES[$name]=$bytes
+    CPU[$name]=$(awk -v e="$e" -v u="$u" -v s="$s" 'BEGIN { printf "%.0f", (e > 0 ? (u + s) / e * 100 : 0) }')
+    printf '%7.2f s  %6.0f MiB RSS  %4s%% CPU\n' "$e" "$(awk -v m="$m" 'BEGIN { print m / 1024 }')" "${CPU[$name]}" >&2
+}
+
+size_of() { stat -c %s "$1"; }
+
+run_benchmarks() {
+    mkdir -p "$TIMES" "$LOGS"
+    rm -rf "$OUT" "$TIMES"/* "$LOGS"/*
+    mkdir -p "$OUT"
+    export AIRLOCK_CONFIG_DIR=$BENCH_DIR/airlock/config AIRLOCK_CACHE_DIR=$BENCH_DIR/airlock/cache AIRLOCK_STORE=$BENCH_DIR/airlock/store
+    local lock=$BENCH_DIR/airlock.lock list=$BENCH_DIR/files.list
+    DATA_BYTES=$(awk '{ s += $2 } END { printf "%d", s }' "$BENCH_DIR/plan.txt")
+    NFILES=$(wc -l < "$list")
+
+    [ -f "$AIRLOCK_CONFIG_DIR/keys/airlock.key" ] || "$AIRLOCK" key generate --no-password --trust > "$LOGS/key.out"
+
+    say "airlock mirror from an empty cache (copies and hashes every file into the cache)"
+    rm -rf "$AIRLOCK_CACHE_DIR" "$lock"
+    timed mirror "$DATA_BYTES" "$AIRLOCK" mirror -f "$BENCH_DIR/airlock.yaml" --lock "$lock"
+
+    say "warming the page cache (reading the fixture and the airlock cache once; nothing is ever dropped)"
+    find "$DATA" "$AIRLOCK_CACHE_DIR" -type f -print0 | xargs -0 cat > /dev/null
+
+    say "export: airlock (zstd -$ZSTD_LEVEL, $THREADS threads) vs tar | zstd -T$THREADS -$ZSTD_LEVEL, + a sha256sum pass"
+    timed export_zstd "$DATA_BYTES" "$AIRLOCK" --json export --lock "$lock" -o "$OUT/export-zstd" --threads "$THREADS"
+    timed tar_zstd "$DATA_BYTES" bash -c 'set -o pipefail; tar -C "$1" -cf - -T "$2" | zstd -q -T"$3" -"$4" > "$5"' \
+        _ "$DATA" "$list" "$THREADS" "$ZSTD_LEVEL" "$OUT/baseline.tar.zst"
+    # airlock fsyncs its bundle before renaming it into place; this is the same for tar|zstd.
+    /usr/bin/time -f '%e %M %U %S' -o "$TIMES/tar_zstd_fsync" sync "$OUT/baseline.tar.zst"
+    read -r SEC[tar_zstd_fsync] _ < "$TIMES/tar_zstd_fsync"
+    timed sha256sum_pass "$DATA_BYTES" bash -c 'cd "$1" && xargs -d "\n" -a "$2" sha256sum > /dev/null' _ "$DATA" "$list"
+    BUNDLE_ZSTD=$(ls "$OUT"/export-zstd/*.airlock)
+
+    say "determinism: the same lock exported again with --threads 1"
+    timed export_zstd_t1 "$DATA_BYTES" "$AIRLOCK" --json export --lock "$lock" -o "$OUT/export-zstd-t1" --threads 1
+    if cmp -s "$BUNDLE_ZSTD" "$OUT/export-zstd-t1/$(basename "$BUNDLE_ZSTD")"; then DETERMINISM=IDENTICAL; else DETERMINISM=DIFFERENT; fi
+    echo "  bundles are $DETERMINISM" >&2
+
+    say "uncompressed bundle: airlock export --compression none, then verify it"
+    timed export_none "$DATA_BYTES" "$AIRLOCK" --json export --lock "$lock" -o "$OUT/export-none" --compression none
+    BUNDLE_NONE=$(ls "$OUT"/export-none/*.airlock)
+    local none_bytes; none_bytes=$(size_of "$BUNDLE_NONE")
+    cat "$BUNDLE_NONE" > /dev/null   # warm (it was just written, so it already is)
+    timed verify_none "$none_bytes" "$AIRLOCK" --json verify "$BUNDLE_NONE"
+
+    say "baselines: sha256sum -c and openssl dgst over the same bytes, unpacked from that bundle"
+    mkdir -p "$OUT/unpacked"
+    tar -C "$OUT/unpacked" -xf "$BUNDLE_NONE"    # SHA256SUMS in the bundle is sha256sum -c input
+    find "$OUT/unpacked" -type f -print0 | xargs -0 cat > /dev/null
+    timed sha256sum_c "$DATA_BYTES" bash -c 'cd "$1" && sha256sum -c --quiet SHA256SUMS' _ "$OUT/unpacked"
+    timed openssl_dgst "$DATA_BYTES" bash -c 'cd "$1" && find blobs -type f -print0 | xargs -0 openssl dgst -sha256 > /dev/null' _ "$OUT/unpacked"
+    timed openssl_dgst_p2 "$DATA_BYTES" bash -c 'cd "$1" && find blobs -type f -print0 | xargs -0 -P2 -n 64 openssl dgst -sha256 > /dev/null' _ "$OUT/unpacked"
+    timed verify_dir "$DATA_BYTES" "$AIRLOCK" --json verify "$OUT/unpacked"
+
+    say "airlock verify of the zstd bundle (for information)"
+    timed verify_zstd "$(size_of "$BUNDLE_ZSTD")" "$AIRLOCK" --json verify "$BUNDLE_ZSTD"
+
+    OUT_BYTES_AIRLOCK=$(size_of "$BUNDLE_ZSTD")
+    OUT_BYTES_TAR=$(size_of "$OUT/baseline.tar.zst")
+    OUT_BYTES_NONE=$none_bytes
+    BLOBS=$(sed -n 's/^ *"blobs": *\([0-9]*\).*/\1/p' "$LOGS/export_zstd.out")
+}
+
+# --- 4. summary ------------------------------------------------------------------------
+
+report() {
+    local s=$BENCH_DIR/summary.txt
+    {
+        awk -v b="$DATA_BYTES" -v n="$NFILES" -v u="$BLOBS" -v c="$(nproc)" 'BEGIN {
+            printf "airlock spine benchmark: %.2f GiB in %d files (%d unique blobs), %d cores, page cache WARM (nothing dropped)\n", b / 2^30, n, u, c }'
+        describe_fixture | sed 1d
+        echo "MB/s and GB/s are 10^6 / 10^9 bytes per second of wall time."
+        echo
+        printf '%-44s %8s %9s %8s %6s %15s\n' step "wall s" "MB/s" "RSS MiB" "CPU%" "output bytes"
+        row() {   # row LABEL NAME [OUTPUT_BYTES]
+            awk -v l="$1" -v e="${SEC[$2]}" -v b="${BYTES[$2]}" -v m="${RSS[$2]}" -v c="${CPU[$2]}" -v o="${3:-}" \
+                'BEGIN { printf "%-44s %8.2f %9.0f %8.1f %6s %15s\n", l, e, b / e / 1e6, m / 1024, c, o }'
+        }
+        row "airlock mirror (empty cache)" mirror
+        row "airlock export (zstd -$ZSTD_LEVEL, --threads $THREADS)" export_zstd "$OUT_BYTES_AIRLOCK"
+        row "tar -c | zstd -T$THREADS -$ZSTD_LEVEL" tar_zstd "$OUT_BYTES_TAR"
+        printf '%-44s %8.2f\n' "  (fsync of the .tar.zst afterwards)" "${SEC[tar_zstd_fsync]}"
+        row "sha256sum pass over the files" sha256sum_pass
+        awk -v a="${SEC[tar_zstd]}" -v b="${SEC[sha256sum_pass]}" -v n="$DATA_BYTES" \
+            'BEGIN { printf "%-44s %8.2f %9.0f\n", "tar|zstd + sha256sum pass (sum)", a + b, n / (a + b) / 1e6 }'
+        row "airlock export --threads 1 (determinism)" export_zstd_t1 "$(size_of "$OUT/export-zstd-t1/$(basename "$BUNDLE_ZSTD")")"
+        row "airlock export --compression none" export_none "$OUT_BYTES_NONE"
+        row "airlock verify (uncompressed bundle)" verify_none
+        row "sha256sum -c SHA256SUMS (unpacked)" sha256sum_c
+        row "openssl dgst -sha256 (unpacked, 1 process)" openssl_dgst
+        row "openssl dgst -sha256 (unpacked, 2 processes)" openssl_dgst_p2
+        row "airlock verify (unpacked directory)" verify_dir
+        row "airlock verify (zstd bundle)" verify_zstd
+        echo
+
+        local max_rss=0 n
+        for n in mirror export_zstd export_zstd_t1 export_none verify_none verify_dir verify_zstd; do
+            [ "${RSS[$n]}" -gt "$max_rss" ] && max_rss=${RSS[$n]}
+        done
+        echo "ratios are baseline time / airlock time (> 1: airlock is faster)"
+        printf '%-52s %10s %16s %s\n' check value target result
+        check() {  # check LABEL VALUE OP TARGET: OP is ge, lt or "" (information only)
+            awk -v l="$1" -v v="$2" -v op="$3" -v t="$4" 'BEGIN {
+                r = op == "ge" ? (v >= t ? "PASS" : "FAIL") : op == "lt" ? (v < t ? "PASS" : "FAIL") : ""
+                tt = op == "ge" ? ">= " t : op == "lt" ? "< " t : "(info)"
+                printf "%-52s %10.2f %16s %s\n", l, v, tt, r }'
+        }
+        ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", a / b }'; }
+        check "export vs tar|zstd" "$(ratio "${SEC[tar_zstd]}" "${SEC[export_zstd]}")" ge 0.9
+        check "export vs tar|zstd + sha256sum pass" "$(ratio "$(awk -v a="${SEC[tar_zstd]}" -v b="${SEC[sha256sum_pass]}" 'BEGIN { print a + b }')" "${SEC[export_zstd]}")" "" ""
+        check "export vs tar|zstd + fsync of its output" "$(ratio "$(awk -v a="${SEC[tar_zstd]}" -v b="${SEC[tar_zstd_fsync]}" 'BEGIN { print a + b }')" "${SEC[export_zstd]}")" "" ""
+        check "output size airlock / tar.zst" "$(ratio "$OUT_BYTES_AIRLOCK" "$OUT_BYTES_TAR")" "" ""
+        check "verify uncompressed bundle, GB/s" "$(awk -v b="$OUT_BYTES_NONE" -v e="${SEC[verify_none]}" 'BEGIN { print b / e / 1e9 }')" ge 2
+        check "verify vs sha256sum -c" "$(ratio "${SEC[sha256sum_c]}" "${SEC[verify_none]}")" "" ""
+        check "verify vs openssl dgst (1 process)" "$(ratio "${SEC[openssl_dgst]}" "${SEC[verify_none]}")" "" ""
+        check "verify vs openssl dgst (2 processes)" "$(ratio "${SEC[openssl_dgst_p2]}" "${SEC[verify_none]}")" "" ""
+        check "peak RSS of any airlock command, MiB" "$(awk -v m="$max_rss" 'BEGIN { print m / 1024 }')" lt 150
+        printf '%-52s %10s\n' "determinism (--threads 1 vs default)" "$DETERMINISM"
+    } | tee "$s"
+    echo "(saved to $s; per-step logs in $LOGS)" >&2
+}
+
+check_tools
+build
+check_space
+generate_fixture
+describe_fixture >&2
+run_benchmarks
+say "summary"
+report
