@@ -111,6 +111,7 @@ pub fn verify(
     }
     let v = match &source {
         Source::Dir(dir) => verify_dir(dir, trusted, &sink, bar)?,
+        Source::File { path, .. } if is_plain_tar(path) => verify_file(path, trusted, &sink, bar)?,
         _ => verify_stream(&source, trusted, &sink, bar)?,
     };
     if let Some(d) = volume_manifest
@@ -122,6 +123,12 @@ pub fn verify(
         )));
     }
     Ok(v)
+}
+
+/// An uncompressed tar (`ustar` magic at offset 257)?
+fn is_plain_tar(path: &Path) -> bool {
+    let mut head = [0u8; 263];
+    File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && &head[257..262] == b"ustar"
 }
 
 /// Read just the head (manifest and signature) of a bundle, for `inspect`.
@@ -283,6 +290,124 @@ fn worker(jobs: &Receiver<Job>, free: &Sender<Vec<u8>>, out: &Sender<Outcome>) {
     }
 }
 
+/// The checks every member gets, in stream order, whichever way the bytes are read.
+struct Walk<'a> {
+    trusted: &'a [PublicKey],
+    describe: String,
+    head: Head,
+    checked: Option<(Manifest, Digest, KeyId)>,
+    expected: Option<Expected>,
+    names: HashSet<RelPath>,
+    index: usize,
+}
+
+impl<'a> Walk<'a> {
+    fn new(trusted: &'a [PublicKey], describe: String) -> Self {
+        Self {
+            trusted,
+            describe,
+            head: Head { manifest_bytes: Vec::new(), signature: String::new() },
+            checked: None,
+            expected: None,
+            names: HashSet::new(),
+            index: 0,
+        }
+    }
+
+    /// Check one member. The head members are read and checked here; for a blob, its
+    /// digest and size are returned and the caller hashes its bytes.
+    fn member<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<R>,
+        fault: &Fault,
+    ) -> Result<Option<(Digest, u64)>, BundleError> {
+        let raw_name = entry.path_bytes().into_owned();
+        let shown = String::from_utf8_lossy(&raw_name).into_owned();
+        let kind = entry.header().entry_type();
+        if !kind.is_file() {
+            return Err(BundleError::Corrupt(format!(
+                "member {shown} is a {}: only regular files are allowed",
+                entry_kind(kind)
+            )));
+        }
+        let rel = RelPath::from_bytes(&raw_name)
+            .map_err(|e| BundleError::Corrupt(format!("member {shown} has an unsafe path: {e}")))?;
+        if !self.names.insert(rel.clone()) {
+            return Err(BundleError::Corrupt(format!("member {rel} appears twice")));
+        }
+        let size = entry.header().size().map_err(|e| io_fault(fault, e))?;
+        let index = self.index;
+        self.index += 1;
+        match index {
+            0 if rel.as_str() != MEMBER_MANIFEST => Err(BundleError::NotABundle(format!(
+                "{}: the first member is {rel}, not {MEMBER_MANIFEST}",
+                self.describe
+            ))),
+            0 => {
+                self.head.manifest_bytes = read_small(entry, MEMBER_MANIFEST, MAX_MANIFEST, Some(size), fault)?;
+                Ok(None)
+            }
+            1 if rel.as_str() != MEMBER_SIGNATURE => {
+                Err(BundleError::NotAuthentic(format!("{MEMBER_MANIFEST} is not followed by its signature")))
+            }
+            1 => {
+                let sig = read_small(entry, MEMBER_SIGNATURE, MAX_SIGNATURE, Some(size), fault)?;
+                self.head.signature = String::from_utf8(sig)
+                    .map_err(|_| BundleError::NotAuthentic(format!("{MEMBER_SIGNATURE} is not text")))?;
+                let c = check_head(&self.head, self.trusted)?;
+                self.expected = Some(Expected::new(&c.0));
+                self.checked = Some(c);
+                Ok(None)
+            }
+            2 if rel.as_str() != MEMBER_SUMS => {
+                Err(BundleError::Corrupt(format!("member {rel} comes where {MEMBER_SUMS} belongs")))
+            }
+            2 => {
+                let sums = read_small(entry, MEMBER_SUMS, MAX_MANIFEST, Some(size), fault)?;
+                check_sums(&self.checked.as_ref().expect("head checked").0, &self.head, &sums)?;
+                Ok(None)
+            }
+            _ => {
+                let exp = self.expected.as_mut().expect("head checked");
+                let (digest, size) = exp.blob(rel.as_str(), size)?;
+                exp.in_order(digest, rel.as_str())?;
+                Ok(Some((digest, size)))
+            }
+        }
+    }
+
+    /// After the last member: the head must have been complete.
+    fn head_done(&mut self) -> Result<(Manifest, Digest, KeyId, Expected), BundleError> {
+        let Some((manifest, digest, signer)) = self.checked.take() else {
+            return Err(match self.index {
+                0 => BundleError::NotABundle(format!("{} is an empty archive", self.describe)),
+                _ => BundleError::Corrupt(format!("truncated: the bundle ends before {MEMBER_SIGNATURE}")),
+            });
+        };
+        if self.index < 3 {
+            return Err(BundleError::Corrupt(format!("truncated: the bundle ends before {MEMBER_SUMS}")));
+        }
+        Ok((manifest, digest, signer, self.expected.take().expect("head checked")))
+    }
+}
+
+/// Past the last member only zero padding may follow; reading it to the end also checks
+/// the zstd frame checksum and the last volume.
+fn check_tail(rest: &mut dyn Read, fault: &Fault) -> Result<(), BundleError> {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = rest.read(&mut buf).map_err(|e| io_fault(fault, e))?;
+        if n == 0 {
+            return Ok(());
+        }
+        if buf[..n].iter().any(|&b| b != 0) {
+            return Err(BundleError::Corrupt("data after the end of the archive".into()));
+        }
+    }
+}
+
+/// A stream (compressed, split, or any reader): blobs are handed to hashing workers chunk
+/// by chunk from a fixed pool of buffers while the main thread reads on.
 fn verify_stream(
     source: &Source,
     trusted: &[PublicKey],
@@ -302,12 +427,7 @@ fn verify_stream(
     }
     let (jobs_tx, jobs_rx) = bounded::<Job>(threads * 2);
     let (out_tx, out_rx) = unbounded::<Outcome>();
-
-    let mut head = Head { manifest_bytes: Vec::new(), signature: String::new() };
-    let mut checked: Option<(Manifest, Digest, KeyId)> = None;
-    let mut expected: Option<Expected> = None;
-    let mut names = HashSet::new();
-    let mut index = 0usize;
+    let mut walk = Walk::new(trusted, source.describe());
 
     let result: Result<(), BundleError> = std::thread::scope(|s| {
         for _ in 0..threads {
@@ -318,84 +438,33 @@ fn verify_stream(
         let r = (|| {
             for entry in entries.by_ref() {
                 let mut entry = entry.map_err(fail)?;
-                let raw_name = entry.path_bytes().into_owned();
-                let shown = String::from_utf8_lossy(&raw_name).into_owned();
-                let kind = entry.header().entry_type();
-                if !kind.is_file() {
+                let Some((digest, size)) = walk.member(&mut entry, &fault)? else { continue };
+                let file = sink_file(sink, &digest)?;
+                let (tx, rx) = unbounded();
+                jobs_tx.send(Job { digest, chunks: rx, file }).expect("workers alive");
+                let mut got = 0u64;
+                loop {
+                    let mut buf = free_rx.recv().expect("pool");
+                    let mut n = 0;
+                    while n < CHUNK {
+                        let k = entry.read(&mut buf[n..]).map_err(fail)?;
+                        if k == 0 {
+                            break;
+                        }
+                        n += k;
+                    }
+                    if n == 0 {
+                        let _ = free_tx.send(buf);
+                        break;
+                    }
+                    got += n as u64;
+                    tx.send((buf, n)).expect("worker alive");
+                }
+                if got != size {
                     return Err(BundleError::Corrupt(format!(
-                        "member {shown} is a {}: only regular files are allowed",
-                        entry_kind(kind)
+                        "truncated: blob {digest} ends after {got} of {size} bytes"
                     )));
                 }
-                let rel = RelPath::from_bytes(&raw_name)
-                    .map_err(|e| BundleError::Corrupt(format!("member {shown} has an unsafe path: {e}")))?;
-                if !names.insert(rel.clone()) {
-                    return Err(BundleError::Corrupt(format!("member {rel} appears twice")));
-                }
-                let size = entry.header().size().map_err(fail)?;
-                match index {
-                    0 if rel.as_str() != MEMBER_MANIFEST => {
-                        return Err(BundleError::NotABundle(format!(
-                            "{}: the first member is {rel}, not {MEMBER_MANIFEST}",
-                            source.describe()
-                        )));
-                    }
-                    0 => {
-                        head.manifest_bytes = read_small(&mut entry, MEMBER_MANIFEST, MAX_MANIFEST, Some(size), &fault)?
-                    }
-                    1 if rel.as_str() != MEMBER_SIGNATURE => {
-                        return Err(BundleError::NotAuthentic(format!(
-                            "{MEMBER_MANIFEST} is not followed by its signature"
-                        )));
-                    }
-                    1 => {
-                        let sig = read_small(&mut entry, MEMBER_SIGNATURE, MAX_SIGNATURE, Some(size), &fault)?;
-                        head.signature = String::from_utf8(sig)
-                            .map_err(|_| BundleError::NotAuthentic(format!("{MEMBER_SIGNATURE} is not text")))?;
-                        let c = check_head(&head, trusted)?;
-                        expected = Some(Expected::new(&c.0));
-                        checked = Some(c);
-                    }
-                    2 if rel.as_str() != MEMBER_SUMS => {
-                        return Err(BundleError::Corrupt(format!("member {rel} comes where {MEMBER_SUMS} belongs")));
-                    }
-                    2 => {
-                        let sums = read_small(&mut entry, MEMBER_SUMS, MAX_MANIFEST, Some(size), &fault)?;
-                        check_sums(&checked.as_ref().expect("head checked").0, &head, &sums)?;
-                    }
-                    _ => {
-                        let exp = expected.as_mut().expect("head checked");
-                        let (digest, size) = exp.blob(rel.as_str(), size)?;
-                        exp.in_order(digest, rel.as_str())?;
-                        let file = sink_file(sink, &digest)?;
-                        let (tx, rx) = unbounded();
-                        jobs_tx.send(Job { digest, chunks: rx, file }).expect("workers alive");
-                        let mut got = 0u64;
-                        loop {
-                            let mut buf = free_rx.recv().expect("pool");
-                            let mut n = 0;
-                            while n < CHUNK {
-                                let k = entry.read(&mut buf[n..]).map_err(fail)?;
-                                if k == 0 {
-                                    break;
-                                }
-                                n += k;
-                            }
-                            if n == 0 {
-                                let _ = free_tx.send(buf);
-                                break;
-                            }
-                            got += n as u64;
-                            tx.send((buf, n)).expect("worker alive");
-                        }
-                        if got != size {
-                            return Err(BundleError::Corrupt(format!(
-                                "truncated: blob {digest} ends after {got} of {size} bytes"
-                            )));
-                        }
-                    }
-                }
-                index += 1;
             }
             Ok(())
         })();
@@ -406,35 +475,15 @@ fn verify_stream(
         return Err(f);
     }
     result?;
-    // Past the last member only zero padding may follow; reading it to the end also
-    // checks the zstd frame checksum and the last volume.
-    let mut rest = archive.into_inner();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = rest.read(&mut buf).map_err(|e| io_fault(&fault, e))?;
-        if n == 0 {
-            break;
-        }
-        if buf[..n].iter().any(|&b| b != 0) {
-            return Err(BundleError::Corrupt("data after the end of the archive".into()));
-        }
-    }
+    check_tail(&mut archive.into_inner(), &fault)?;
     if let Some(f) = fault.lock().unwrap().clone() {
         return Err(f);
     }
-    let Some((manifest, manifest_digest, signer)) = checked else {
-        return Err(match index {
-            0 => BundleError::NotABundle(format!("{} is an empty archive", source.describe())),
-            _ => BundleError::Corrupt(format!("truncated: the bundle ends before {MEMBER_SIGNATURE}")),
-        });
-    };
-    if index < 3 {
-        return Err(BundleError::Corrupt(format!("truncated: the bundle ends before {MEMBER_SUMS}")));
-    }
+    let (manifest, manifest_digest, signer, expected) = walk.head_done()?;
     for o in out_rx {
         check_outcome(&o)?;
     }
-    expected.expect("head checked").missing(&manifest)?;
+    expected.missing(&manifest)?;
     Ok(VerifiedBundle {
         manifest,
         manifest_digest,
@@ -442,6 +491,70 @@ fn verify_stream(
         stream_bytes: source.stream_len().unwrap_or(0),
         _sealed: Sealed,
     })
+}
+
+/// An uncompressed bundle in one file: walk the headers, seeking past the data, then
+/// hash the blobs' byte ranges on all cores with positioned reads, largest first. Each
+/// byte is still read once, but no single reader limits the pace.
+fn verify_file(
+    path: &Path,
+    trusted: &[PublicKey],
+    sink: &BlobSink,
+    bar: &ProgressBar,
+) -> Result<VerifiedBundle, BundleError> {
+    use std::os::unix::fs::FileExt;
+
+    let unreadable = |e: std::io::Error| BundleError::Unreadable(format!("{}: {e}", path.display()));
+    let file = File::open(path).map_err(unreadable)?;
+    let len = file.metadata().map_err(unreadable)?.len();
+    let fault = Fault::default();
+    let mut archive = tar::Archive::new(File::open(path).map_err(unreadable)?);
+    let mut walk = Walk::new(trusted, path.display().to_string());
+    let mut blobs = Vec::new();
+    for entry in archive.entries_with_seek().map_err(|e| io_fault(&fault, e))? {
+        let mut entry = entry.map_err(|e| io_fault(&fault, e))?;
+        if let Some((digest, size)) = walk.member(&mut entry, &fault)? {
+            let offset = entry.raw_file_position();
+            if offset + size > len {
+                return Err(BundleError::Corrupt(format!(
+                    "truncated: blob {digest} ends after {} of {size} bytes",
+                    len.saturating_sub(offset)
+                )));
+            }
+            blobs.push((digest, offset, size));
+        }
+    }
+    check_tail(&mut archive.into_inner(), &fault)?;
+    let (manifest, manifest_digest, signer, expected) = walk.head_done()?;
+    expected.missing(&manifest)?;
+    blobs.sort_by_key(|b| std::cmp::Reverse(b.2));
+    blobs.par_iter().try_for_each_init(
+        || vec![0u8; CHUNK],
+        |buf, (digest, offset, size)| -> Result<(), BundleError> {
+            let mut out = sink_file(sink, digest)?;
+            let mut h = Hasher::new();
+            let mut write_error = None;
+            let (mut pos, end) = (*offset, offset + size);
+            while pos < end {
+                let want = usize::try_from(end - pos).unwrap_or(CHUNK).min(CHUNK);
+                let n = file.read_at(&mut buf[..want], pos).map_err(unreadable)?;
+                if n == 0 {
+                    return Err(BundleError::Corrupt(format!("truncated: blob {digest} ends early")));
+                }
+                h.update(&buf[..n]);
+                bar.inc(n as u64);
+                if let Some(o) = &mut out
+                    && let Err(e) = o.write_all(&buf[..n])
+                {
+                    write_error = Some(format!("staging blob {digest}: {e}"));
+                    out = None;
+                }
+                pos += n as u64;
+            }
+            check_outcome(&Outcome { digest: *digest, actual: h.finish().0, write_error })
+        },
+    )?;
+    Ok(VerifiedBundle { manifest, manifest_digest, signer, stream_bytes: len, _sealed: Sealed })
 }
 
 fn check_outcome(o: &Outcome) -> Result<(), BundleError> {
