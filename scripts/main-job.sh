@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the bundled fixtures, with no network: build airlock, then
-#   key generate -> mirror -> export -> verify -> inspect -> import -> show the result.
+#   key generate -> mirror -> export -> verify -> inspect -> import -> show the result
+# for every kind that has landed: plain files and git repositories.
 # Everything happens in a scratch directory (AIRLOCK_DEMO_DIR, default a new temp dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,5 +34,11 @@ step "airlock inspect"
 step "airlock import into the store's raw repository"
 "$airlock" import "$work/media/fixtures-1.0.airlock.001"
 
-step "result: $AIRLOCK_STORE/repository/raw"
+step "result: files in $AIRLOCK_STORE/repository/raw"
 (cd "$AIRLOCK_STORE/repository/raw" && find . -type f | sort | xargs sha256sum)
+
+step "result: git repositories in $AIRLOCK_STORE/git"
+git -C "$AIRLOCK_STORE/git/hello.git" for-each-ref --format='%(objectname:short) %(refname)'
+rm -rf "$work/hello-clone"
+git clone -q "$AIRLOCK_STORE/git/hello.git" "$work/hello-clone"
+git -C "$work/hello-clone" log --oneline --graph

@@ -10,6 +10,7 @@ pub mod commands;
 pub mod digest;
 pub mod dirs;
 pub mod exit;
+pub mod git;
 pub mod lock;
 pub mod printer;
 pub mod progress;

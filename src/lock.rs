@@ -34,6 +34,22 @@ pub struct Lock {
     /// When the lock was last resolved (RFC 3339, UTC); the bundle's creation time.
     pub resolved: String,
     pub artifacts: Vec<LockedArtifact>,
+    /// Git repositories: each selected ref and the object it points to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub git: Vec<LockedGit>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LockedGit {
+    /// The repository's name at the site.
+    pub name: String,
+    pub upstream: String,
+    /// The branch the upstream's HEAD names, when it is carried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<String>,
+    /// Ref name -> object id (a commit, or a tag object for annotated tags).
+    pub refs: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

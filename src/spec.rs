@@ -30,6 +30,8 @@ pub struct Spec {
     pub version: Option<String>,
     #[serde(default)]
     pub files: Vec<FileEntry>,
+    #[serde(default)]
+    pub git: Vec<GitEntry>,
     /// Directory the spec was read from; relative `source:` paths are resolved against it.
     #[serde(skip)]
     pub dir: PathBuf,
@@ -73,6 +75,64 @@ impl FileEntry {
             (None, None) => String::new(),
         }
     }
+}
+
+/// A git repository to carry, with the refs to carry of it.
+///
+/// ```yaml
+/// git:
+///   - url: https://git.mirror.example/openstack/kolla.git
+///     name: kolla                      # its name at the site (default: from the URL)
+///     refs: [refs/heads/master, "refs/tags/18.*"]   # default: every branch and tag
+/// ```
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct GitEntry {
+    /// Where to fetch from: https://, http://, ssh://, git://, file:// or a local path.
+    pub url: String,
+    /// The repository's name at the site.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Full ref names, or patterns with one `*` (`refs/tags/18.*`).
+    #[serde(default)]
+    pub refs: Vec<String>,
+}
+
+impl GitEntry {
+    pub fn name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| {
+            let last = self.url.trim_end_matches('/').rsplit(['/', ':']).next().unwrap_or("");
+            last.strip_suffix(".git").unwrap_or(last).to_string()
+        })
+    }
+
+    pub fn patterns(&self) -> Vec<String> {
+        if self.refs.is_empty() || self.refs.iter().any(|r| r == "all") {
+            vec!["refs/heads/*".into(), "refs/tags/*".into()]
+        } else {
+            self.refs.clone()
+        }
+    }
+}
+
+/// Does `refname` match `pattern` (a full name, or one with a single `*`)?
+pub fn ref_matches(pattern: &str, refname: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == refname,
+        Some((pre, post)) => {
+            refname.len() >= pre.len() + post.len() && refname.starts_with(pre) && refname.ends_with(post)
+        }
+    }
+}
+
+fn valid_ref_pattern(p: &str) -> bool {
+    p.starts_with("refs/")
+        && p.matches('*').count() <= 1
+        && !p.contains("..")
+        && !p.contains("//")
+        && !p.ends_with('/')
+        && !p.ends_with(".lock")
+        && p.bytes().all(|b| b.is_ascii_graphic() && !b" ~^:?[\\".contains(&b))
 }
 
 pub fn valid_name(s: &str) -> bool {
@@ -119,6 +179,29 @@ impl Spec {
                 bail!("two files entries have `path: {}`", f.path);
             }
         }
+        let mut names = BTreeSet::new();
+        for g in &self.git {
+            let name = g.name();
+            if !valid_name(&name) {
+                bail!(
+                    "git entry `{}`: name `{name}` must be 1-128 letters, digits, `.`, `_`, `+` or `-` (set `name:`)",
+                    g.url
+                );
+            }
+            if g.url.starts_with('-') || g.url.contains(char::is_whitespace) || g.url.is_empty() {
+                bail!("git entry `{name}`: `url: {}` is not a repository URL", g.url);
+            }
+            for p in g.patterns() {
+                if p != "all" && !valid_ref_pattern(&p) {
+                    bail!(
+                        "git entry `{name}`: `{p}` is not a ref name or pattern (like refs/heads/main or refs/tags/18.*)"
+                    );
+                }
+            }
+            if !names.insert(name.clone()) {
+                bail!("two git entries are named `{name}`: set `name:` on one of them");
+            }
+        }
         Ok(())
     }
 
@@ -147,6 +230,18 @@ mod tests {
     }
 
     #[test]
+    fn git_names_and_patterns() {
+        let s = parse("name: x\ngit:\n  - url: https://h.example/ns/kolla.git\n  - url: git@h.example:x/y\n    refs: [\"refs/tags/18.*\"]\n").unwrap();
+        assert_eq!(s.git[0].name(), "kolla");
+        assert_eq!(s.git[0].patterns(), ["refs/heads/*", "refs/tags/*"]);
+        assert_eq!(s.git[1].name(), "y");
+        assert!(ref_matches("refs/tags/18.*", "refs/tags/18.0.1"));
+        assert!(!ref_matches("refs/tags/18.*", "refs/tags/17.0"));
+        assert!(ref_matches("refs/heads/main", "refs/heads/main"));
+        assert!(!ref_matches("refs/heads/main", "refs/heads/main2"));
+    }
+
+    #[test]
     fn refuses_bad_entries() {
         let cases = [
             ("name: x\nfiles:\n  - path: ../a\n    source: b\n", "`..`"),
@@ -155,6 +250,9 @@ mod tests {
             ("name: x\nfiles:\n  - path: a\n    source: a\n  - path: a\n    source: b\n", "two files"),
             ("name: x\nfiles:\n  - path: a\n    source: a\n    sha256: abc\n", "must be 64 hex digits"),
             ("name: x\nimages: []\n", "unknown field `images`"),
+            ("name: x\ngit:\n  - url: https://h.example/a.git\n    refs: [heads/main]\n", "is not a ref name"),
+            ("name: x\ngit:\n  - url: https://h.example/a.git\n    refs: [\"refs/*/x*\"]\n", "is not a ref name"),
+            ("name: x\ngit:\n  - url: https://h.example/a.git\n  - url: https://o.example/a\n", "two git entries"),
             ("name: ../x\n", "must be"),
         ];
         for (y, want) in cases {

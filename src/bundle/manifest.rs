@@ -1,7 +1,7 @@
 //! `manifest.json`: the signed description of a bundle. Its schema is
 //! `bundle-schema/manifest.schema.json`; its SHA-256 is the bundle's identity.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -15,6 +15,7 @@ pub const MEMBER_MANIFEST: &str = "manifest.json";
 pub const MEMBER_SIGNATURE: &str = "manifest.json.minisig";
 pub const MEMBER_SUMS: &str = "SHA256SUMS";
 pub const BLOB_PREFIX: &str = "blobs/sha256/";
+pub const GIT_BUNDLE_MEDIA_TYPE: &str = "application/x-git-bundle";
 
 /// The content kinds a bundle can carry; they display as the spec's YAML words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -86,6 +87,15 @@ pub struct Artifact {
     /// For files: the path in the raw repository.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<RelPath>,
+    /// For git: every carried ref and the object it points to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refs: Option<BTreeMap<String, String>>,
+    /// For git: the branch HEAD names, when it is carried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<String>,
+    /// For an incremental git bundle: the commits the site must already have.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prerequisites: Vec<String>,
     pub blobs: Vec<Digest>,
 }
 
@@ -125,6 +135,7 @@ impl Manifest {
         }
         let carried: BTreeSet<_> = self.blobs.iter().map(|b| b.digest).collect();
         let mut paths = BTreeSet::new();
+        let mut names = BTreeSet::new();
         for a in &self.artifacts {
             if a.kind == Kind::File {
                 let Some(p) = &a.path else {
@@ -135,6 +146,17 @@ impl Manifest {
                 }
                 if a.blobs.len() != 1 {
                     return Err(format!("file artifact `{}` must name exactly one blob", a.name));
+                }
+            }
+            if a.kind == Kind::Git {
+                if a.refs.as_ref().is_none_or(BTreeMap::is_empty) {
+                    return Err(format!("git artifact `{}` carries no refs", a.name));
+                }
+                if a.blobs.len() > 1 {
+                    return Err(format!("git artifact `{}` must name at most one git bundle", a.name));
+                }
+                if !names.insert(a.name.clone()) {
+                    return Err(format!("two git artifacts are named `{}`", a.name));
                 }
             }
             if self.base.is_none()
@@ -185,6 +207,12 @@ pub fn file_purl(path: &RelPath, digest: &Digest, url: Option<&str>) -> String {
         s.push_str(&pct(u));
     }
     s
+}
+
+/// A purl for a git repository: `pkg:generic/<name>@<head commit>?vcs_url=git%2B<url>`.
+pub fn git_purl(name: &str, version: Option<&str>, url: &str) -> String {
+    let version = version.map(|v| format!("@{v}")).unwrap_or_default();
+    format!("pkg:generic/{}{version}?vcs_url={}", pct(name), pct(&format!("git+{url}")))
 }
 
 /// Percent-encode all but `A-Z a-z 0-9 . - _ ~` (and `:` as purl allows).

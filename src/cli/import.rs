@@ -11,6 +11,9 @@ use clap::Args;
 ///
 /// Files go to the store's raw repository (`<store>/repository/<raw-repo>/`), or with
 /// `--raw-url` to a remote raw repository that accepts HTTP PUT (Nexus raw-hosted).
+/// Git repositories go to bare repositories in the store (`<store>/git/<name>.git`):
+/// branches only fast-forward and tags never move unless `--git-allow-force`; with
+/// `--git-push` they are then pushed to the site's git remotes.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// The bundle (file, first volume, or unpacked directory)
@@ -28,13 +31,20 @@ pub struct ImportArgs {
     #[arg(long, value_name = "URL")]
     pub raw_url: Option<String>,
 
-    /// Basic-auth user for `--raw-url`
+    /// Basic-auth user for `--raw-url`; the password is read from AIRLOCK_RAW_PASSWORD
+    /// only, so it never shows in the process list
     #[arg(long, env = "AIRLOCK_RAW_USERNAME", value_name = "USER")]
     pub raw_username: Option<String>,
 
-    /// Basic-auth password for `--raw-url` (from the environment only)
-    #[arg(long, env = "AIRLOCK_RAW_PASSWORD", hide_env_values = true, value_name = "PASSWORD", hide = true)]
-    pub raw_password: Option<String>,
+    /// Accept git history rewritten upstream: let branches move other than forward, and
+    /// tags move at all (both are refused by default)
+    #[arg(long)]
+    pub git_allow_force: bool,
+
+    /// After importing into the store, push each git repository to this URL template, where
+    /// `{name}` is the repository's name (e.g. `ssh://gerrit.site.example:29418/{name}`)
+    #[arg(long, value_name = "URL")]
+    pub git_push: Option<String>,
 
     /// Also trust this public key (minisign format) for this run
     #[arg(long = "trusted-key", value_name = "FILE")]

@@ -1,10 +1,12 @@
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 
-use crate::bundle::manifest::{self, Artifact, Base, BlobDescriptor, MANIFEST_MEDIA_TYPE, Manifest};
+use crate::bundle::manifest::{
+    self, Artifact, Base, BlobDescriptor, GIT_BUNDLE_MEDIA_TYPE, Kind, MANIFEST_MEDIA_TYPE, Manifest,
+};
 use crate::bundle::sign::SecretKey;
 use crate::bundle::verify::read_head;
 use crate::bundle::writer::{WriteOptions, write_bundle};
@@ -33,7 +35,8 @@ pub fn export(args: &ExportArgs, cx: &Ctx) -> CmdResult {
         bail!("version `{version}` must be 1-128 letters, digits, `.`, `_`, `+` or `-`");
     }
     let base = args.since.as_ref().map(|p| load_base(p)).transpose()?;
-    let manifest = build_manifest(&lock, &version, base.as_ref())?;
+    let git = git_artifacts(&lock, &cache, base.as_ref(), &store)?;
+    let manifest = build_manifest(&lock, &version, base.as_ref(), git)?;
     for b in &manifest.blobs {
         if !store.contains(&b.digest) {
             bail!("blob {} is not in the cache {}: run `airlock mirror` first", b.digest, cache.display());
@@ -95,6 +98,8 @@ pub fn export(args: &ExportArgs, cx: &Ctx) -> CmdResult {
 struct BaseInfo {
     base: Base,
     blobs: BTreeSet<Digest>,
+    /// Each git repository's refs as the base carried them.
+    git: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 fn load_base(path: &std::path::Path) -> Result<BaseInfo> {
@@ -106,10 +111,60 @@ fn load_base(path: &std::path::Path) -> Result<BaseInfo> {
     let m = manifest::parse(&bytes).map_err(anyhow::Error::msg).with_context(|| format!("base {}", path.display()))?;
     let mut blobs: BTreeSet<Digest> = m.blobs.iter().map(|b| b.digest).collect();
     blobs.extend(m.artifacts.iter().flat_map(|a| a.blobs.iter().copied()));
-    Ok(BaseInfo { base: Base { name: m.name, version: m.version, manifest: Digest::of(&bytes) }, blobs })
+    let git = m
+        .artifacts
+        .iter()
+        .filter(|a| a.kind == Kind::Git)
+        .filter_map(|a| Some((a.name.clone(), a.refs.clone()?)))
+        .collect();
+    Ok(BaseInfo { base: Base { name: m.name, version: m.version, manifest: Digest::of(&bytes) }, blobs, git })
 }
 
-fn build_manifest(lock: &Lock, version: &str, base: Option<&BaseInfo>) -> Result<Manifest> {
+/// One git bundle per repository (incremental against the base's refs, if any), made in
+/// the cache from the locked refs.
+fn git_artifacts(
+    lock: &Lock,
+    cache: &std::path::Path,
+    base: Option<&BaseInfo>,
+    store: &Store,
+) -> Result<Vec<(Artifact, Option<BlobDescriptor>)>> {
+    let root = cache.join("git");
+    lock.git
+        .iter()
+        .map(|g| {
+            let base_refs = base.and_then(|b| b.git.get(&g.name));
+            let made = crate::source::git::make_bundle(&root, g, base_refs, store)?;
+            let head_commit = g.head.as_ref().and_then(|h| g.refs.get(h)).map(String::as_str);
+            let artifact = Artifact {
+                kind: Kind::Git,
+                name: g.name.clone(),
+                version: head_commit.map(str::to_string),
+                upstream: g.upstream.clone(),
+                purl: manifest::git_purl(&g.name, head_commit, &g.upstream),
+                arch: None,
+                platform: None,
+                path: None,
+                refs: Some(g.refs.clone()),
+                head: g.head.clone(),
+                prerequisites: made.as_ref().map(|m| m.prerequisites.clone()).unwrap_or_default(),
+                blobs: made.iter().map(|m| m.digest).collect(),
+            };
+            let blob = made.map(|m| BlobDescriptor {
+                digest: m.digest,
+                size: m.size,
+                media_type: GIT_BUNDLE_MEDIA_TYPE.into(),
+            });
+            Ok((artifact, blob))
+        })
+        .collect()
+}
+
+fn build_manifest(
+    lock: &Lock,
+    version: &str,
+    base: Option<&BaseInfo>,
+    git: Vec<(Artifact, Option<BlobDescriptor>)>,
+) -> Result<Manifest> {
     let mut artifacts: Vec<Artifact> = lock
         .artifacts
         .iter()
@@ -125,10 +180,18 @@ fn build_manifest(lock: &Lock, version: &str, base: Option<&BaseInfo>) -> Result
                 arch: a.arch.clone(),
                 platform: None,
                 path: Some(a.name.clone()),
+                refs: None,
+                head: None,
+                prerequisites: Vec::new(),
                 blobs: vec![a.digest],
             }
         })
         .collect();
+    let mut git_blobs = Vec::new();
+    for (a, b) in git {
+        artifacts.push(a);
+        git_blobs.extend(b);
+    }
     artifacts.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
     let mut blobs: Vec<BlobDescriptor> = Vec::new();
     let mut seen = BTreeSet::new();
@@ -137,6 +200,11 @@ fn build_manifest(lock: &Lock, version: &str, base: Option<&BaseInfo>) -> Result
             continue;
         }
         blobs.push(BlobDescriptor { digest: a.digest, size: a.size, media_type: "application/octet-stream".into() });
+    }
+    for b in git_blobs {
+        if seen.insert(b.digest) {
+            blobs.push(b);
+        }
     }
     blobs.sort_by_key(|b| b.digest);
     let m = Manifest {

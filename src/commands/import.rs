@@ -1,15 +1,16 @@
 use std::fs::File;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Context;
 use serde_json::json;
 
-use crate::bundle::verify::{BlobSink, VerifiedBundle, verify};
+use crate::bundle::verify::{BlobSink, verify};
 use crate::cli::ImportArgs;
 use crate::exit::ExitStatus;
 use crate::store::Store;
+use crate::target::Target;
+use crate::target::git::{RemoteGit, StoreGit};
 use crate::target::raw::{HttpRaw, StoreRaw};
-use crate::target::{Placed, Target};
 
 use super::{CmdResult, Ctx};
 
@@ -24,6 +25,9 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
     // Check the target's settings before reading the media: a typo must not cost a full read.
     let password = std::env::var("AIRLOCK_RAW_PASSWORD").ok();
     let http = args.raw_url.as_deref().map(|url| HttpRaw::new(url, args.raw_username.clone(), password)).transpose()?;
+    if let Some(t) = &args.git_push {
+        RemoteGit::check_template(t)?;
+    }
     let store = Store::open(&root)?;
     // One import at a time per store; whatever a killed import staged is discarded.
     let lock_file = File::create(root.join(".import.lock")).with_context(|| format!("locking {}", root.display()))?;
@@ -48,12 +52,28 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
     let digests: Vec<_> = bundle.manifest.blobs.iter().map(|b| b.digest).collect();
     staging.promote(&digests).context("moving verified blobs into the store")?;
 
-    let placed = match &http {
-        Some(http) => run(&http.on(&store), &bundle, cx)?,
-        None => run(&StoreRaw { store: &store, repo: args.raw_repo.clone() }, &bundle, cx)?,
+    // Plan every target before changing any: a conflict anywhere changes nothing.
+    let raw_http = http.as_ref().map(|h| h.on(&store));
+    let raw_store = StoreRaw { store: &store, repo: args.raw_repo.clone() };
+    let git_store = StoreGit { store: &store, allow_force: args.git_allow_force };
+    let raw_plan = match &raw_http {
+        Some(t) => t.plan(&bundle)?,
+        None => raw_store.plan(&bundle)?,
     };
+    let git_plan = git_store.plan(&bundle)?;
+    let mut placed = match &raw_http {
+        Some(t) => t.load(raw_plan, &bundle, &cx.reporter)?,
+        None => raw_store.load(raw_plan, &bundle, &cx.reporter)?,
+    };
+    placed.extend(git_store.load(git_plan, &bundle, &cx.reporter)?);
+    if let Some(template) = &args.git_push {
+        let remote = RemoteGit { store: &store, template: template.clone(), allow_force: args.git_allow_force };
+        placed.extend(remote.push(&bundle, &cx.reporter)?);
+    }
     let secs = started.elapsed().as_secs_f64();
-    let added = placed.iter().filter(|p| p.action == "added").count();
+    let count = |action: &str| placed.iter().filter(|p| p.action == action).count();
+    let (added, present) = (count("added"), count("present"));
+    let changed = count("updated") + count("forced");
     let receipt = json!({
         "bundle": bundle.id(),
         "manifest": bundle.manifest_digest,
@@ -61,29 +81,27 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
         "store": root,
         "imported": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         "added": added,
-        "present": placed.len() - added,
+        "updated": changed,
+        "present": present,
+        "pushed": count("pushed"),
         "artifacts": placed,
         "seconds": secs,
     });
-    let receipt_path = store.write_receipt(&bundle.id(), &serde_json::to_vec_pretty(&receipt)?)?;
+    let mut receipt_bytes = serde_json::to_vec_pretty(&receipt)?;
+    receipt_bytes.push(b'\n');
+    let receipt_path = store.write_receipt(&bundle.id(), &receipt_bytes)?;
     cx.printer.data(&receipt, || {
         let mut s = format!(
-            "imported {} (signed by {}): {added} added, {} already present, in {:.1}s\n  receipt {}\n",
+            "imported {} (signed by {}): {added} added, {changed} updated, {present} already present, in {:.1}s\n  receipt {}\n",
             bundle.id(),
             bundle.signer,
-            placed.len() - added,
             secs,
             receipt_path.display()
         );
         for p in &placed {
-            s.push_str(&format!("  {:<8} {:<7} {}\n", p.action, p.kind, p.location));
+            s.push_str(&format!("  {:<8} {:<5} {:<36} {}\n", p.action, p.kind, p.name, p.location));
         }
         s
     });
     Ok(ExitStatus::Success)
-}
-
-fn run<T: Target>(target: &T, bundle: &VerifiedBundle, cx: &Ctx) -> Result<Vec<Placed>> {
-    let plan = target.plan(bundle)?;
-    target.load(plan, bundle, &cx.reporter)
 }

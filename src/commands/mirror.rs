@@ -9,6 +9,7 @@ use crate::exit::ExitStatus;
 use crate::lock::{LOCK_MEDIA_TYPE, Lock, LockedArtifact};
 use crate::source::Source;
 use crate::source::file::FileSource;
+use crate::source::git::{GitLocked, GitSource};
 use crate::spec::Spec;
 use crate::store::Store;
 
@@ -52,8 +53,33 @@ pub fn mirror(args: &MirrorArgs, cx: &Ctx) -> CmdResult {
     }
     artifacts.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
 
-    let unchanged =
-        previous.as_ref().is_some_and(|l| l.artifacts == artifacts && l.name == spec.name && l.version == spec.version);
+    let git_source = GitSource { root: cache.join("git"), spec_dir: spec.dir.clone() };
+    let git_bar = cx.reporter.items("git", spec.git.len() as u64);
+    let git_results: Vec<Result<GitLocked>> = pool.install(|| {
+        spec.git
+            .par_iter()
+            .map(|entry| {
+                let prev = previous.as_ref().and_then(|l| l.git.iter().find(|g| g.upstream == entry.url));
+                let r = git_source.lock(entry, prev);
+                git_bar.inc(1);
+                r
+            })
+            .collect()
+    });
+    git_bar.finish_and_clear();
+    let mut git = Vec::with_capacity(git_results.len());
+    for r in git_results {
+        let r = r?;
+        for w in &r.warnings {
+            cx.printer.warn(w);
+        }
+        git.push(r.locked);
+    }
+    git.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let unchanged = previous
+        .as_ref()
+        .is_some_and(|l| l.artifacts == artifacts && l.git == git && l.name == spec.name && l.version == spec.version);
     let lock = match (&previous, unchanged) {
         (Some(l), true) => l.clone(),
         _ => {
@@ -71,6 +97,7 @@ pub fn mirror(args: &MirrorArgs, cx: &Ctx) -> CmdResult {
                 version: spec.version.clone(),
                 resolved: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
                 artifacts,
+                git,
             };
             lock.save(&lock_path)?;
             lock
@@ -84,14 +111,16 @@ pub fn mirror(args: &MirrorArgs, cx: &Ctx) -> CmdResult {
             "lockChanged": !unchanged,
             "cache": cache,
             "artifacts": lock.artifacts,
+            "git": lock.git,
             "bytes": total,
             "seconds": secs,
         }),
         || {
             format!(
-                "locked {} artifacts ({}) in {} ({}); cache {}",
+                "locked {} files ({}) and {} git repositories in {} ({}); cache {}",
                 lock.artifacts.len(),
                 bytes(total),
+                lock.git.len(),
                 lock_path.display(),
                 if unchanged { "unchanged" } else { "updated" },
                 cache.display()

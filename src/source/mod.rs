@@ -3,6 +3,7 @@
 //! every byte against the digest that named it.
 
 pub mod file;
+pub mod git;
 
 use crate::lock::LockedArtifact;
 use crate::store::Store;

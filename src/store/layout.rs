@@ -7,6 +7,7 @@
 //! <root>/partial/<key>                   resumable downloads
 //! <root>/staging/<bundle>/<hex>          blobs of a bundle being imported, before it verifies
 //! <root>/repository/<name>/<path>        Nexus-style repositories (`raw` for plain files)
+//! <root>/git/<name>.git                   bare git repositories
 //! <root>/receipts/<bundle>/<time>.json   what each import did, one file per import
 //! ```
 
@@ -54,6 +55,9 @@ impl Layout {
             p.push(c);
         }
         p
+    }
+    pub fn git_repo(&self, name: &str) -> PathBuf {
+        self.root.join("git").join(format!("{name}.git"))
     }
     pub fn receipt(&self, bundle: &str, time: &str) -> PathBuf {
         self.root.join("receipts").join(bundle).join(format!("{time}.json"))

@@ -137,6 +137,17 @@ impl Store {
         fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))
     }
 
+    /// A blob's file, for external tools that only read by path (git reads bundles so).
+    /// The file is read-only; nothing may write through this path.
+    pub fn blob_path_for_tool(&self, d: &Digest) -> PathBuf {
+        self.layout.blob(d)
+    }
+
+    /// The bare git repository `name` (git itself manages what is inside).
+    pub fn git_repo(&self, name: &str) -> PathBuf {
+        self.layout.git_repo(name)
+    }
+
     pub fn repository_dir(&self, repo: &str) -> PathBuf {
         self.layout.repository(repo)
     }

@@ -3,6 +3,7 @@
 //! (what is missing, what conflicts) without changing anything, then loads; resuming an
 //! interrupted import is planning again.
 
+pub mod git;
 pub mod raw;
 
 use serde::Serialize;
@@ -15,7 +16,8 @@ use crate::progress::Reporter;
 pub struct Placed {
     pub kind: String,
     pub name: String,
-    /// `added`, or `present` (already there with the same content).
+    /// `added`, `present` (already there with the same content), `updated` (a git ref
+    /// moved forward), `forced` (a git ref rewritten, with --git-allow-force) or `pushed`.
     pub action: &'static str,
     pub location: String,
 }

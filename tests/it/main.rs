@@ -4,6 +4,7 @@
 
 mod common;
 
+mod git;
 mod interrupt;
 mod keys;
 mod mirror;

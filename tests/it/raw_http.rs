@@ -14,7 +14,10 @@ fn import_uploads_files_and_skips_them_the_second_time() {
     let url = nginx.url("/upload/files/");
     let auth = [("AIRLOCK_RAW_USERNAME", USER), ("AIRLOCK_RAW_PASSWORD", PASSWORD)];
     let r = cx.run_env(&["--json", "import", bundle.to_str().unwrap(), "--raw-url", &url], &auth).ok().json();
-    assert_eq!(r["added"], 4);
+    let files = |action: &str| {
+        r["artifacts"].as_array().unwrap().iter().filter(|a| a["kind"] == "file" && a["action"] == action).count()
+    };
+    assert_eq!(files("added"), 4);
     let served = nginx.root.join("upload/files");
     assert_eq!(
         std::fs::read(served.join("bin/arm64/tool-2.3")).unwrap(),
@@ -22,7 +25,7 @@ fn import_uploads_files_and_skips_them_the_second_time() {
     );
     let again = cx.run_env(&["--json", "import", bundle.to_str().unwrap(), "--raw-url", &url], &auth).ok().json();
     assert_eq!(again["added"], 0);
-    assert_eq!(again["present"], 4);
+    assert_eq!(again["present"], 8, "4 files and 4 git refs");
 }
 
 #[test]

@@ -13,18 +13,19 @@ fn round_trip_on_fixtures() {
 
     let v = cx.run(&["--json", "verify", bundle.to_str().unwrap()]).ok().json();
     assert_eq!(v["status"], "verified");
-    assert_eq!(v["artifacts"], 4);
+    assert_eq!(v["artifacts"], 5);
 
     let i = cx.run(&["--json", "inspect", bundle.to_str().unwrap()]).ok().json();
     assert_eq!(i["name"], "fixtures");
     assert_eq!(i["version"], "1.0");
     assert_eq!(i["totals"]["file"]["artifacts"], 4);
+    assert_eq!(i["totals"]["git"]["artifacts"], 1);
     assert!(i["signature"].as_str().unwrap().starts_with("trusted key"));
     let human = cx.run(&["inspect", bundle.to_str().unwrap()]).ok().stdout;
     assert!(human.contains("bin/arm64/tool-2.3") && human.contains("arm64"), "{human}");
 
     let r = cx.run(&["--json", "import", bundle.to_str().unwrap()]).ok().json();
-    assert_eq!(r["added"], 4);
+    assert_eq!(r["added"], 8, "4 files and 4 git refs");
     let raw = cx.store().join("repository/raw");
     for (path, fixture) in [
         ("src/hello-1.0.tar.gz", "hello-1.0.tar.gz"),
@@ -43,7 +44,13 @@ fn round_trip_on_fixtures() {
     // Importing again changes nothing and says so.
     let again = cx.run(&["--json", "import", bundle.to_str().unwrap()]).ok().json();
     assert_eq!(again["added"], 0);
-    assert_eq!(again["present"], 4);
+    assert_eq!(again["present"], 8);
+    // The git fixture's refs, exactly as its bundle has them.
+    let repo = cx.store().join("git/hello.git");
+    let heads = sh(&repo, "git for-each-ref --format='%(objectname) %(refname)'");
+    let want = sh(&crate::common::root().join("fixtures"), "git bundle list-heads git/hello.bundle | grep -v HEAD");
+    assert_eq!(heads, want);
+    sh(&repo, "git fsck --full --strict");
     assert_eq!(
         std::fs::read_dir(cx.store().join("receipts/fixtures-1.0")).unwrap().count(),
         2,
@@ -60,7 +67,7 @@ fn round_trip_on_fixtures() {
     let m = sh(&dir, &format!("minisign -Vm manifest.json -p {}", pubkey.display()));
     assert!(m.contains("Signature and comment signature verified"), "{m}");
     let sums = sh(&dir, "sha256sum -c SHA256SUMS");
-    assert_eq!(sums.lines().filter(|l| l.ends_with(": OK")).count(), 6, "{sums}");
+    assert_eq!(sums.lines().filter(|l| l.ends_with(": OK")).count(), 7, "{sums}");
     // ... and airlock accepts the unpacked directory as well.
     cx.run(&["verify", dir.to_str().unwrap()]).ok();
 }
@@ -112,12 +119,12 @@ fn split_volumes_cat_to_the_bundle_and_verify() {
     cx.run(&["verify", first.to_str().unwrap()]).ok();
     cx.run(&["verify", split.join("fixtures-1.0.airlock.volumes").to_str().unwrap()]).ok();
     let r = cx.run(&["--json", "import", first.to_str().unwrap()]).ok().json();
-    assert_eq!(r["added"], 4);
+    assert_eq!(r["added"], 8);
 
     // Exporting again into the same directory with larger volumes leaves no stale volume
     // behind, so `cat` of the volumes is still exactly the bundle.
     let lock = spec.with_extension("lock");
-    cx.run(&["export", "--lock", lock.to_str().unwrap(), "-o", split.to_str().unwrap(), "--split", "1KiB"]).ok();
+    cx.run(&["export", "--lock", lock.to_str().unwrap(), "-o", split.to_str().unwrap(), "--split", "2KiB"]).ok();
     assert!(!split.join("fixtures-1.0.airlock.003").exists());
     sh(&split, "cat fixtures-1.0.airlock.[0-9]* > ../joined.airlock");
     assert!(
@@ -132,14 +139,16 @@ fn differential_bundle_carries_only_new_blobs() {
     let spec = cx.fixtures();
     let v1 = cx.bundle(&spec, "v1", &[]).join("fixtures-1.0.airlock");
     std::fs::write(cx.path("spec/files/new.txt"), b"added in 1.1\n").unwrap();
-    let yaml = std::fs::read_to_string(&spec).unwrap().replace("version: \"1.0\"", "version: \"1.1\"")
-        + "  - path: extra/new.txt\n    source: files/new.txt\n";
+    let yaml = std::fs::read_to_string(&spec)
+        .unwrap()
+        .replace("version: \"1.0\"", "version: \"1.1\"")
+        .replace("files:\n", "files:\n  - path: extra/new.txt\n    source: files/new.txt\n");
     std::fs::write(&spec, yaml).unwrap();
     let v2 = cx.bundle(&spec, "v2", &["--since", v1.to_str().unwrap()]).join("fixtures-1.1.airlock");
     let i = cx.run(&["--json", "inspect", v2.to_str().unwrap()]).ok().json();
     assert_eq!(i["base"]["version"], "1.0");
-    assert_eq!(i["artifacts"].as_array().unwrap().len(), 5);
-    assert_eq!(i["blobBytes"], 13, "only the new file travels");
+    assert_eq!(i["artifacts"].as_array().unwrap().len(), 6);
+    assert_eq!(i["blobBytes"], 13, "only the new file travels: the git repository did not change");
 
     // Without its base, the site is told what to import first, and nothing changes.
     let other = TestContext::new();

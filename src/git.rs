@@ -1,0 +1,89 @@
+//! Running the `git` CLI. The connected side always has git, and git's own fetch and
+//! `bundle create` are far faster than libgit2's (thin packs, reused deltas), so airlock
+//! drives the CLI; this module is the only place that spawns it.
+
+use std::ffi::OsStr;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+
+/// A `git` command with a stable, non-interactive environment.
+pub fn command(repo: Option<&Path>) -> Command {
+    let mut c = Command::new("git");
+    if let Some(r) = repo {
+        c.arg("-C").arg(r);
+    }
+    c.env("GIT_TERMINAL_PROMPT", "0")
+        .env("LC_ALL", "C")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .stdin(Stdio::null());
+    c
+}
+
+/// Run git; return stdout. On failure the error carries git's own last words.
+pub fn run<S: AsRef<OsStr>>(repo: Option<&Path>, args: &[S], stdin: Option<&str>) -> Result<String> {
+    let mut c = command(repo);
+    c.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    if stdin.is_some() {
+        c.stdin(Stdio::piped());
+    }
+    let mut child: Child = c.spawn().context("running git (is it installed?)")?;
+    if let Some(input) = stdin {
+        let mut w = child.stdin.take().expect("piped");
+        w.write_all(input.as_bytes()).context("writing to git")?;
+    }
+    let out = child.wait_with_output().context("running git")?;
+    if !out.status.success() {
+        let shown: Vec<String> = args.iter().take(3).map(|a| a.as_ref().to_string_lossy().into_owned()).collect();
+        bail!("`git {}` failed: {}", shown.join(" "), last_words(&out.stderr));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The meaningful part of git's stderr, on one line.
+pub fn last_words(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("hint:")).collect();
+    match lines.iter().position(|l| l.starts_with("fatal:") || l.starts_with("error:")) {
+        Some(i) => lines[i..].join("; "),
+        None => lines.join("; "),
+    }
+}
+
+/// Is `a` an ancestor of (or equal to) `b` in `repo`?
+pub fn is_ancestor(repo: &Path, a: &str, b: &str) -> bool {
+    command(Some(repo))
+        .args(["merge-base", "--is-ancestor", a, b])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The object `rev` names in `repo`, if any.
+pub fn rev_parse(repo: &Path, rev: &str) -> Option<String> {
+    run(Some(repo), &["rev-parse", "--verify", "--quiet", &format!("{rev}^{{object}}")], None)
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// Every ref under `refs/` in `repo`: name -> object id.
+pub fn refs(repo: &Path) -> Result<std::collections::BTreeMap<String, String>> {
+    let out = run(Some(repo), &["for-each-ref", "--format=%(objectname) %(refname)", "refs/"], None)?;
+    Ok(out.lines().filter_map(|l| l.split_once(' ')).map(|(oid, name)| (name.to_string(), oid.to_string())).collect())
+}
+
+/// `git init --bare` unless `repo` already is one.
+pub fn init_bare(repo: &Path) -> Result<()> {
+    if repo.join("HEAD").is_file() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(repo).with_context(|| format!("creating {}", repo.display()))?;
+    run(None, &[OsStr::new("init"), OsStr::new("--bare"), OsStr::new("--quiet"), repo.as_os_str()], None)?;
+    Ok(())
+}

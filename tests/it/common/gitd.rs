@@ -1,0 +1,90 @@
+//! Upstream git repositories made by the tests, served by a real `git daemon` on a
+//! loopback port (git:// protocol), stopped on drop.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct GitDaemon {
+    pub port: u16,
+    pub base: PathBuf,
+    child: Child,
+}
+
+impl GitDaemon {
+    /// Serve every repository under `base` read-only.
+    pub fn start(base: &Path) -> Self {
+        super::require("git");
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new("git")
+            .args(["daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1"])
+            .arg(format!("--port={port}"))
+            .arg(format!("--base-path={}", base.display()))
+            .arg(base)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("git daemon starts");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "git daemon did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { port, base: base.to_path_buf(), child }
+    }
+
+    pub fn url(&self, repo: &str) -> String {
+        format!("git://127.0.0.1:{}/{repo}", self.port)
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Run git in `dir` with a fixed identity and clock; returns trimmed stdout.
+#[track_caller]
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "Upstream Dev")
+        .env("GIT_AUTHOR_EMAIL", "dev@upstream.example")
+        .env("GIT_COMMITTER_NAME", "Upstream Dev")
+        .env("GIT_COMMITTER_EMAIL", "dev@upstream.example")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A repository with two branches, a merge, an annotated and a lightweight tag, release
+/// tags, and a file of a few MB. Returns its path (a non-bare repo; git daemon serves it).
+pub fn make_upstream(dir: &Path) -> PathBuf {
+    let repo = dir.join("service");
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    std::fs::write(repo.join("README"), "service\n").unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-qm", "initial"]);
+    git(&repo, &["tag", "-a", "17.0.0", "-m", "release 17.0.0"]);
+    git(&repo, &["checkout", "-qb", "stable/2024.1"]);
+    std::fs::write(repo.join("fix.txt"), "backport\n").unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-qm", "backport a fix"]);
+    git(&repo, &["tag", "18.0.0"]);
+    git(&repo, &["checkout", "-q", "main"]);
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    std::fs::write(repo.join("data.bin"), big).unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-qm", "add data"]);
+    git(&repo, &["merge", "-q", "--no-edit", "stable/2024.1"]);
+    git(&repo, &["tag", "-a", "18.1.0", "-m", "release 18.1.0"]);
+    repo
+}
