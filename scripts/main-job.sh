@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the bundled fixtures, with no network: build airlock, then
 #   key generate -> mirror -> export -> verify -> inspect -> import -> show the result
-# for every kind that has landed: plain files and git repositories.
+# for every kind that has landed: plain files, git repositories and container images.
 # Everything happens in a scratch directory (AIRLOCK_DEMO_DIR, default a new temp dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,3 +42,15 @@ git -C "$AIRLOCK_STORE/git/hello.git" for-each-ref --format='%(objectname:short)
 rm -rf "$work/hello-clone"
 git clone -q "$AIRLOCK_STORE/git/hello.git" "$work/hello-clone"
 git -C "$work/hello-clone" log --oneline --graph
+
+step "result: images in the store's registry ($AIRLOCK_STORE/oci), and the bundle as an OCI layout"
+find "$AIRLOCK_STORE/oci" -path '*/tags/*' -type f | sort | while read -r t; do
+  printf '%s -> %s\n' "${t#"$AIRLOCK_STORE/oci/"}" "$(cat "$t")"
+done
+rm -rf "$work/unpacked" && mkdir -p "$work/unpacked"
+cat "$work/media"/fixtures-1.0.airlock.[0-9]* | zstd -dc | tar -x -C "$work/unpacked"
+if command -v skopeo >/dev/null; then
+  skopeo inspect --raw oci:"$work/unpacked":hello_hello-1.0 | head -c 300; echo
+else
+  echo "(install skopeo to read images straight from the unpacked bundle: skopeo inspect oci:DIR:hello_hello-1.0)"
+fi

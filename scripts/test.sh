@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run airlock's whole test suite on a fresh Debian machine: install the tools the tests
-# run for real (minisign, zstd, nginx, openssl) if they are missing, check formatting and
-# lints, then run every test. Tests never skip: a missing tool fails them.
+# run for real (minisign, zstd, nginx, openssl, git, docker-registry, skopeo) if they are
+# missing, check formatting and lints, then run every test. Tests never skip: a missing
+# tool fails them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/sbin:/sbin"
@@ -15,6 +16,8 @@ declare -A packages=(
   [sha256sum]=coreutils
   [tar]=tar
   [git]=git
+  [docker-registry]=docker-registry
+  [skopeo]=skopeo
 )
 missing=()
 for cmd in "${!packages[@]}"; do

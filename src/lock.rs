@@ -37,6 +37,30 @@ pub struct Lock {
     /// Git repositories: each selected ref and the object it points to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub git: Vec<LockedGit>,
+    /// Container images: the manifest each reference resolved to, and every blob of it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<LockedImage>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LockedImage {
+    /// The reference as written in the spec.
+    pub name: String,
+    /// `registry/repository`, where it came from.
+    pub repository: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// The digest the reference resolved to upstream.
+    pub upstream_digest: Digest,
+    /// What is carried: the upstream manifest, or a new index holding only the chosen
+    /// platforms' manifests.
+    pub digest: Digest,
+    /// The platforms carried.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<String>,
+    /// Every blob of the image, the top manifest first: manifests, configs, layers.
+    pub blobs: Vec<crate::bundle::manifest::BlobDescriptor>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -32,6 +32,11 @@ pub struct Spec {
     pub files: Vec<FileEntry>,
     #[serde(default)]
     pub git: Vec<GitEntry>,
+    #[serde(default)]
+    pub images: Vec<ImageEntry>,
+    /// Per-registry settings, by host[:port].
+    #[serde(default)]
+    pub registries: std::collections::BTreeMap<String, RegistrySettings>,
     /// Directory the spec was read from; relative `source:` paths are resolved against it.
     #[serde(skip)]
     pub dir: PathBuf,
@@ -75,6 +80,40 @@ impl FileEntry {
             (None, None) => String::new(),
         }
     }
+}
+
+/// A container image (or OCI artifact) to carry.
+///
+/// ```yaml
+/// images:
+///   - ref: registry.mirror.example/kolla/base:2024.1        # or ...@sha256:<hex>
+///     platforms: [linux/amd64, linux/arm64]                # default: every platform
+/// registries:
+///   registry.mirror.example:
+///     insecure: true                                       # plain HTTP (loopback, lab registries)
+/// ```
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct ImageEntry {
+    /// The image's reference: where it is pulled from, and the repository and tag it gets
+    /// at the site.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// Read the image from this OCI image layout directory (relative to the spec) instead
+    /// of a registry; `ref`'s tag selects the layout's `org.opencontainers.image.ref.name`.
+    #[serde(default)]
+    pub layout: Option<PathBuf>,
+    /// `os/arch[/variant]` to keep from an image index; empty keeps all.
+    #[serde(default)]
+    pub platforms: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySettings {
+    /// Speak plain HTTP to this registry.
+    #[serde(default)]
+    pub insecure: bool,
 }
 
 /// A git repository to carry, with the refs to carry of it.
@@ -179,6 +218,19 @@ impl Spec {
                 bail!("two files entries have `path: {}`", f.path);
             }
         }
+        let mut refs = BTreeSet::new();
+        for i in &self.images {
+            crate::oci::Reference::parse(&i.reference)?;
+            for p in &i.platforms {
+                let parts = p.split('/').count();
+                if !(2..=3).contains(&parts) || p.split('/').any(str::is_empty) {
+                    bail!("image `{}`: platform `{p}` must be os/arch or os/arch/variant", i.reference);
+                }
+            }
+            if !refs.insert(&i.reference) {
+                bail!("image `{}` is listed twice", i.reference);
+            }
+        }
         let mut names = BTreeSet::new();
         for g in &self.git {
             let name = g.name();
@@ -249,7 +301,7 @@ mod tests {
             ("name: x\nfiles:\n  - path: a\n    url: ftp://h/a\n", "http://"),
             ("name: x\nfiles:\n  - path: a\n    source: a\n  - path: a\n    source: b\n", "two files"),
             ("name: x\nfiles:\n  - path: a\n    source: a\n    sha256: abc\n", "must be 64 hex digits"),
-            ("name: x\nimages: []\n", "unknown field `images`"),
+            ("name: x\nhelm: []\n", "unknown field `helm`"),
             ("name: x\ngit:\n  - url: https://h.example/a.git\n    refs: [heads/main]\n", "is not a ref name"),
             ("name: x\ngit:\n  - url: https://h.example/a.git\n    refs: [\"refs/*/x*\"]\n", "is not a ref name"),
             ("name: x\ngit:\n  - url: https://h.example/a.git\n  - url: https://o.example/a\n", "two git entries"),

@@ -96,6 +96,15 @@ pub struct Artifact {
     /// For an incremental git bundle: the commits the site must already have.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub prerequisites: Vec<String>,
+    /// For an image whose index was filtered to some platforms: the digest upstream had.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_digest: Option<Digest>,
+    /// For an image: its top manifest's size and media type (needed when a differential
+    /// bundle leaves that manifest to its base).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_media_type: Option<String>,
     pub blobs: Vec<Digest>,
 }
 
@@ -147,6 +156,9 @@ impl Manifest {
                 if a.blobs.len() != 1 {
                     return Err(format!("file artifact `{}` must name exactly one blob", a.name));
                 }
+            }
+            if a.kind == Kind::Image && (a.blobs.is_empty() || a.top_size.is_none() || a.top_media_type.is_none()) {
+                return Err(format!("image artifact `{}` must name its manifest, size and media type", a.name));
             }
             if a.kind == Kind::Git {
                 if a.refs.as_ref().is_none_or(BTreeMap::is_empty) {
@@ -205,6 +217,16 @@ pub fn file_purl(path: &RelPath, digest: &Digest, url: Option<&str>) -> String {
     if let Some(u) = url {
         s.push_str("&download_url=");
         s.push_str(&pct(u));
+    }
+    s
+}
+
+/// A purl for an image: `pkg:oci/<last path component>@<digest>?repository_url=...&tag=...`.
+pub fn image_purl(repository: &str, digest: &Digest, tag: Option<&str>) -> String {
+    let last = repository.rsplit('/').next().unwrap_or(repository);
+    let mut s = format!("pkg:oci/{}@{digest}?repository_url={}", pct(last), pct(repository));
+    if let Some(t) = tag {
+        s.push_str(&format!("&tag={}", pct(t)));
     }
     s
 }

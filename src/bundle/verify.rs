@@ -299,6 +299,8 @@ struct Walk<'a> {
     expected: Option<Expected>,
     names: HashSet<RelPath>,
     index: usize,
+    /// Members derived from the manifest that must come next (the OCI layout files).
+    derived: std::collections::VecDeque<(&'static str, Vec<u8>)>,
 }
 
 impl<'a> Walk<'a> {
@@ -311,6 +313,7 @@ impl<'a> Walk<'a> {
             expected: None,
             names: HashSet::new(),
             index: 0,
+            derived: Default::default(),
         }
     }
 
@@ -356,6 +359,7 @@ impl<'a> Walk<'a> {
                     .map_err(|_| BundleError::NotAuthentic(format!("{MEMBER_SIGNATURE} is not text")))?;
                 let c = check_head(&self.head, self.trusted)?;
                 self.expected = Some(Expected::new(&c.0));
+                self.derived = super::layout::members(&c.0).into();
                 self.checked = Some(c);
                 Ok(None)
             }
@@ -365,6 +369,17 @@ impl<'a> Walk<'a> {
             2 => {
                 let sums = read_small(entry, MEMBER_SUMS, MAX_MANIFEST, Some(size), fault)?;
                 check_sums(&self.checked.as_ref().expect("head checked").0, &self.head, &sums)?;
+                Ok(None)
+            }
+            _ if !self.derived.is_empty() => {
+                let (name, want) = self.derived.pop_front().expect("not empty");
+                if rel.as_str() != name {
+                    return Err(BundleError::Corrupt(format!("member {rel} comes where {name} belongs")));
+                }
+                let have = read_small(entry, name, MAX_MANIFEST, Some(size), fault)?;
+                if have != want {
+                    return Err(BundleError::Corrupt(format!("{name} does not match the manifest")));
+                }
                 Ok(None)
             }
             _ => {
@@ -386,6 +401,9 @@ impl<'a> Walk<'a> {
         };
         if self.index < 3 {
             return Err(BundleError::Corrupt(format!("truncated: the bundle ends before {MEMBER_SUMS}")));
+        }
+        if let Some((name, _)) = self.derived.front() {
+            return Err(BundleError::Corrupt(format!("truncated: the bundle ends before {name}")));
         }
         Ok((manifest, digest, signer, self.expected.take().expect("head checked")))
     }
@@ -607,6 +625,12 @@ fn verify_dir(
     let head = Head { manifest_bytes, signature };
     let (manifest, manifest_digest, signer) = check_head(&head, trusted)?;
     check_sums(&manifest, &head, &read(MEMBER_SUMS, MAX_MANIFEST)?)?;
+    let derived = super::layout::members(&manifest);
+    for (name, want) in &derived {
+        if read(name, MAX_MANIFEST)? != *want {
+            return Err(BundleError::Corrupt(format!("{name} does not match the manifest")));
+        }
+    }
 
     let mut expected = Expected::new(&manifest);
     let mut blobs = Vec::new();
@@ -624,7 +648,9 @@ fn verify_dir(
             let what = if ft.is_symlink() { "symlink" } else { "special file" };
             return Err(BundleError::Corrupt(format!("member {rel} is a {what}: only regular files are allowed")));
         }
-        if [MEMBER_MANIFEST, MEMBER_SIGNATURE, MEMBER_SUMS].contains(&rel.as_str()) {
+        if [MEMBER_MANIFEST, MEMBER_SIGNATURE, MEMBER_SUMS].contains(&rel.as_str())
+            || derived.iter().any(|(n, _)| *n == rel)
+        {
             continue;
         }
         let size = entry.metadata().map_err(|e| BundleError::Unreadable(e.to_string()))?.len();

@@ -203,6 +203,10 @@ fn append_all<W: Write>(
     {
         tar.append(&header(name, bytes.len() as u64, mtime)?, bytes).with_context(|| format!("writing {name}"))?;
     }
+    for (name, bytes) in super::layout::members(manifest) {
+        tar.append(&header(name, bytes.len() as u64, mtime)?, bytes.as_slice())
+            .with_context(|| format!("writing {name}"))?;
+    }
     for b in &manifest.blobs {
         let file: File = store.open_blob(&b.digest)?;
         let len = file.metadata()?.len();

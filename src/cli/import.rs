@@ -13,7 +13,9 @@ use clap::Args;
 /// `--raw-url` to a remote raw repository that accepts HTTP PUT (Nexus raw-hosted).
 /// Git repositories go to bare repositories in the store (`<store>/git/<name>.git`):
 /// branches only fast-forward and tags never move unless `--git-allow-force`; with
-/// `--git-push` they are then pushed to the site's git remotes.
+/// `--git-push` they are then pushed to the site's git remotes. Images go to the store's
+/// registry (`<store>/oci/`), or with `--oci-registry` to any OCI registry: blobs first,
+/// then manifests, tags last.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// The bundle (file, first volume, or unpacked directory)
@@ -35,6 +37,24 @@ pub struct ImportArgs {
     /// only, so it never shows in the process list
     #[arg(long, env = "AIRLOCK_RAW_USERNAME", value_name = "USER")]
     pub raw_username: Option<String>,
+
+    /// Push images to this registry instead of the store's own, with an optional path
+    /// prefix (e.g. `registry.site.example/mirror`): upstream `ns/app` becomes
+    /// `mirror/ns/app` there
+    #[arg(long, value_name = "HOST[/PREFIX]")]
+    pub oci_registry: Option<String>,
+
+    /// Speak plain HTTP to --oci-registry (loopback or lab registries)
+    #[arg(long)]
+    pub oci_insecure: bool,
+
+    /// At most N path components in target repository names (Quay: 2); the tail is joined with `-`
+    #[arg(long, value_name = "N")]
+    pub oci_max_components: Option<usize>,
+
+    /// Blob uploads in flight at once
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub oci_jobs: usize,
 
     /// Accept git history rewritten upstream: let branches move other than forward, and
     /// tags move at all (both are refused by default)

@@ -147,6 +147,9 @@ fn git_artifacts(
                 refs: Some(g.refs.clone()),
                 head: g.head.clone(),
                 prerequisites: made.as_ref().map(|m| m.prerequisites.clone()).unwrap_or_default(),
+                upstream_digest: None,
+                top_size: None,
+                top_media_type: None,
                 blobs: made.iter().map(|m| m.digest).collect(),
             };
             let blob = made.map(|m| BlobDescriptor {
@@ -183,6 +186,9 @@ fn build_manifest(
                 refs: None,
                 head: None,
                 prerequisites: Vec::new(),
+                upstream_digest: None,
+                top_size: None,
+                top_media_type: None,
                 blobs: vec![a.digest],
             }
         })
@@ -191,6 +197,28 @@ fn build_manifest(
     for (a, b) in git {
         artifacts.push(a);
         git_blobs.extend(b);
+    }
+    let mut image_blobs = Vec::new();
+    for i in &lock.images {
+        let top = &i.blobs[0];
+        artifacts.push(Artifact {
+            kind: Kind::Image,
+            name: i.name.clone(),
+            version: i.tag.clone(),
+            upstream: i.repository.clone(),
+            purl: manifest::image_purl(&i.repository, &i.digest, i.tag.as_deref()),
+            arch: None,
+            platform: (!i.platforms.is_empty()).then(|| i.platforms.join(",")),
+            path: None,
+            refs: None,
+            head: None,
+            prerequisites: Vec::new(),
+            upstream_digest: (i.upstream_digest != i.digest).then_some(i.upstream_digest),
+            top_size: Some(top.size),
+            top_media_type: Some(top.media_type.clone()),
+            blobs: i.blobs.iter().map(|b| b.digest).collect(),
+        });
+        image_blobs.extend(i.blobs.iter().cloned());
     }
     artifacts.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
     let mut blobs: Vec<BlobDescriptor> = Vec::new();
@@ -201,10 +229,11 @@ fn build_manifest(
         }
         blobs.push(BlobDescriptor { digest: a.digest, size: a.size, media_type: "application/octet-stream".into() });
     }
-    for b in git_blobs {
-        if seen.insert(b.digest) {
-            blobs.push(b);
+    for b in git_blobs.into_iter().chain(image_blobs) {
+        if base.is_some_and(|base| base.blobs.contains(&b.digest)) || !seen.insert(b.digest) {
+            continue;
         }
+        blobs.push(b);
     }
     blobs.sort_by_key(|b| b.digest);
     let m = Manifest {

@@ -10,6 +10,7 @@ use crate::exit::ExitStatus;
 use crate::store::Store;
 use crate::target::Target;
 use crate::target::git::{RemoteGit, StoreGit};
+use crate::target::oci::{RegistryOci, StoreOci};
 use crate::target::raw::{HttpRaw, StoreRaw};
 
 use super::{CmdResult, Ctx};
@@ -28,6 +29,14 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
     if let Some(t) = &args.git_push {
         RemoteGit::check_template(t)?;
     }
+    let oci_target = args
+        .oci_registry
+        .as_deref()
+        .map(|spec| -> anyhow::Result<(crate::registry::Registry, String)> {
+            let (host, prefix) = spec.split_once('/').unwrap_or((spec, ""));
+            Ok((crate::registry::Registry::new(host, args.oci_insecure)?, prefix.trim_matches('/').to_string()))
+        })
+        .transpose()?;
     let store = Store::open(&root)?;
     // One import at a time per store; whatever a killed import staged is discarded.
     let lock_file = File::create(root.join(".import.lock")).with_context(|| format!("locking {}", root.display()))?;
@@ -61,11 +70,31 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
         None => raw_store.plan(&bundle)?,
     };
     let git_plan = git_store.plan(&bundle)?;
+    let oci_store = StoreOci { store: &store };
+    let oci_remote = oci_target.map(|(registry, prefix)| RegistryOci {
+        store: &store,
+        registry,
+        prefix,
+        max_components: args.oci_max_components,
+        jobs: args.oci_jobs,
+        moved: Default::default(),
+        mounted: Default::default(),
+    });
+    let (oci_store_plan, oci_remote_plan) = match &oci_remote {
+        Some(t) => (None, Some(t.plan(&bundle)?)),
+        None => (Some(oci_store.plan(&bundle)?), None),
+    };
     let mut placed = match &raw_http {
         Some(t) => t.load(raw_plan, &bundle, &cx.reporter)?,
         None => raw_store.load(raw_plan, &bundle, &cx.reporter)?,
     };
     placed.extend(git_store.load(git_plan, &bundle, &cx.reporter)?);
+    if let Some(p) = oci_store_plan {
+        placed.extend(oci_store.load(p, &bundle, &cx.reporter)?);
+    }
+    if let (Some(t), Some(p)) = (&oci_remote, oci_remote_plan) {
+        placed.extend(t.load(p, &bundle, &cx.reporter)?);
+    }
     if let Some(template) = &args.git_push {
         let remote = RemoteGit { store: &store, template: template.clone(), allow_force: args.git_allow_force };
         placed.extend(remote.push(&bundle, &cx.reporter)?);
@@ -84,6 +113,11 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
         "updated": changed,
         "present": present,
         "pushed": count("pushed"),
+        "registry": oci_remote.as_ref().map(|t| json!({
+            "host": t.registry.host,
+            "bytesUploaded": t.moved.load(std::sync::atomic::Ordering::Relaxed),
+            "blobsMounted": t.mounted.load(std::sync::atomic::Ordering::Relaxed),
+        })),
         "artifacts": placed,
         "seconds": secs,
     });

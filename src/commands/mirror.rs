@@ -6,10 +6,11 @@ use serde_json::json;
 
 use crate::cli::MirrorArgs;
 use crate::exit::ExitStatus;
-use crate::lock::{LOCK_MEDIA_TYPE, Lock, LockedArtifact};
+use crate::lock::{LOCK_MEDIA_TYPE, Lock, LockedArtifact, LockedImage};
 use crate::source::Source;
 use crate::source::file::FileSource;
 use crate::source::git::{GitLocked, GitSource};
+use crate::source::oci::ImageSource;
 use crate::spec::Spec;
 use crate::store::Store;
 
@@ -77,9 +78,29 @@ pub fn mirror(args: &MirrorArgs, cx: &Ctx) -> CmdResult {
     }
     git.sort_by(|a, b| a.name.cmp(&b.name));
 
-    let unchanged = previous
-        .as_ref()
-        .is_some_and(|l| l.artifacts == artifacts && l.git == git && l.name == spec.name && l.version == spec.version);
+    let image_source = ImageSource::new(&spec.registries, &spec.dir, args.retries);
+    let image_bar = cx.reporter.items("images", spec.images.len() as u64);
+    let images: Vec<Result<LockedImage>> = pool.install(|| {
+        spec.images
+            .par_iter()
+            .map(|entry| {
+                let r = image_source.lock(entry, &store);
+                image_bar.inc(1);
+                r
+            })
+            .collect()
+    });
+    image_bar.finish_and_clear();
+    let mut images = images.into_iter().collect::<Result<Vec<_>>>()?;
+    images.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let unchanged = previous.as_ref().is_some_and(|l| {
+        l.artifacts == artifacts
+            && l.git == git
+            && l.images == images
+            && l.name == spec.name
+            && l.version == spec.version
+    });
     let lock = match (&previous, unchanged) {
         (Some(l), true) => l.clone(),
         _ => {
@@ -98,6 +119,7 @@ pub fn mirror(args: &MirrorArgs, cx: &Ctx) -> CmdResult {
                 resolved: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
                 artifacts,
                 git,
+                images,
             };
             lock.save(&lock_path)?;
             lock
@@ -112,15 +134,17 @@ pub fn mirror(args: &MirrorArgs, cx: &Ctx) -> CmdResult {
             "cache": cache,
             "artifacts": lock.artifacts,
             "git": lock.git,
+            "images": lock.images,
             "bytes": total,
             "seconds": secs,
         }),
         || {
             format!(
-                "locked {} files ({}) and {} git repositories in {} ({}); cache {}",
+                "locked {} files ({}), {} git repositories and {} images in {} ({}); cache {}",
                 lock.artifacts.len(),
                 bytes(total),
                 lock.git.len(),
+                lock.images.len(),
                 lock_path.display(),
                 if unchanged { "unchanged" } else { "updated" },
                 cache.display()

@@ -47,7 +47,12 @@ impl<'a> FileSource<'a> {
         {
             return Ok((*d, size));
         }
-        let partial = store.partial(&Digest::of(url.as_bytes()).hex());
+        let partial = store.partial(&Digest::of(url.as_bytes()).hex())?;
+        if let Some(d) = expected
+            && let Some(size) = store.blob_size(d)
+        {
+            return Ok((*d, size)); // fetched by another entry while this one waited
+        }
         let mut last = None;
         for attempt in 0..=self.retries {
             if attempt > 0 {

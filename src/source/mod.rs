@@ -4,6 +4,7 @@
 
 pub mod file;
 pub mod git;
+pub mod oci;
 
 use crate::lock::LockedArtifact;
 use crate::store::Store;

@@ -8,6 +8,7 @@
 //! <root>/staging/<bundle>/<hex>          blobs of a bundle being imported, before it verifies
 //! <root>/repository/<name>/<path>        Nexus-style repositories (`raw` for plain files)
 //! <root>/git/<name>.git                   bare git repositories
+//! <root>/oci/<repository>/tags/<tag>     image tags: the digest of the tagged manifest
 //! <root>/receipts/<bundle>/<time>.json   what each import did, one file per import
 //! ```
 
@@ -55,6 +56,13 @@ impl Layout {
             p.push(c);
         }
         p
+    }
+    pub fn oci_tag(&self, repository: &str, tag: &str) -> PathBuf {
+        let mut p = self.root.join("oci");
+        for c in repository.split('/') {
+            p.push(c);
+        }
+        p.join("tags").join(tag)
     }
     pub fn git_repo(&self, name: &str) -> PathBuf {
         self.root.join("git").join(format!("{name}.git"))

@@ -73,9 +73,18 @@ impl Store {
         w.commit(expected, what)
     }
 
-    /// A resumable download slot, keyed by something stable (a hash of the URL).
-    pub fn partial(&self, key: &str) -> Partial {
-        Partial { store: self.clone(), path: self.layout.partial(key) }
+    /// A resumable download slot, keyed by something stable (a hash of the URL, or the
+    /// digest). Only one thread or process holds a slot at a time: the lock is released
+    /// when the `Partial` is dropped.
+    pub fn partial(&self, key: &str) -> Result<Partial> {
+        let path = self.layout.partial(key);
+        if let Some(d) = path.parent() {
+            fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+        }
+        let lock_path = path.with_extension("lock");
+        let lock = File::create(&lock_path).with_context(|| format!("creating {}", lock_path.display()))?;
+        lock.lock().with_context(|| format!("locking {}", lock_path.display()))?;
+        Ok(Partial { store: self.clone(), path, _lock: lock })
     }
 
     /// Move a complete, already-hashed file into the blob directory.
@@ -141,6 +150,24 @@ impl Store {
     /// The file is read-only; nothing may write through this path.
     pub fn blob_path_for_tool(&self, d: &Digest) -> PathBuf {
         self.layout.blob(d)
+    }
+
+    /// The digest an image tag points at in the store's registry.
+    pub fn oci_tag(&self, repository: &str, tag: &str) -> Result<Option<Digest>> {
+        if !crate::oci::valid_repository(repository) || !crate::oci::valid_tag(tag) {
+            bail!("`{repository}:{tag}` is not a valid image name");
+        }
+        let p = self.layout.oci_tag(repository, tag);
+        match fs::read_to_string(&p) {
+            Ok(s) => Ok(Some(s.trim().parse().with_context(|| format!("reading {}", p.display()))?)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("reading {}", p.display())),
+        }
+    }
+
+    pub fn set_oci_tag(&self, repository: &str, tag: &str, d: &Digest) -> Result<()> {
+        let p = self.layout.oci_tag(repository, tag);
+        atomic::write(&p, format!("{d}\n").as_bytes()).with_context(|| format!("writing {}", p.display()))
     }
 
     /// The bare git repository `name` (git itself manages what is inside).
@@ -221,6 +248,7 @@ impl BlobWriter {
 pub struct Partial {
     store: Store,
     path: PathBuf,
+    _lock: File,
 }
 
 impl Partial {

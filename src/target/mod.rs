@@ -4,6 +4,7 @@
 //! interrupted import is planning again.
 
 pub mod git;
+pub mod oci;
 pub mod raw;
 
 use serde::Serialize;

@@ -5,6 +5,7 @@
 mod common;
 
 mod git;
+mod images;
 mod interrupt;
 mod keys;
 mod mirror;

@@ -25,7 +25,7 @@ fn import_uploads_files_and_skips_them_the_second_time() {
     );
     let again = cx.run_env(&["--json", "import", bundle.to_str().unwrap(), "--raw-url", &url], &auth).ok().json();
     assert_eq!(again["added"], 0);
-    assert_eq!(again["present"], 8, "4 files and 4 git refs");
+    assert_eq!(again["present"], 9, "4 files, 4 git refs and 1 image");
 }
 
 #[test]

@@ -13,19 +13,20 @@ fn round_trip_on_fixtures() {
 
     let v = cx.run(&["--json", "verify", bundle.to_str().unwrap()]).ok().json();
     assert_eq!(v["status"], "verified");
-    assert_eq!(v["artifacts"], 5);
+    assert_eq!(v["artifacts"], 6);
 
     let i = cx.run(&["--json", "inspect", bundle.to_str().unwrap()]).ok().json();
     assert_eq!(i["name"], "fixtures");
     assert_eq!(i["version"], "1.0");
     assert_eq!(i["totals"]["file"]["artifacts"], 4);
     assert_eq!(i["totals"]["git"]["artifacts"], 1);
+    assert_eq!(i["totals"]["image"]["artifacts"], 1);
     assert!(i["signature"].as_str().unwrap().starts_with("trusted key"));
     let human = cx.run(&["inspect", bundle.to_str().unwrap()]).ok().stdout;
     assert!(human.contains("bin/arm64/tool-2.3") && human.contains("arm64"), "{human}");
 
     let r = cx.run(&["--json", "import", bundle.to_str().unwrap()]).ok().json();
-    assert_eq!(r["added"], 8, "4 files and 4 git refs");
+    assert_eq!(r["added"], 9, "4 files, 4 git refs and 1 image tag");
     let raw = cx.store().join("repository/raw");
     for (path, fixture) in [
         ("src/hello-1.0.tar.gz", "hello-1.0.tar.gz"),
@@ -44,7 +45,7 @@ fn round_trip_on_fixtures() {
     // Importing again changes nothing and says so.
     let again = cx.run(&["--json", "import", bundle.to_str().unwrap()]).ok().json();
     assert_eq!(again["added"], 0);
-    assert_eq!(again["present"], 8);
+    assert_eq!(again["present"], 9);
     // The git fixture's refs, exactly as its bundle has them.
     let repo = cx.store().join("git/hello.git");
     let heads = sh(&repo, "git for-each-ref --format='%(objectname) %(refname)'");
@@ -67,7 +68,20 @@ fn round_trip_on_fixtures() {
     let m = sh(&dir, &format!("minisign -Vm manifest.json -p {}", pubkey.display()));
     assert!(m.contains("Signature and comment signature verified"), "{m}");
     let sums = sh(&dir, "sha256sum -c SHA256SUMS");
-    assert_eq!(sums.lines().filter(|l| l.ends_with(": OK")).count(), 7, "{sums}");
+    // manifest, signature, the OCI layout's two files, 4 files, 1 git bundle, 8 image blobs
+    assert_eq!(sums.lines().filter(|l| l.ends_with(": OK")).count(), 17, "{sums}");
+    // The unpacked bundle is an OCI image layout skopeo reads with no airlock.
+    require("skopeo");
+    let raw = sh(&dir, "skopeo inspect --raw oci:.:hello_hello-1.0");
+    assert_eq!(
+        format!("sha256:{}", airlock::digest::Digest::of(raw.as_bytes()).hex()),
+        serde_json::from_slice::<serde_json::Value>(
+            &std::fs::read(crate::common::root().join("fixtures/images/hello/index.json")).unwrap()
+        )
+        .unwrap()["manifests"][0]["digest"]
+            .as_str()
+            .unwrap()
+    );
     // ... and airlock accepts the unpacked directory as well.
     cx.run(&["verify", dir.to_str().unwrap()]).ok();
 }
@@ -119,13 +133,24 @@ fn split_volumes_cat_to_the_bundle_and_verify() {
     cx.run(&["verify", first.to_str().unwrap()]).ok();
     cx.run(&["verify", split.join("fixtures-1.0.airlock.volumes").to_str().unwrap()]).ok();
     let r = cx.run(&["--json", "import", first.to_str().unwrap()]).ok().json();
-    assert_eq!(r["added"], 8);
+    assert_eq!(r["added"], 9);
 
     // Exporting again into the same directory with larger volumes leaves no stale volume
     // behind, so `cat` of the volumes is still exactly the bundle.
     let lock = spec.with_extension("lock");
     cx.run(&["export", "--lock", lock.to_str().unwrap(), "-o", split.to_str().unwrap(), "--split", "2KiB"]).ok();
-    assert!(!split.join("fixtures-1.0.airlock.003").exists());
+    let list: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(split.join("fixtures-1.0.airlock.volumes")).unwrap()).unwrap();
+    let mut listed: Vec<String> =
+        list["volumes"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap().to_string()).collect();
+    let mut present: Vec<String> = std::fs::read_dir(&split)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.rsplit('.').next().is_some_and(|x| x.len() == 3 && x.bytes().all(|b| b.is_ascii_digit())))
+        .collect();
+    listed.sort();
+    present.sort();
+    assert_eq!(present, listed, "no stale volume is left behind");
     sh(&split, "cat fixtures-1.0.airlock.[0-9]* > ../joined.airlock");
     assert!(
         std::fs::read(cx.path("joined.airlock")).unwrap() == std::fs::read(whole.join("fixtures-1.0.airlock")).unwrap()
@@ -147,7 +172,7 @@ fn differential_bundle_carries_only_new_blobs() {
     let v2 = cx.bundle(&spec, "v2", &["--since", v1.to_str().unwrap()]).join("fixtures-1.1.airlock");
     let i = cx.run(&["--json", "inspect", v2.to_str().unwrap()]).ok().json();
     assert_eq!(i["base"]["version"], "1.0");
-    assert_eq!(i["artifacts"].as_array().unwrap().len(), 6);
+    assert_eq!(i["artifacts"].as_array().unwrap().len(), 7);
     assert_eq!(i["blobBytes"], 13, "only the new file travels: the git repository did not change");
 
     // Without its base, the site is told what to import first, and nothing changes.

@@ -1,0 +1,281 @@
+//! Images into an OCI registry: the store itself (the embedded default, served later by
+//! `airlock serve`), or any distribution registry (distribution, Harbor, Nexus, Zot,
+//! Artifactory, Quay). Order is what keeps a registry consistent at every instant: blobs,
+//! then child manifests by digest, then the top manifest by digest, tags last, so no tag
+//! ever points at missing content, and an interrupted import is resumed by running it
+//! again. Blobs already there are skipped (HEAD), or mounted from another repository.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use anyhow::{Context, Result, bail};
+use rayon::prelude::*;
+
+use crate::bundle::manifest::{Artifact, Kind};
+use crate::bundle::verify::VerifiedBundle;
+use crate::digest::Digest;
+use crate::oci::{self, Parsed, Reference};
+use crate::progress::Reporter;
+use crate::registry::Registry;
+use crate::store::Store;
+
+use super::{Placed, Target};
+
+/// One step of pushing an image, in the order it must happen.
+#[derive(Debug, Clone)]
+pub enum Step {
+    Blob { digest: Digest, size: u64 },
+    Manifest { digest: Digest, media_type: String },
+}
+
+/// Every step of an image, leaves first, from the manifests in `store`; a referenced blob
+/// the store lacks is an error naming both.
+pub fn closure(store: &Store, name: &str, top: &Digest, media_type: &str) -> Result<Vec<Step>> {
+    let mut steps = Vec::new();
+    walk(store, name, top, media_type, &mut steps, 0)?;
+    let mut seen = std::collections::HashSet::new();
+    steps.retain(|s| {
+        seen.insert(match s {
+            Step::Blob { digest, .. } | Step::Manifest { digest, .. } => *digest,
+        })
+    });
+    Ok(steps)
+}
+
+fn walk(store: &Store, name: &str, d: &Digest, media_type: &str, steps: &mut Vec<Step>, depth: u32) -> Result<()> {
+    if depth > 4 {
+        bail!("image `{name}`: indexes nested too deep at {d}");
+    }
+    let bytes = std::fs::read(store.blob_path_for_tool(d))
+        .with_context(|| format!("image `{name}`: manifest {d} is neither in the bundle nor in the store"))?;
+    let need = |child: &Digest, what: &str| -> Result<()> {
+        if !store.contains(child) {
+            bail!("image `{name}`: manifest {d} names {what} {child}, which neither the bundle nor the store has");
+        }
+        Ok(())
+    };
+    match oci::parse(&bytes, media_type).with_context(|| format!("image `{name}`: manifest {d}"))? {
+        Parsed::Index { manifests } => {
+            for m in &manifests {
+                need(&m.digest, "manifest")?;
+                walk(store, name, &m.digest, &m.media_type, steps, depth + 1)?;
+            }
+        }
+        Parsed::Image { config, layers } => {
+            for b in std::iter::once(&config).chain(&layers) {
+                need(&b.digest, "blob")?;
+                steps.push(Step::Blob { digest: b.digest, size: b.size });
+            }
+        }
+    }
+    steps.push(Step::Manifest { digest: *d, media_type: media_type.to_string() });
+    Ok(())
+}
+
+fn images(bundle: &VerifiedBundle) -> impl Iterator<Item = &Artifact> {
+    bundle.manifest.artifacts.iter().filter(|a| a.kind == Kind::Image)
+}
+
+fn top(a: &Artifact) -> (Digest, String) {
+    (a.blobs[0], a.top_media_type.clone().unwrap_or_else(|| oci::OCI_MANIFEST.to_string()))
+}
+
+/// The store's own registry: tags as files, `<store>/oci/<repository>/tags/<tag>`.
+pub struct StoreOci<'a> {
+    pub store: &'a Store,
+}
+
+pub struct StorePlan {
+    /// (artifact name, repository, tag, digest, action)
+    tags: Vec<(String, String, String, Digest, &'static str)>,
+}
+
+impl Target for StoreOci<'_> {
+    type Plan = StorePlan;
+
+    fn plan(&self, bundle: &VerifiedBundle) -> Result<StorePlan> {
+        let mut tags = Vec::new();
+        for a in images(bundle) {
+            let (d, mt) = top(a);
+            closure(self.store, &a.name, &d, &mt)?;
+            let r = Reference::parse(&a.name)?;
+            let Some(tag) = r.tag else { continue };
+            let action = match self.store.oci_tag(&r.repository, &tag)? {
+                None => "added",
+                Some(have) if have == d => "present",
+                Some(_) => "updated",
+            };
+            tags.push((a.name.clone(), r.repository, tag, d, action));
+        }
+        Ok(StorePlan { tags })
+    }
+
+    fn load(&self, plan: StorePlan, _bundle: &VerifiedBundle, _reporter: &Reporter) -> Result<Vec<Placed>> {
+        let mut placed = Vec::new();
+        for (name, repo, tag, d, action) in plan.tags {
+            if action != "present" {
+                self.store.set_oci_tag(&repo, &tag, &d)?;
+            }
+            placed.push(Placed { kind: "image".into(), name, action, location: format!("store {repo}:{tag} at {d}") });
+        }
+        Ok(placed)
+    }
+}
+
+/// Any OCI distribution registry.
+pub struct RegistryOci<'a> {
+    pub store: &'a Store,
+    pub registry: Registry,
+    /// Prepended to each upstream repository path (`mirror` in `registry.site.example/mirror/...`).
+    pub prefix: String,
+    /// At most this many path components (Quay allows 2): the tail is joined with `-`.
+    pub max_components: Option<usize>,
+    pub jobs: usize,
+    /// Bytes uploaded and blobs mounted by [`Target::load`], for the receipt.
+    pub moved: std::sync::atomic::AtomicU64,
+    pub mounted: std::sync::atomic::AtomicU64,
+}
+
+pub struct RegistryPlan {
+    images: Vec<ImagePlan>,
+}
+
+struct ImagePlan {
+    name: String,
+    repo: String,
+    tag: Option<String>,
+    top: Digest,
+    top_media_type: String,
+    steps: Vec<Step>,
+}
+
+impl RegistryOci<'_> {
+    /// The repository at the target for an upstream `host/path`.
+    pub fn target_repository(&self, upstream_path: &str) -> String {
+        let mut parts: Vec<String> = self
+            .prefix
+            .split('/')
+            .chain(upstream_path.split('/'))
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect();
+        if let Some(max) = self.max_components
+            && max >= 1
+            && parts.len() > max
+        {
+            let tail = parts.split_off(max - 1).join("-");
+            parts.push(tail);
+        }
+        parts.join("/")
+    }
+}
+
+impl Target for RegistryOci<'_> {
+    type Plan = RegistryPlan;
+
+    fn plan(&self, bundle: &VerifiedBundle) -> Result<RegistryPlan> {
+        let mut out = Vec::new();
+        for a in images(bundle) {
+            let (d, mt) = top(a);
+            let steps = closure(self.store, &a.name, &d, &mt)?;
+            let r = Reference::parse(&a.name)?;
+            let repo = self.target_repository(&r.repository);
+            if !oci::valid_repository(&repo) {
+                bail!("image `{}`: `{repo}` is not a valid repository name at the target", a.name);
+            }
+            out.push(ImagePlan { name: a.name.clone(), repo, tag: r.tag, top: d, top_media_type: mt, steps });
+        }
+        Ok(RegistryPlan { images: out })
+    }
+
+    fn load(&self, plan: RegistryPlan, _bundle: &VerifiedBundle, reporter: &Reporter) -> Result<Vec<Placed>> {
+        let total: u64 = plan
+            .images
+            .iter()
+            .flat_map(|i| &i.steps)
+            .map(|s| match s {
+                Step::Blob { size, .. } => *size,
+                Step::Manifest { .. } => 0,
+            })
+            .sum();
+        let bar = reporter.bytes("push", Some(total));
+        // Where each blob is known to be at the target, for cross-repository mounts.
+        let known: Mutex<HashMap<Digest, String>> = Mutex::new(HashMap::new());
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(self.jobs.max(1)).build()?;
+        let reg = &self.registry;
+        let mut placed = Vec::new();
+        for img in &plan.images {
+            let blobs: Vec<(Digest, u64)> = img
+                .steps
+                .iter()
+                .filter_map(|s| match s {
+                    Step::Blob { digest, size } => Some((*digest, *size)),
+                    Step::Manifest { .. } => None,
+                })
+                .collect();
+            let results: Vec<Result<(u64, bool)>> = pool.install(|| {
+                blobs
+                    .par_iter()
+                    .map(|(d, size)| {
+                        let r = (|| -> Result<(u64, bool)> {
+                            if reg.has_blob(&img.repo, d)? {
+                                return Ok((0, false));
+                            }
+                            let from = known.lock().unwrap().get(d).filter(|r| **r != img.repo).cloned();
+                            let was_mounted = reg.push_blob(&img.repo, d, *size, self.store, from.as_deref())?;
+                            if was_mounted {
+                                return Ok((0, true));
+                            }
+                            Ok((*size, false))
+                        })()
+                        .with_context(|| format!("image `{}`: blob {d} to {}/{}", img.name, reg.host, img.repo));
+                        bar.inc(*size);
+                        r
+                    })
+                    .collect()
+            });
+            for r in results {
+                let (bytes, m) = r?;
+                self.moved.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+                self.mounted.fetch_add(u64::from(m), std::sync::atomic::Ordering::Relaxed);
+            }
+            {
+                let mut k = known.lock().unwrap();
+                for (d, _) in &blobs {
+                    k.insert(*d, img.repo.clone());
+                }
+            }
+            // Manifests, children before parents, each by digest.
+            for s in &img.steps {
+                if let Step::Manifest { digest, media_type } = s {
+                    if reg.manifest_digest(&img.repo, &digest.to_string())?.is_some() {
+                        continue;
+                    }
+                    let bytes = std::fs::read(self.store.blob_path_for_tool(digest))?;
+                    reg.put_manifest(&img.repo, &digest.to_string(), media_type, &bytes)
+                        .with_context(|| format!("image `{}`", img.name))?;
+                }
+            }
+            // The tag last.
+            let action = match &img.tag {
+                Some(tag) => match reg.manifest_digest(&img.repo, tag)? {
+                    Some(d) if d == img.top => "present",
+                    have => {
+                        let bytes = std::fs::read(self.store.blob_path_for_tool(&img.top))?;
+                        reg.put_manifest(&img.repo, tag, &img.top_media_type, &bytes)
+                            .with_context(|| format!("image `{}`: tagging", img.name))?;
+                        if have.is_some() { "updated" } else { "added" }
+                    }
+                },
+                None => "added",
+            };
+            let at = match &img.tag {
+                Some(t) => format!("{}/{}:{t}", reg.host, img.repo),
+                None => format!("{}/{}@{}", reg.host, img.repo, img.top),
+            };
+            placed.push(Placed { kind: "image".into(), name: img.name.clone(), action, location: at });
+        }
+        bar.finish_and_clear();
+        Ok(placed)
+    }
+}

@@ -1,0 +1,269 @@
+//! Container images end to end against the real distribution registry, once as the
+//! upstream and once as the target, with images made by the tests (two platforms, several
+//! images sharing a base layer) and checked with skopeo.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use airlock::digest::Digest;
+
+use crate::common::registry::{ImageMaker, Registry, layer, noise, remote_digest};
+use crate::common::{TestContext, sh};
+
+struct Upstream {
+    reg: Registry,
+    base: Digest,
+    tops: Vec<(String, Digest)>,
+}
+
+/// ns/base:1.0 (amd64+arm64), ns/app:1.0 (amd64+arm64, on base), ns/tool:2.0 (amd64, on base).
+fn upstream(cx: &TestContext, layer_size: usize) -> Upstream {
+    let reg = Registry::start(&cx.path("upstream-registry"));
+    let maker = ImageMaker::new(&cx.path("layouts"));
+    let base = layer("base/os-release", &noise(layer_size, 1));
+    let arch = |a: &str| layer(&format!("arch/{a}"), &noise(layer_size / 2, a.len() as u64 + 7));
+    let app = layer("app/bin", &noise(layer_size / 3, 99));
+    let tool = layer("tool/bin", &noise(layer_size / 4, 42));
+    let h = reg.host();
+    let tops = vec![
+        (
+            "ns/base:1.0".to_string(),
+            maker.push(
+                &h,
+                "ns/base",
+                "1.0",
+                &[("amd64", vec![base.clone(), arch("amd64")]), ("arm64", vec![base.clone(), arch("arm64")])],
+            ),
+        ),
+        (
+            "ns/app:1.0".to_string(),
+            maker.push(
+                &h,
+                "ns/app",
+                "1.0",
+                &[
+                    ("amd64", vec![base.clone(), arch("amd64"), app.clone()]),
+                    ("arm64", vec![base.clone(), arch("arm64"), app.clone()]),
+                ],
+            ),
+        ),
+        ("ns/tool:2.0".to_string(), maker.push(&h, "ns/tool", "2.0", &[("amd64", vec![base.clone(), tool])])),
+    ];
+    Upstream { base: Digest::of(&base), reg, tops }
+}
+
+fn spec(cx: &TestContext, up: &Upstream, app_platforms: &str) -> std::path::PathBuf {
+    let h = up.reg.host();
+    cx.spec(&format!(
+        "name: images\nversion: \"1\"\nimages:\n  - ref: {h}/ns/base:1.0\n  - ref: {h}/ns/app:1.0\n    platforms: [{app_platforms}]\n  - ref: {h}/ns/tool:2.0\nregistries:\n  \"{h}\":\n    insecure: true\n"
+    ))
+}
+
+#[test]
+fn mirror_export_import_into_a_registry() {
+    let cx = TestContext::new();
+    cx.key();
+    let up = upstream(&cx, 400_000);
+    let spec = spec(&cx, &up, "linux/arm64");
+    let out = cx.bundle(&spec, "out", &[]);
+    let bundle = out.join("images-1.airlock");
+    let lock: serde_json::Value = serde_json::from_slice(&std::fs::read(spec.with_extension("lock")).unwrap()).unwrap();
+
+    // The bundle carries each shared layer once.
+    let i = cx.run(&["--json", "inspect", bundle.to_str().unwrap()]).ok().json();
+    assert_eq!(i["totals"]["image"]["artifacts"], 3);
+    let unpacked = cx.path("unpacked");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    sh(&unpacked, &format!("zstd -dc {} | tar -x", bundle.display()));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(unpacked.join("manifest.json")).unwrap()).unwrap();
+    let carried: Vec<&str> =
+        manifest["blobs"].as_array().unwrap().iter().map(|b| b["digest"].as_str().unwrap()).collect();
+    assert_eq!(carried.iter().filter(|d| **d == up.base.to_string()).count(), 1);
+    let uses_base = manifest["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["blobs"].as_array().unwrap().iter().any(|b| b == &up.base.to_string()))
+        .count();
+    assert_eq!(uses_base, 3, "all three images use the base layer");
+
+    // The unpacked bundle is an OCI layout skopeo reads with no airlock.
+    sh(&unpacked, "skopeo copy --quiet oci:.:ns_tool-2.0 dir:tool-out && test -s tool-out/manifest.json");
+
+    let target = Registry::start(&cx.path("target-registry"));
+    let t = target.host();
+    let r = cx.run(&["--json", "import", bundle.to_str().unwrap(), "--oci-registry", &t, "--oci-insecure"]).ok().json();
+    let images: Vec<_> = r["artifacts"].as_array().unwrap().iter().filter(|a| a["kind"] == "image").collect();
+    assert_eq!(images.len(), 3);
+    for (name, upstream_digest) in &up.tops {
+        let got = remote_digest(&format!("{t}/{name}"));
+        if name.starts_with("ns/app") {
+            // Filtered to arm64: a new index holding only that platform's manifest.
+            let entry = lock["images"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["name"].as_str().unwrap().ends_with(name))
+                .unwrap();
+            assert_eq!(got.to_string(), entry["digest"].as_str().unwrap());
+            assert_ne!(got, *upstream_digest);
+            assert_eq!(entry["upstreamDigest"].as_str().unwrap(), upstream_digest.to_string());
+            let raw = sh(cx.dir.path(), &format!("skopeo inspect --raw --tls-verify=false docker://{t}/{name}"));
+            let idx: serde_json::Value = serde_json::from_str(&raw).unwrap();
+            let plats: Vec<_> =
+                idx["manifests"].as_array().unwrap().iter().map(|m| m["platform"]["architecture"].clone()).collect();
+            assert_eq!(plats, ["arm64"]);
+        } else {
+            assert_eq!(got, *upstream_digest, "{name} keeps its upstream digest");
+        }
+    }
+    sh(
+        cx.dir.path(),
+        &format!(
+            "skopeo copy --quiet --src-tls-verify=false docker://{t}/ns/tool:2.0 dir:pulled && test -s pulled/manifest.json"
+        ),
+    );
+
+    // Again: everything is there, nothing moves.
+    assert!(r["registry"]["bytesUploaded"].as_u64().unwrap() > 400_000, "{r}");
+    let again =
+        cx.run(&["--json", "import", bundle.to_str().unwrap(), "--oci-registry", &t, "--oci-insecure"]).ok().json();
+    assert!(
+        again["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["kind"] == "image")
+            .all(|a| a["action"] == "present"),
+        "{again}"
+    );
+    assert_eq!(again["registry"]["bytesUploaded"], 0, "a re-import uploads nothing");
+
+    // Path rewriting for registries with a prefix and a depth limit (Quay: 2).
+    cx.run(&[
+        "import",
+        bundle.to_str().unwrap(),
+        "--oci-registry",
+        &format!("{t}/mirror"),
+        "--oci-insecure",
+        "--oci-max-components",
+        "2",
+    ])
+    .ok();
+    assert_eq!(remote_digest(&format!("{t}/mirror/ns-tool:2.0")), up.tops[2].1);
+
+    // The embedded default: the store's own registry.
+    let r = cx.run(&["--json", "import", bundle.to_str().unwrap()]).ok().json();
+    assert!(r["artifacts"].as_array().unwrap().iter().any(|a| a["kind"] == "image" && a["action"] == "added"));
+    let tag = std::fs::read_to_string(cx.store().join("oci/ns/tool/tags/2.0")).unwrap();
+    assert_eq!(tag.trim(), up.tops[2].1.to_string());
+}
+
+#[test]
+fn a_layer_that_does_not_match_its_digest_is_refused_at_mirror_time() {
+    let cx = TestContext::new();
+    let up = upstream(&cx, 50_000);
+    let tool_layer = Digest::of(&layer("tool/bin", &noise(50_000 / 4, 42)));
+    let data = up.reg.blob_data(&tool_layer);
+    let mut bytes = std::fs::read(&data).unwrap();
+    bytes[100] ^= 0xff;
+    std::fs::write(&data, bytes).unwrap();
+    let spec = cx.spec(&format!(
+        "name: x\nimages:\n  - ref: {h}/ns/tool:2.0\nregistries:\n  \"{h}\":\n    insecure: true\n",
+        h = up.reg.host()
+    ));
+    cx.mirror(&spec).fails(2, &format!("blob {tool_layer} of {}/ns/tool does not match its digest", up.reg.host()));
+    assert!(!cx.cache().join("blobs/sha256").join(tool_layer.hex()).exists());
+}
+
+#[test]
+fn a_manifest_naming_a_blob_the_bundle_lacks_is_refused_before_any_push() {
+    let cx = TestContext::new();
+    cx.key();
+    let up = upstream(&cx, 50_000);
+    let spec = spec(&cx, &up, "linux/amd64");
+    cx.mirror(&spec).ok();
+    // A lock that leaves one layer out: the signed manifest is consistent, but the image
+    // manifest it carries names a blob that is not there.
+    let lock_path = spec.with_extension("lock");
+    let mut lock: serde_json::Value = serde_json::from_slice(&std::fs::read(&lock_path).unwrap()).unwrap();
+    let tool = lock["images"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|i| i["name"].as_str().unwrap().ends_with("ns/tool:2.0"))
+        .unwrap();
+    let dropped = tool["blobs"].as_array_mut().unwrap().pop().unwrap();
+    std::fs::write(&lock_path, serde_json::to_vec_pretty(&lock).unwrap()).unwrap();
+    let out = cx.path("out");
+    cx.run(&["export", "--lock", lock_path.to_str().unwrap(), "-o", out.to_str().unwrap()]).ok();
+    let bundle = out.join("images-1.airlock");
+    // Drop it from the store too, as a site that never had it.
+    let target = Registry::start(&cx.path("target-registry"));
+    let fresh = TestContext::new();
+    crate::common::copy_dir(&cx.config().join("trusted"), &fresh.config().join("trusted"));
+    let needle =
+        format!("names blob {}, which neither the bundle nor the store has", dropped["digest"].as_str().unwrap());
+    fresh
+        .run(&["import", bundle.to_str().unwrap(), "--oci-registry", &target.host(), "--oci-insecure"])
+        .fails(2, &needle);
+    let tags = std::process::Command::new("skopeo")
+        .args(["list-tags", "--tls-verify=false", &format!("docker://{}/ns/base", target.host())])
+        .output()
+        .unwrap();
+    assert!(!tags.status.success() || !String::from_utf8_lossy(&tags.stdout).contains("1.0"), "nothing was pushed");
+}
+
+#[test]
+fn target_registry_stopped_mid_import_then_resumed() {
+    let cx = TestContext::new();
+    cx.key();
+    let up = upstream(&cx, 6_000_000);
+    let spec = spec(&cx, &up, "linux/amd64, linux/arm64");
+    let bundle = cx.bundle(&spec, "out", &["--compression", "none"]).join("images-1.airlock");
+    let tdir = cx.path("target-registry");
+    let mut target = Registry::start(&tdir);
+    let t = target.host();
+    let port = target.port;
+
+    let mut child = cx
+        .command()
+        .args(["import", bundle.to_str().unwrap(), "--oci-registry", &t, "--oci-insecure", "--oci-jobs", "1"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Stop the registry once the first blob has landed.
+    let blobs = tdir.join("storage/docker/registry/v2/blobs");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !blobs.exists() && Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    target.stop();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the import must fail when the target goes away");
+
+    // In between, no tag points at a manifest with missing content.
+    let mut target = Registry::start_on(&tdir, port);
+    for (name, _) in &up.tops {
+        let inspect = std::process::Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=false", &format!("docker://{t}/{name}")])
+            .output()
+            .unwrap();
+        if inspect.status.success() {
+            sh(
+                cx.dir.path(),
+                &format!(
+                    "skopeo copy --quiet --all --src-tls-verify=false docker://{t}/{name} dir:check-{}",
+                    name.replace(['/', ':'], "_")
+                ),
+            );
+        }
+    }
+    // Running it again completes it.
+    cx.run(&["import", bundle.to_str().unwrap(), "--oci-registry", &t, "--oci-insecure"]).ok();
+    for (name, d) in &up.tops {
+        assert_eq!(remote_digest(&format!("{t}/{name}")), *d);
+    }
+    target.stop();
+}
