@@ -243,6 +243,9 @@ impl Spec {
             if g.url.starts_with('-') || g.url.contains(char::is_whitespace) || g.url.is_empty() {
                 bail!("git entry `{name}`: `url: {}` is not a repository URL", g.url);
             }
+            if g.refs.len() > 1 && g.refs.iter().any(|r| r == "all") {
+                bail!("git entry `{name}`: `all` already means every branch and tag; list it alone");
+            }
             for p in g.patterns() {
                 if p != "all" && !valid_ref_pattern(&p) {
                     bail!(

@@ -83,8 +83,11 @@ impl GitSource {
                 }
             }
         }
-        let selected: BTreeMap<String, String> =
-            remote.into_iter().filter(|(r, _)| patterns.iter().any(|p| ref_matches(p, r))).collect();
+        let selected: BTreeMap<String, String> = remote
+            .iter()
+            .filter(|(r, _)| patterns.iter().any(|p| ref_matches(p, r)))
+            .map(|(r, o)| (r.clone(), o.clone()))
+            .collect();
         if selected.is_empty() {
             bail!("git repository `{name}`: no ref of {url} matches {patterns:?}");
         }
@@ -99,10 +102,11 @@ impl GitSource {
         )
         .with_context(|| format!("git repository `{name}`: fetching from {url}"))?;
 
-        // Prune what is no longer selected (deleted upstream, or dropped from the spec).
+        // Prune refs deleted upstream. Refs merely not selected stay: another spec may share
+        // this cache and carry them.
         let cached = git::refs(&repo)?;
         let stale: String =
-            cached.keys().filter(|r| !selected.contains_key(*r)).map(|r| format!("delete {r}\n")).collect();
+            cached.keys().filter(|r| !remote.contains_key(*r)).map(|r| format!("delete {r}\n")).collect();
         if !stale.is_empty() {
             git::run(Some(&repo), &["update-ref", "--stdin"], Some(&stale))?;
         }
@@ -116,6 +120,10 @@ impl GitSource {
         if let Some(prev) = previous {
             for (r, old) in &prev.refs {
                 match selected.get(r) {
+                    None if remote.contains_key(r) => {
+                        warnings
+                            .push(format!("git repository `{name}`: {r} is no longer carried: the spec dropped it"));
+                    }
                     None => warnings.push(format!("git repository `{name}`: {r} was deleted upstream (was {old})")),
                     Some(new) if new == old => {}
                     Some(new) if r.starts_with("refs/tags/") => {

@@ -31,6 +31,8 @@ pub struct GitPlan {
 struct RepoPlan {
     name: String,
     repo: PathBuf,
+    /// Created by this import: HEAD is set to the bundle's.
+    new: bool,
     head: Option<String>,
     /// (ref, current value, new value, action)
     changes: Vec<(String, Option<String>, String, &'static str)>,
@@ -42,9 +44,25 @@ fn git_artifacts(bundle: &VerifiedBundle) -> impl Iterator<Item = &Artifact> {
 
 impl StoreGit<'_> {
     fn plan_repo(&self, a: &Artifact, bundle: &VerifiedBundle) -> Result<RepoPlan> {
-        let name = &a.name;
-        let repo = self.store.git_repo(name);
+        let repo = self.store.git_repo(&a.name);
         let exists = repo.join("HEAD").is_file();
+        let plan = self.plan_repo_in(a, bundle, &repo, exists);
+        if plan.is_err() && !exists {
+            // Leave no empty repository behind a refused import.
+            let _ = std::fs::remove_dir_all(&repo);
+        }
+        plan
+    }
+
+    fn plan_repo_in(
+        &self,
+        a: &Artifact,
+        bundle: &VerifiedBundle,
+        repo: &std::path::Path,
+        exists: bool,
+    ) -> Result<RepoPlan> {
+        let name = &a.name;
+        let repo = repo.to_path_buf();
         let base = || {
             bundle
                 .manifest
@@ -52,6 +70,14 @@ impl StoreGit<'_> {
                 .as_ref()
                 .map_or_else(|| "its base bundle".to_string(), |b| format!("`{}-{}`", b.name, b.version))
         };
+        if !exists && a.blobs.is_empty() {
+            bail!(
+                "git repository `{name}`: this bundle carries no new objects for it (unchanged since {}); \
+                 import {} first. No ref was changed",
+                base(),
+                base()
+            );
+        }
         if !exists && !a.prerequisites.is_empty() {
             bail!(
                 "git repository `{name}`: this incremental bundle needs commits the site does not have \
@@ -112,7 +138,7 @@ impl StoreGit<'_> {
             };
             changes.push((r.clone(), old, new.clone(), action));
         }
-        Ok(RepoPlan { name: name.clone(), repo, head: a.head.clone(), changes })
+        Ok(RepoPlan { name: name.clone(), repo, new: !exists, head: a.head.clone(), changes })
     }
 }
 
@@ -139,7 +165,7 @@ impl Target for StoreGit<'_> {
                 .with_context(|| format!("git repository `{}`: updating refs (none was changed)", p.name))?;
             if let Some(h) = &p.head {
                 let points_at = git::run(Some(&p.repo), &["symbolic-ref", "--quiet", "HEAD"], None).unwrap_or_default();
-                if git::rev_parse(&p.repo, points_at.trim()).is_none() {
+                if p.new || git::rev_parse(&p.repo, points_at.trim()).is_none() {
                     git::run(Some(&p.repo), &["symbolic-ref", "HEAD", h], None)?;
                 }
             }
@@ -187,7 +213,11 @@ impl RemoteGit<'_> {
             let mut args: Vec<String> = vec!["push".into(), "--atomic".into(), "--porcelain".into(), url.clone()];
             args.extend(a.refs.iter().flatten().map(|(r, _)| format!("{plus}{r}:{r}")));
             git::run(Some(&repo), &args, None).with_context(|| {
-                format!("git repository `{}`: pushing to {url} (the remote refused; nothing was pushed)", a.name)
+                format!(
+                    "git repository `{}`: pushing to {url} failed, so nothing of it was pushed (the store is \
+                     updated and repositories before it were pushed: run the import again to retry)",
+                    a.name
+                )
             })?;
             placed.extend(a.refs.iter().flatten().map(|(r, oid)| Placed {
                 kind: "git".into(),
