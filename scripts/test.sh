@@ -18,6 +18,7 @@ declare -A packages=(
   [git]=git
   [docker-registry]=docker-registry
   [skopeo]=skopeo
+  [htpasswd]=apache2-utils
 )
 missing=()
 for cmd in "${!packages[@]}"; do

@@ -230,7 +230,9 @@ impl Registry {
     }
 
     /// Push a blob from the store: a cross-repository mount from `mount_from` when the
-    /// registry allows, else a monolithic upload. Returns whether it was mounted.
+    /// registry allows, else a monolithic upload, or PATCH chunks of `chunk` bytes when the
+    /// blob is larger (for registries and proxies that limit request sizes). Returns
+    /// whether it was mounted.
     pub fn push_blob(
         &self,
         repo: &str,
@@ -238,6 +240,7 @@ impl Registry {
         size: u64,
         store: &Store,
         mount_from: Option<&str>,
+        chunk: u64,
     ) -> Result<bool> {
         let scope = match mount_from {
             Some(from) => format!("{} repository:{from}:pull", Self::push_scope(repo)),
@@ -259,6 +262,20 @@ impl Registry {
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| anyhow!("{}/{repo}: upload started without a Location", self.host))?;
         let mut put = reqwest::Url::parse(&start)?.join(location)?;
+        if size > chunk {
+            put = self.patch_chunks(repo, &scope, put, digest, size, store, chunk)?;
+            put.query_pairs_mut().append_pair("digest", &digest.to_string());
+            let resp = self.send(&scope, &|| Ok(self.client.put(put.clone()).header("content-length", "0")))?;
+            if resp.status() != StatusCode::CREATED {
+                bail!(
+                    "closing the upload of {digest} to {}/{repo}: {}{}",
+                    self.host,
+                    resp.status(),
+                    error_detail(resp)
+                );
+            }
+            return Ok(false);
+        }
         put.query_pairs_mut().append_pair("digest", &digest.to_string());
         let resp = self.send(&scope, &|| {
             let file = store.open_blob(digest)?;
@@ -272,6 +289,52 @@ impl Registry {
             bail!("uploading {digest} to {}/{repo}: {}{}", self.host, resp.status(), error_detail(resp));
         }
         Ok(false)
+    }
+
+    /// Send a blob as PATCH chunks with `Content-Range`; returns the location to close.
+    #[allow(clippy::too_many_arguments)]
+    fn patch_chunks(
+        &self,
+        repo: &str,
+        scope: &str,
+        mut location: reqwest::Url,
+        digest: &Digest,
+        size: u64,
+        store: &Store,
+        chunk: u64,
+    ) -> Result<reqwest::Url> {
+        use std::io::{Seek, SeekFrom};
+        let mut start = 0u64;
+        while start < size {
+            let len = chunk.min(size - start);
+            let end = start + len - 1;
+            let resp = self.send(scope, &|| {
+                let mut file = store.open_blob(digest)?;
+                file.seek(SeekFrom::Start(start))?;
+                Ok(self
+                    .client
+                    .patch(location.clone())
+                    .header(CONTENT_TYPE, "application/octet-stream")
+                    .header("content-range", format!("{start}-{end}"))
+                    .body(reqwest::blocking::Body::sized(file.take(len), len)))
+            })?;
+            if resp.status() != StatusCode::ACCEPTED {
+                bail!(
+                    "uploading {digest} to {}/{repo}, bytes {start}-{end}: {}{}",
+                    self.host,
+                    resp.status(),
+                    error_detail(resp)
+                );
+            }
+            let next = resp
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .ok_or_else(|| anyhow!("{}/{repo}: a chunk was accepted without a Location", self.host))?;
+            location = location.join(next)?;
+            start += len;
+        }
+        Ok(location)
     }
 
     pub fn put_manifest(&self, repo: &str, reference: &str, media_type: &str, bytes: &[u8]) -> Result<()> {

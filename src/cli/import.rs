@@ -52,6 +52,10 @@ pub struct ImportArgs {
     #[arg(long, value_name = "N")]
     pub oci_max_components: Option<usize>,
 
+    /// Upload blobs larger than SIZE in chunks of SIZE (for proxies that limit request bodies)
+    #[arg(long, default_value = "1GiB", value_parser = crate::bundle::split::parse_size, value_name = "SIZE")]
+    pub oci_chunk_size: u64,
+
     /// Blob uploads in flight at once
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub oci_jobs: usize,

@@ -77,6 +77,7 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
         prefix,
         max_components: args.oci_max_components,
         jobs: args.oci_jobs,
+        chunk_size: args.oci_chunk_size,
         moved: Default::default(),
         mounted: Default::default(),
     });

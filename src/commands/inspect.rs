@@ -63,17 +63,17 @@ pub fn inspect(args: &InspectArgs, cx: &Ctx) -> CmdResult {
             for (k, (n, b)) in &per_kind {
                 s.push_str(&format!("  {k:<8} {n:>6} artifacts  {:>10}\n", bytes(*b)));
             }
-            s.push_str(&format!("\n{:<6} {:<48} {:<8} {:>10}  {}\n", "KIND", "NAME", "ARCH", "SIZE", "DIGEST"));
+            s.push_str(&format!("\n{:<6} {:<44} {:>10}  {:<71}  {}\n", "KIND", "NAME", "SIZE", "DIGEST", "PLATFORM"));
             for a in &m.artifacts {
                 let size: u64 = a.blobs.iter().filter_map(|d| sizes.get(d)).sum();
                 let carried = a.blobs.iter().all(|d| sizes.contains_key(d));
                 s.push_str(&format!(
-                    "{:<6} {:<48} {:<8} {:>10}  {}\n",
+                    "{:<6} {:<44} {:>10}  {:<71}  {}\n",
                     a.kind.to_string(),
                     a.name,
-                    a.arch.as_deref().unwrap_or("-"),
                     if carried { bytes(size) } else { "in base".into() },
-                    a.blobs.first().map(|d| d.to_string()).unwrap_or_default()
+                    a.blobs.first().map(|d| d.to_string()).unwrap_or_default(),
+                    a.platform.as_deref().or(a.arch.as_deref()).unwrap_or("-"),
                 ));
             }
             s

@@ -131,6 +131,8 @@ pub struct RegistryOci<'a> {
     /// At most this many path components (Quay allows 2): the tail is joined with `-`.
     pub max_components: Option<usize>,
     pub jobs: usize,
+    /// Blobs larger than this go up in PATCH chunks of this size.
+    pub chunk_size: u64,
     /// Bytes uploaded and blobs mounted by [`Target::load`], for the receipt.
     pub moved: std::sync::atomic::AtomicU64,
     pub mounted: std::sync::atomic::AtomicU64,
@@ -222,7 +224,8 @@ impl Target for RegistryOci<'_> {
                                 return Ok((0, false));
                             }
                             let from = known.lock().unwrap().get(d).filter(|r| **r != img.repo).cloned();
-                            let was_mounted = reg.push_blob(&img.repo, d, *size, self.store, from.as_deref())?;
+                            let was_mounted =
+                                reg.push_blob(&img.repo, d, *size, self.store, from.as_deref(), self.chunk_size)?;
                             if was_mounted {
                                 return Ok((0, true));
                             }

@@ -140,7 +140,8 @@ fn mirror_export_import_into_a_registry() {
     );
     assert_eq!(again["registry"]["bytesUploaded"], 0, "a re-import uploads nothing");
 
-    // Path rewriting for registries with a prefix and a depth limit (Quay: 2).
+    // Path rewriting for registries with a prefix and a depth limit (Quay: 2), uploading in
+    // 64 KiB chunks.
     cx.run(&[
         "import",
         bundle.to_str().unwrap(),
@@ -149,8 +150,16 @@ fn mirror_export_import_into_a_registry() {
         "--oci-insecure",
         "--oci-max-components",
         "2",
+        "--oci-chunk-size",
+        "64KiB",
     ])
     .ok();
+    sh(
+        cx.dir.path(),
+        &format!(
+            "skopeo copy --quiet --all --src-tls-verify=false docker://{t}/mirror/ns-app:1.0 dir:chunked && test -s chunked/manifest.json"
+        ),
+    );
     assert_eq!(remote_digest(&format!("{t}/mirror/ns-tool:2.0")), up.tops[2].1);
 
     // The embedded default: the store's own registry.
@@ -227,7 +236,7 @@ fn target_registry_stopped_mid_import_then_resumed() {
     let t = target.host();
     let port = target.port;
 
-    let mut child = cx
+    let child = cx
         .command()
         .args(["import", bundle.to_str().unwrap(), "--oci-registry", &t, "--oci-insecure", "--oci-jobs", "1"])
         .stderr(Stdio::piped())
@@ -239,9 +248,14 @@ fn target_registry_stopped_mid_import_then_resumed() {
     while !blobs.exists() && Instant::now() < deadline && child.try_wait().unwrap().is_none() {
         std::thread::sleep(Duration::from_millis(5));
     }
+    let landed = blobs.exists();
     target.stop();
-    let status = child.wait().unwrap();
-    assert!(!status.success(), "the import must fail when the target goes away");
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        !out.status.success(),
+        "the import must fail when the target goes away (a blob had landed: {landed}):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // In between, no tag points at a manifest with missing content.
     let mut target = Registry::start_on(&tdir, port);
@@ -266,4 +280,32 @@ fn target_registry_stopped_mid_import_then_resumed() {
         assert_eq!(remote_digest(&format!("{t}/{name}")), *d);
     }
     target.stop();
+}
+
+#[test]
+fn registries_that_demand_credentials() {
+    let cx = TestContext::new();
+    cx.key();
+    let up = upstream(&cx, 20_000);
+    let spec = spec(&cx, &up, "linux/amd64");
+    let bundle = cx.bundle(&spec, "out", &[]).join("images-1.airlock");
+    let target = Registry::start_with_auth(&cx.path("locked-registry"), "site", "s3cret");
+    let t = target.host();
+    let args = ["import", bundle.to_str().unwrap(), "--oci-registry", &t, "--oci-insecure"];
+    cx.run(&args).fails(2, "needs credentials");
+    cx.run_env(&args, &[("AIRLOCK_REGISTRY_USERNAME", "site"), ("AIRLOCK_REGISTRY_PASSWORD", "wrong")])
+        .fails(2, "refused the credentials");
+    // The Docker auth file, as `docker login` or `skopeo login` writes it.
+    let auth = format!(
+        r#"{{"auths":{{"{t}":{{"auth":"{}"}}}}}}"#,
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b"site:s3cret")
+    );
+    std::fs::write(cx.path("auth.json"), auth).unwrap();
+    let auth_file = cx.path("auth.json");
+    cx.run_env(&args, &[("REGISTRY_AUTH_FILE", auth_file.to_str().unwrap())]).ok();
+    let out = sh(
+        cx.dir.path(),
+        &format!("skopeo inspect --raw --tls-verify=false --creds site:s3cret docker://{t}/ns/tool:2.0"),
+    );
+    assert_eq!(Digest::of(out.as_bytes()), up.tops[2].1);
 }

@@ -24,6 +24,7 @@ fn round_trip_on_fixtures() {
     assert!(i["signature"].as_str().unwrap().starts_with("trusted key"));
     let human = cx.run(&["inspect", bundle.to_str().unwrap()]).ok().stdout;
     assert!(human.contains("bin/arm64/tool-2.3") && human.contains("arm64"), "{human}");
+    assert!(human.contains("fixtures.example/hello/hello:1.0") && human.contains("linux/amd64,linux/arm64"), "{human}");
 
     let r = cx.run(&["--json", "import", bundle.to_str().unwrap()]).ok().json();
     assert_eq!(r["added"], 9, "4 files, 4 git refs and 1 image tag");

@@ -23,10 +23,28 @@ impl Registry {
 
     /// (Re)start on a given port, keeping the storage in `dir`.
     pub fn start_on(dir: &Path, port: u16) -> Self {
+        Self::launch(dir, port, "")
+    }
+
+    /// A registry that demands Basic auth (htpasswd) from every client.
+    pub fn start_with_auth(dir: &Path, user: &str, password: &str) -> Self {
+        super::require("htpasswd");
+        std::fs::create_dir_all(dir).unwrap();
+        let htpasswd = dir.join("htpasswd");
+        super::sh(dir, &format!("htpasswd -Bbn {user} {password} > {}", htpasswd.display()));
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Self::launch(
+            dir,
+            port,
+            &format!("auth:\n  htpasswd:\n    realm: airlock-test\n    path: {}\n", htpasswd.display()),
+        )
+    }
+
+    fn launch(dir: &Path, port: u16, extra: &str) -> Self {
         super::require("docker-registry");
         std::fs::create_dir_all(dir.join("storage")).unwrap();
         let conf = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{extra}",
             dir.join("storage").display()
         );
         std::fs::write(dir.join("config.yml"), conf).unwrap();
