@@ -236,7 +236,7 @@ fn target_registry_stopped_mid_import_then_resumed() {
     let t = target.host();
     let port = target.port;
 
-    let child = cx
+    let mut child = cx
         .command()
         .args(["import", bundle.to_str().unwrap(), "--oci-registry", &t, "--oci-insecure", "--oci-jobs", "1"])
         .stderr(Stdio::piped())
