@@ -2,11 +2,9 @@
 //! upstream and once as the target, with images made by the tests (two platforms, several
 //! images sharing a base layer) and checked with skopeo.
 
-use std::process::Stdio;
-use std::time::{Duration, Instant};
-
 use airlock::digest::Digest;
 
+use crate::common::proxy::Proxy;
 use crate::common::registry::{ImageMaker, Registry, layer, noise, remote_digest};
 use crate::common::{TestContext, sh};
 
@@ -228,43 +226,29 @@ fn a_manifest_naming_a_blob_the_bundle_lacks_is_refused_before_any_push() {
 fn target_registry_stopped_mid_import_then_resumed() {
     let cx = TestContext::new();
     cx.key();
-    let up = upstream(&cx, 6_000_000);
+    let up = upstream(&cx, 3_000_000);
     let spec = spec(&cx, &up, "linux/amd64, linux/arm64");
-    let bundle = cx.bundle(&spec, "out", &["--compression", "none"]).join("images-1.airlock");
-    let tdir = cx.path("target-registry");
-    let mut target = Registry::start(&tdir);
-    let t = target.host();
-    let port = target.port;
-
-    let mut child = cx
-        .command()
-        .args(["import", bundle.to_str().unwrap(), "--oci-registry", &t, "--oci-insecure", "--oci-jobs", "1"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Stop the registry once the first blob has landed.
-    let blobs = tdir.join("storage/docker/registry/v2/blobs");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !blobs.exists() && Instant::now() < deadline && child.try_wait().unwrap().is_none() {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let landed = blobs.exists();
-    target.stop();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        !out.status.success(),
-        "the import must fail when the target goes away (a blob had landed: {landed}):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let bundle = cx.bundle(&spec, "out", &[]).join("images-1.airlock");
+    let target = Registry::start(&cx.path("target-registry"));
+    // The target goes away after about 4 MB of the ~12 MB the import sends.
+    let proxy = Proxy::start(target.port, 4_000_000);
+    let t = format!("127.0.0.1:{}", proxy.port);
+    let args = ["import", bundle.to_str().unwrap(), "--oci-registry", &t, "--oci-insecure", "--oci-jobs", "2"];
+    let failed = cx.run(&args);
+    assert!(proxy.is_down(), "the import ended before the target went away");
+    assert_eq!(failed.code, 2, "{}", failed.stderr);
+    assert!(failed.stderr.contains(&t), "the error names the target: {}", failed.stderr);
 
     // In between, no tag points at a manifest with missing content.
-    let mut target = Registry::start_on(&tdir, port);
+    proxy.resume();
+    let mut tagged = 0;
     for (name, _) in &up.tops {
         let inspect = std::process::Command::new("skopeo")
             .args(["inspect", "--raw", "--tls-verify=false", &format!("docker://{t}/{name}")])
             .output()
             .unwrap();
         if inspect.status.success() {
+            tagged += 1;
             sh(
                 cx.dir.path(),
                 &format!(
@@ -274,12 +258,12 @@ fn target_registry_stopped_mid_import_then_resumed() {
             );
         }
     }
+    assert!(tagged < up.tops.len(), "the interruption came before the last tag");
     // Running it again completes it.
-    cx.run(&["import", bundle.to_str().unwrap(), "--oci-registry", &t, "--oci-insecure"]).ok();
+    cx.run(&args).ok();
     for (name, d) in &up.tops {
         assert_eq!(remote_digest(&format!("{t}/{name}")), *d);
     }
-    target.stop();
 }
 
 #[test]

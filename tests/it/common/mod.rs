@@ -6,6 +6,7 @@
 pub mod gitd;
 pub mod http;
 pub mod nginx;
+pub mod proxy;
 pub mod registry;
 pub mod tarhack;
 
