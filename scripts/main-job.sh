@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the bundled fixtures, with no network: build airlock, then
 #   key generate -> mirror -> export -> verify -> inspect -> import -> show the result
-# for every kind that has landed: plain files, git repositories and container images.
+# for every kind that has landed: plain files, git repositories and container images,
+# then serve the store and read it back with curl and git.
 # Everything happens in a scratch directory (AIRLOCK_DEMO_DIR, default a new temp dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,3 +55,19 @@ if command -v skopeo >/dev/null; then
 else
   echo "(install skopeo to read images straight from the unpacked bundle: skopeo inspect oci:DIR:hello_hello-1.0)"
 fi
+
+step "airlock serve: the store over HTTP, read by the usual clients"
+"$airlock" serve --listen 127.0.0.1:0 -q > "$work/serve.out" &
+serve_pid=$!
+trap 'kill $serve_pid 2>/dev/null' EXIT
+for _ in $(seq 100); do grep -q listening "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
+url=$(awk '{print $3}' "$work/serve.out")
+echo "serving $url"
+echo "+ curl $url/repository/raw/licenses/NOTICE.txt"
+curl -sf "$url/repository/raw/licenses/NOTICE.txt"
+echo "+ curl $url/v2/hello/hello/tags/list"
+curl -sf "$url/v2/hello/hello/tags/list"; echo
+rm -rf "$work/served-clone"
+echo "+ git clone $url/git/hello.git"
+git clone -q "$url/git/hello.git" "$work/served-clone" && git -C "$work/served-clone" log --oneline -1
+kill $serve_pid

@@ -19,6 +19,7 @@ declare -A packages=(
   [docker-registry]=docker-registry
   [skopeo]=skopeo
   [htpasswd]=apache2-utils
+  [curl]=curl
 )
 missing=()
 for cmd in "${!packages[@]}"; do

@@ -17,6 +17,7 @@ pub mod printer;
 pub mod progress;
 pub mod registry;
 pub mod relpath;
+pub mod serve;
 pub mod source;
 pub mod spec;
 pub mod store;
@@ -45,6 +46,7 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Import(a) => commands::import(a, &cx),
         Command::Key(a) => commands::key(a, &cx),
         Command::Trust(a) => commands::trust(a, &cx),
+        Command::Serve(a) => commands::serve(a, &cx),
     };
     match result {
         Ok(status) => status,

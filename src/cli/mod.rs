@@ -4,6 +4,7 @@ mod export;
 mod import;
 mod key;
 mod mirror;
+mod serve;
 mod verify;
 
 use std::path::PathBuf;
@@ -14,6 +15,7 @@ pub use export::ExportArgs;
 pub use import::ImportArgs;
 pub use key::{KeyArgs, KeyCommand, TrustArgs, TrustCommand};
 pub use mirror::MirrorArgs;
+pub use serve::ServeArgs;
 pub use verify::{InspectArgs, VerifyArgs};
 
 /// Move software across an air gap.
@@ -65,4 +67,6 @@ pub enum Command {
     Key(KeyArgs),
     /// Manage the public keys whose bundles verify and import accept
     Trust(TrustArgs),
+    /// Serve the store: OCI registry, raw files, git (what import loaded)
+    Serve(ServeArgs),
 }

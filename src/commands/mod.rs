@@ -6,6 +6,7 @@ mod import;
 mod inspect;
 mod key;
 mod mirror;
+mod serve;
 mod trust;
 mod verify;
 
@@ -18,6 +19,7 @@ pub use import::import;
 pub use inspect::inspect;
 pub use key::key;
 pub use mirror::mirror;
+pub use serve::serve;
 pub use trust::trust;
 pub use verify::verify;
 

@@ -38,6 +38,9 @@ impl Layout {
     pub fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
     }
+    pub fn upload(&self, id: &str) -> PathBuf {
+        self.tmp_dir().join("uploads").join(id)
+    }
     pub fn partial(&self, key: &str) -> PathBuf {
         self.root.join("partial").join(key)
     }

@@ -94,6 +94,53 @@ impl Store {
         atomic::rename(path, &dest).with_context(|| format!("moving blob {digest} into {}", dest.display()))
     }
 
+    /// The file a server-side upload session writes (`airlock serve`); it becomes a blob
+    /// only through [`Store::adopt_upload`].
+    pub fn upload_path(&self, id: &str) -> PathBuf {
+        self.layout.upload(id)
+    }
+
+    /// Make a finished upload a blob. The caller hashed every byte and checked `digest`.
+    pub fn adopt_upload(&self, id: &str, digest: &Digest) -> Result<()> {
+        let path = self.layout.upload(id);
+        File::open(&path)?.sync_all()?;
+        if self.contains(digest) {
+            let _ = fs::remove_file(&path);
+            return Ok(());
+        }
+        self.adopt(&path, digest)
+    }
+
+    /// Every tag of an image repository in the store's registry, sorted.
+    pub fn oci_tags(&self, repository: &str) -> Result<Vec<String>> {
+        let dir = self.layout.oci_tag(repository, "x");
+        let dir = dir.parent().expect("tags dir");
+        let mut tags: Vec<String> = match fs::read_dir(dir) {
+            Ok(rd) => rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+        };
+        tags.retain(|t| crate::oci::valid_tag(t));
+        tags.sort();
+        Ok(tags)
+    }
+
+    /// A file of the bare git repository `name`, for serving (dumb HTTP). None when the
+    /// repository or the file does not exist.
+    pub fn git_file(&self, name: &str, path: &RelPath) -> Option<PathBuf> {
+        let mut p = self.layout.git_repo(name);
+        for c in path.components() {
+            p.push(c);
+        }
+        p.is_file().then_some(p)
+    }
+
+    /// A file of a raw repository, for serving.
+    pub fn repository_file(&self, repo: &str, path: &RelPath) -> Option<PathBuf> {
+        let p = self.layout.repository_file(repo, path);
+        p.is_file().then_some(p)
+    }
+
     /// A directory where an import stages the blobs of one bundle until it verifies.
     pub fn staging(&self, bundle_id: &str) -> Result<Staging> {
         let dir = self.layout.staging_dir(bundle_id);

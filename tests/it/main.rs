@@ -11,4 +11,5 @@ mod keys;
 mod mirror;
 mod raw_http;
 mod roundtrip;
+mod serve;
 mod tamper;

@@ -1,0 +1,346 @@
+//! The OCI distribution API over the store: pull (manifests by tag or digest, blobs with
+//! Range, tag lists with pagination) and push (monolithic and chunked uploads, mounts,
+//! manifests), every upload checked against its digest before it becomes visible.
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+use tokio::io::AsyncWriteExt;
+use tower::ServiceExt;
+
+use crate::digest::{Digest, Hasher};
+use crate::oci;
+
+use super::{ApiError, Shared, unauthorized};
+
+const MAX_MANIFEST: usize = 4 << 20;
+
+/// `GET /v2/`. Without credentials it answers with the Basic challenge even when reads are
+/// anonymous: registry clients probe here once and send credentials afterwards only if
+/// challenged, so a push would otherwise go out without them.
+pub async fn base(State(s): State<Shared>, req: Request) -> Response {
+    let has_auth = req.headers().contains_key(header::AUTHORIZATION);
+    if !has_auth || !s.allowed(req.headers(), false) {
+        return unauthorized();
+    }
+    ([("Docker-Distribution-API-Version", "registry/2.0")], "{}").into_response()
+}
+
+enum Route {
+    Manifest(String, String),
+    Blob(Digest),
+    Uploads(String, Option<String>),
+    Tags(String),
+}
+
+fn route(rest: &str) -> Option<Route> {
+    let name_ok = |n: &str| oci::valid_repository(n).then(|| n.to_string());
+    if let Some(name) = rest.strip_suffix("/tags/list") {
+        return Some(Route::Tags(name_ok(name)?));
+    }
+    if let Some((name, reference)) = rest.rsplit_once("/manifests/") {
+        return Some(Route::Manifest(name_ok(name)?, reference.to_string()));
+    }
+    if let Some((name, id)) = rest.rsplit_once("/blobs/uploads/") {
+        let id = (!id.is_empty()).then(|| id.to_string());
+        if id.as_ref().is_some_and(|i| !i.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')) {
+            return None;
+        }
+        return Some(Route::Uploads(name_ok(name)?, id));
+    }
+    if let Some(name) = rest.strip_suffix("/blobs/uploads") {
+        return Some(Route::Uploads(name_ok(name)?, None));
+    }
+    if let Some((name, digest)) = rest.rsplit_once("/blobs/") {
+        name_ok(name)?;
+        return Some(Route::Blob(digest.parse().ok()?));
+    }
+    None
+}
+
+pub async fn dispatch(State(s): State<Shared>, req: Request) -> Response {
+    let rest = req.uri().path().trim_start_matches("/v2/").to_string();
+    let Some(r) = route(&rest) else {
+        return ApiError::not_found("NAME_INVALID", format!("no such endpoint or invalid name: /v2/{rest}"))
+            .into_response();
+    };
+    let write = !matches!(*req.method(), Method::GET | Method::HEAD);
+    if !s.allowed(req.headers(), write) {
+        return unauthorized();
+    }
+    let result = match (r, req.method().clone()) {
+        (Route::Manifest(name, reference), Method::GET | Method::HEAD) => {
+            get_manifest(&s, &name, &reference, req).await
+        }
+        (Route::Manifest(name, reference), Method::PUT) => put_manifest(&s, &name, &reference, req).await,
+        (Route::Blob(d), Method::GET | Method::HEAD) => get_blob(&s, &d, req).await,
+        (Route::Tags(name), Method::GET) => tags(&s, &name, &req),
+        (Route::Uploads(name, None), Method::POST) => start_upload(&s, &name, req).await,
+        (Route::Uploads(name, Some(id)), Method::PATCH) => patch_upload(&s, &name, &id, req).await,
+        (Route::Uploads(name, Some(id)), Method::PUT) => finish_upload(&s, &name, &id, req).await,
+        (Route::Uploads(name, Some(id)), Method::GET) => upload_status(&s, &name, &id),
+        _ => Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED", "method not allowed here")),
+    };
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+fn digest_header(d: &Digest) -> (&'static str, String) {
+    ("Docker-Content-Digest", d.to_string())
+}
+
+async fn get_manifest(s: &Shared, name: &str, reference: &str, req: Request) -> Result<Response, ApiError> {
+    let digest = match reference.parse::<Digest>() {
+        Ok(d) => d,
+        Err(_) => s
+            .store
+            .oci_tag(name, reference)
+            .map_err(|_| ApiError::not_found("MANIFEST_UNKNOWN", format!("{name}:{reference}")))?
+            .ok_or_else(|| ApiError::not_found("MANIFEST_UNKNOWN", format!("{name}:{reference}")))?,
+    };
+    let Some(size) = s.store.blob_size(&digest) else {
+        return Err(ApiError::not_found("MANIFEST_UNKNOWN", format!("{name}@{digest}")));
+    };
+    if size as usize > MAX_MANIFEST {
+        return Err(ApiError::not_found("MANIFEST_UNKNOWN", format!("{digest} is not a manifest")));
+    }
+    let bytes = tokio::fs::read(s.store.blob_path_for_tool(&digest)).await?;
+    let media_type = oci::media_type_of(&bytes, None)
+        .ok()
+        .filter(|m| oci::is_manifest_type(m))
+        .ok_or_else(|| ApiError::not_found("MANIFEST_UNKNOWN", format!("{digest} is not a manifest")))?;
+    let headers = [
+        (header::CONTENT_TYPE.as_str(), media_type),
+        digest_header(&digest),
+        (header::CONTENT_LENGTH.as_str(), bytes.len().to_string()),
+    ];
+    if req.method() == Method::HEAD {
+        return Ok((headers, Body::empty()).into_response());
+    }
+    Ok((headers, bytes).into_response())
+}
+
+async fn get_blob(s: &Shared, d: &Digest, req: Request) -> Result<Response, ApiError> {
+    if !s.store.contains(d) {
+        return Err(ApiError::not_found("BLOB_UNKNOWN", d.to_string()));
+    }
+    let mut resp = tower_http::services::ServeFile::new(s.store.blob_path_for_tool(d))
+        .oneshot(req)
+        .await
+        .map_err(ApiError::internal)?
+        .map(Body::new);
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    h.insert("Docker-Content-Digest", HeaderValue::from_str(&d.to_string()).expect("ascii"));
+    Ok(resp)
+}
+
+fn tags(s: &Shared, name: &str, req: &Request) -> Result<Response, ApiError> {
+    let all = s.store.oci_tags(name)?;
+    if all.is_empty() {
+        return Err(ApiError::not_found("NAME_UNKNOWN", name.to_string()));
+    }
+    let q: std::collections::HashMap<String, String> = url_query(req.uri().query().unwrap_or("")).into_iter().collect();
+    let after: Vec<&String> = match q.get("last") {
+        Some(last) => all.iter().filter(|t| *t > last).collect(),
+        None => all.iter().collect(),
+    };
+    let n = q.get("n").and_then(|n| n.parse::<usize>().ok()).unwrap_or(usize::MAX);
+    let page: Vec<&String> = after.iter().take(n).copied().collect();
+    let body = serde_json::json!({"name": name, "tags": page}).to_string();
+    let mut resp = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+    if after.len() > n
+        && let Some(last) = page.last()
+    {
+        let link = format!("</v2/{name}/tags/list?n={n}&last={last}>; rel=\"next\"");
+        resp.headers_mut().insert(header::LINK, HeaderValue::from_str(&link).map_err(ApiError::internal)?);
+    }
+    Ok(resp)
+}
+
+fn url_query(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| {
+            (k.to_string(), v.replace("%3A", ":").replace("%3a", ":").replace("%2F", "/").replace("%2f", "/"))
+        })
+        .collect()
+}
+
+/// Append a request body to the upload file, hashing as it goes; returns the new length.
+async fn append(s: &Shared, id: &str, body: Body) -> Result<u64, ApiError> {
+    let (mut hasher, mut len) = s
+        .uploads
+        .lock()
+        .unwrap()
+        .remove(id)
+        .ok_or_else(|| ApiError::not_found("BLOB_UPLOAD_UNKNOWN", id.to_string()))?;
+    let path = s.store.upload_path(id);
+    let mut file = tokio::fs::OpenOptions::new().append(true).open(&path).await?;
+    let mut body = body;
+    let result: Result<(), ApiError> = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| ApiError::bad("BLOB_UPLOAD_INVALID", format!("reading the upload: {e}")))?;
+            if let Ok(data) = frame.into_data() {
+                hasher.update(&data);
+                len += data.len() as u64;
+                file.write_all(&data).await?;
+            }
+        }
+        file.flush().await?;
+        Ok(())
+    }
+    .await;
+    if result.is_err() {
+        // A client that went away mid-upload leaves nothing visible; the session is gone.
+        let _ = tokio::fs::remove_file(&path).await;
+        return result.map(|()| 0);
+    }
+    s.uploads.lock().unwrap().insert(id.to_string(), (hasher, len));
+    Ok(len)
+}
+
+fn upload_location(name: &str, id: &str) -> String {
+    format!("/v2/{name}/blobs/uploads/{id}")
+}
+
+fn accepted(name: &str, id: &str, len: u64) -> Response {
+    let range = if len == 0 { "0-0".to_string() } else { format!("0-{}", len - 1) };
+    (
+        StatusCode::ACCEPTED,
+        [
+            (header::LOCATION.as_str(), upload_location(name, id)),
+            ("Range", range),
+            ("Docker-Upload-UUID", id.to_string()),
+            (header::CONTENT_LENGTH.as_str(), "0".to_string()),
+        ],
+    )
+        .into_response()
+}
+
+async fn start_upload(s: &Shared, name: &str, req: Request) -> Result<Response, ApiError> {
+    let q = url_query(req.uri().query().unwrap_or(""));
+    let get = |k: &str| q.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    if let Some(mount) = get("mount").and_then(|m| m.parse::<Digest>().ok())
+        && s.store.contains(&mount)
+    {
+        return Ok(created(name, &mount));
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    let path = s.store.upload_path(&id);
+    tokio::fs::create_dir_all(path.parent().expect("uploads dir")).await?;
+    tokio::fs::File::create(&path).await?;
+    s.uploads.lock().unwrap().insert(id.clone(), (Hasher::new(), 0));
+    if let Some(digest) = get("digest") {
+        // Monolithic upload in one POST.
+        let len = append(s, &id, req.into_body()).await?;
+        return finish(s, name, &id, &digest, len);
+    }
+    Ok(accepted(name, &id, 0))
+}
+
+async fn patch_upload(s: &Shared, name: &str, id: &str, req: Request) -> Result<Response, ApiError> {
+    let have = s.uploads.lock().unwrap().get(id).map(|(_, l)| *l);
+    let Some(have) = have else { return Err(ApiError::not_found("BLOB_UPLOAD_UNKNOWN", id.to_string())) };
+    if let Some(range) = req.headers().get("content-range").and_then(|v| v.to_str().ok()) {
+        let start = range.trim_start_matches("bytes=").split('-').next().and_then(|n| n.parse::<u64>().ok());
+        if start != Some(have) {
+            return Err(ApiError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "BLOB_UPLOAD_INVALID",
+                format!("expected a chunk starting at {have}"),
+            ));
+        }
+    }
+    let len = append(s, id, req.into_body()).await?;
+    Ok(accepted(name, id, len))
+}
+
+async fn finish_upload(s: &Shared, name: &str, id: &str, req: Request) -> Result<Response, ApiError> {
+    let q = url_query(req.uri().query().unwrap_or(""));
+    let digest = q.iter().find(|(k, _)| k == "digest").map(|(_, v)| v.clone());
+    let Some(digest) = digest else { return Err(ApiError::bad("DIGEST_INVALID", "the closing PUT needs ?digest=")) };
+    let len = append(s, id, req.into_body()).await?;
+    finish(s, name, id, &digest, len)
+}
+
+fn finish(s: &Shared, name: &str, id: &str, digest: &str, len: u64) -> Result<Response, ApiError> {
+    let (hasher, _) = s
+        .uploads
+        .lock()
+        .unwrap()
+        .remove(id)
+        .ok_or_else(|| ApiError::not_found("BLOB_UPLOAD_UNKNOWN", id.to_string()))?;
+    let want: Digest =
+        digest.parse().map_err(|_| ApiError::bad("DIGEST_INVALID", format!("`{digest}` is not a sha256 digest")))?;
+    let (got, _) = hasher.finish();
+    if got != want {
+        let _ = std::fs::remove_file(s.store.upload_path(id));
+        return Err(ApiError::bad("DIGEST_INVALID", format!("the {len} bytes uploaded hash to {got}, not {want}")));
+    }
+    s.store.adopt_upload(id, &want)?;
+    Ok(created(name, &want))
+}
+
+fn created(name: &str, d: &Digest) -> Response {
+    (
+        StatusCode::CREATED,
+        [
+            (header::LOCATION.as_str(), format!("/v2/{name}/blobs/{d}")),
+            digest_header(d),
+            (header::CONTENT_LENGTH.as_str(), "0".to_string()),
+        ],
+    )
+        .into_response()
+}
+
+fn upload_status(s: &Shared, name: &str, id: &str) -> Result<Response, ApiError> {
+    let len = s.uploads.lock().unwrap().get(id).map(|(_, l)| *l);
+    let Some(len) = len else { return Err(ApiError::not_found("BLOB_UPLOAD_UNKNOWN", id.to_string())) };
+    let mut r = accepted(name, id, len);
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    Ok(r)
+}
+
+async fn put_manifest(s: &Shared, name: &str, reference: &str, req: Request) -> Result<Response, ApiError> {
+    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let bytes = axum::body::to_bytes(req.into_body(), MAX_MANIFEST)
+        .await
+        .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "MANIFEST_INVALID", "manifests are at most 4 MiB"))?;
+    let digest = Digest::of(&bytes);
+    let tag = match reference.parse::<Digest>() {
+        Ok(d) if d != digest => {
+            return Err(ApiError::bad("DIGEST_INVALID", format!("the manifest hashes to {digest}, not {d}")));
+        }
+        Ok(_) => None,
+        Err(_) if oci::valid_tag(reference) => Some(reference),
+        Err(_) => return Err(ApiError::bad("TAG_INVALID", format!("`{reference}` is neither a tag nor a digest"))),
+    };
+    let media_type = oci::media_type_of(&bytes, content_type.as_deref())
+        .map_err(|e| ApiError::bad("MANIFEST_INVALID", format!("{e:#}")))?;
+    let parsed = oci::parse(&bytes, &media_type).map_err(|e| ApiError::bad("MANIFEST_INVALID", format!("{e:#}")))?;
+    let children: Vec<Digest> = match parsed {
+        oci::Parsed::Index { manifests } => manifests.iter().map(|m| m.digest).collect(),
+        oci::Parsed::Image { config, layers } => std::iter::once(&config).chain(&layers).map(|d| d.digest).collect(),
+    };
+    if let Some(missing) = children.iter().find(|d| !s.store.contains(d)) {
+        return Err(ApiError::bad(
+            "MANIFEST_BLOB_UNKNOWN",
+            format!("the manifest names {missing}, which was not pushed"),
+        ));
+    }
+    s.store.insert(&mut bytes.as_ref(), Some(&digest), &format!("manifest {digest}"))?;
+    if let Some(t) = tag {
+        s.store.set_oci_tag(name, t, &digest)?;
+    }
+    Ok((
+        StatusCode::CREATED,
+        [
+            (header::LOCATION.as_str(), format!("/v2/{name}/manifests/{digest}")),
+            digest_header(&digest),
+            (header::CONTENT_LENGTH.as_str(), "0".to_string()),
+        ],
+    )
+        .into_response())
+}

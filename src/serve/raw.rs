@@ -1,0 +1,92 @@
+//! Raw files, Nexus-style: `GET /repository/<name>/<path>` serves the store's raw
+//! repository (with Range); `PUT` stores a file (hashed while written, visible only when
+//! complete, needs a token).
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+use crate::relpath::RelPath;
+use crate::spec::valid_name;
+
+use super::{Shared, unauthorized};
+
+fn text(status: StatusCode, msg: impl Into<String>) -> Response {
+    (status, format!("{}\n", msg.into())).into_response()
+}
+
+pub async fn handle(State(s): State<Shared>, Path((repo, path)): Path<(String, String)>, req: Request) -> Response {
+    let Ok(rel) = RelPath::new(&path) else { return text(StatusCode::BAD_REQUEST, "invalid path") };
+    if !valid_name(&repo) {
+        return text(StatusCode::BAD_REQUEST, "invalid repository name");
+    }
+    match *req.method() {
+        Method::GET | Method::HEAD => {
+            if !s.allowed(req.headers(), false) {
+                return unauthorized();
+            }
+            let Some(file) = s.store.repository_file(&repo, &rel) else {
+                return text(StatusCode::NOT_FOUND, format!("{repo}/{rel}: not found"));
+            };
+            match tower_http::services::ServeFile::new(file).oneshot(req).await {
+                Ok(r) => r.map(Body::new),
+                Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            }
+        }
+        Method::PUT => {
+            if !s.allowed(req.headers(), true) {
+                return unauthorized();
+            }
+            match put(&s, &repo, &rel, req.into_body()).await {
+                Ok(()) => text(StatusCode::CREATED, format!("{repo}/{rel}")),
+                Err(e) => e,
+            }
+        }
+        _ => text(StatusCode::METHOD_NOT_ALLOWED, "GET, HEAD or PUT"),
+    }
+}
+
+async fn put(s: &Shared, repo: &str, rel: &RelPath, mut body: Body) -> Result<(), Response> {
+    let err = |e: &dyn std::fmt::Display| text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+    // Stream into a blob writer on a blocking thread; the body arrives through a channel.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<bytes_chunk::Chunk>(8);
+    let store = s.store.clone();
+    let writer = tokio::task::spawn_blocking(move || -> anyhow::Result<crate::digest::Digest> {
+        let mut w = store.writer()?;
+        for chunk in rx {
+            match chunk {
+                bytes_chunk::Chunk::Data(d) => std::io::Write::write_all(&mut w, &d)?,
+                bytes_chunk::Chunk::Abort => anyhow::bail!("the client went away"),
+            }
+        }
+        Ok(w.commit(None, "an upload")?.0)
+    });
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(f) => {
+                if let Ok(data) = f.into_data()
+                    && tx.send(bytes_chunk::Chunk::Data(data.to_vec())).is_err()
+                {
+                    break;
+                }
+            }
+            Err(_) => {
+                let _ = tx.send(bytes_chunk::Chunk::Abort);
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let digest = writer.await.map_err(|e| err(&e))?.map_err(|e| text(StatusCode::BAD_REQUEST, format!("{e:#}")))?;
+    s.store.place_in_repository(repo, rel, &digest).map_err(|e| err(&format!("{e:#}")))
+}
+
+mod bytes_chunk {
+    pub enum Chunk {
+        Data(Vec<u8>),
+        Abort,
+    }
+}

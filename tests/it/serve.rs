@@ -1,0 +1,216 @@
+//! `airlock serve` with real clients: skopeo pulls and pushes, git clones, curl reads and
+//! writes raw files; tokens, traversal and digest checks.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use airlock::digest::Digest;
+
+use crate::common::{TestContext, require, sh};
+
+const TOKEN: &str = "a-long-enough-test-token-1234";
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(cx: &TestContext, extra: &[&str]) -> Self {
+        let hashes = cx.path("tokens");
+        std::fs::write(&hashes, format!("# writers\nsha256:{}\n", Digest::of(TOKEN.as_bytes()).hex())).unwrap();
+        let mut child = cx
+            .command()
+            .args(["serve", "--listen", "127.0.0.1:0", "--token-hashes", hashes.to_str().unwrap()])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let addr = line.split_whitespace().nth(2).expect("listening on ADDR").trim_start_matches("http://").to_string();
+        Self { child, addr }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The fixtures imported into the store: files, a git repository, an image.
+fn imported() -> TestContext {
+    let cx = TestContext::new();
+    cx.key();
+    let spec = cx.fixtures();
+    let bundle = cx.bundle(&spec, "out", &[]).join("fixtures-1.0.airlock");
+    cx.run(&["import", bundle.to_str().unwrap()]).ok();
+    cx
+}
+
+fn curl(dir: &Path, args: &str) -> String {
+    require("curl");
+    sh(dir, &format!("curl -s -o /dev/null -w '%{{http_code}}' {args}"))
+}
+
+fn fixture_image_digest() -> String {
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(crate::common::root().join("fixtures/images/hello/index.json")).unwrap())
+            .unwrap();
+    index["manifests"][0]["digest"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn real_clients_read_what_import_loaded() {
+    let cx = imported();
+    let srv = Server::start(&cx, &[]);
+    let d = cx.dir.path();
+    assert_eq!(sh(d, &format!("curl -sf {}", srv.url("/healthz"))), "ok\n");
+    // OCI: skopeo reads the imported image, by tag, with its upstream digest.
+    let raw = sh(d, &format!("skopeo inspect --raw --tls-verify=false docker://{}/hello/hello:1.0", srv.addr));
+    assert_eq!(Digest::of(raw.as_bytes()).to_string(), fixture_image_digest());
+    sh(
+        d,
+        &format!(
+            "skopeo copy --quiet --all --src-tls-verify=false docker://{}/hello/hello:1.0 oci:pulled:1.0",
+            srv.addr
+        ),
+    );
+    let tags = sh(d, &format!("curl -sf '{}'", srv.url("/v2/hello/hello/tags/list")));
+    assert!(tags.contains("\"1.0\""), "{tags}");
+    // git: a plain clone over HTTP.
+    sh(d, &format!("git clone -q {} cloned", srv.url("/git/hello.git")));
+    assert!(d.join("cloned/hello.c").is_file());
+    // raw: the imported files, with Range.
+    let notice = sh(d, &format!("curl -sf {}", srv.url("/repository/raw/licenses/NOTICE.txt")));
+    assert_eq!(notice.as_bytes(), std::fs::read(crate::common::root().join("fixtures/files/NOTICE.txt")).unwrap());
+    assert_eq!(sh(d, &format!("curl -sf -r 0-10 {}", srv.url("/repository/raw/licenses/NOTICE.txt"))), "Third-party");
+}
+
+#[test]
+fn writes_need_a_token_and_a_matching_digest() {
+    let cx = imported();
+    let srv = Server::start(&cx, &[]);
+    let d = cx.dir.path();
+    // raw PUT: 401 without a token, 201 with one, then served.
+    let put = format!("-X PUT --data-binary @/etc/hostname {}", srv.url("/repository/drop/etc/hostname"));
+    assert_eq!(curl(d, &put), "401");
+    assert_eq!(curl(d, &format!("-u any:{TOKEN} {put}")), "201");
+    assert_eq!(curl(d, &format!("-H 'Authorization: Bearer {TOKEN}' {put}")), "201");
+    assert_eq!(
+        sh(d, &format!("curl -sf {}", srv.url("/repository/drop/etc/hostname"))).as_bytes(),
+        std::fs::read("/etc/hostname").unwrap()
+    );
+    // No path leaves the store.
+    for p in [
+        "/repository/raw/../../../etc/passwd",
+        "/repository/raw/%2e%2e/%2e%2e/etc/passwd",
+        "/git/hello.git/../../../../etc/passwd",
+        "/git/..%2f..%2fetc/passwd",
+    ] {
+        let code = curl(d, &format!("--path-as-is '{}'", srv.url(p)));
+        assert!(code == "400" || code == "404", "{p}: {code}");
+    }
+    // OCI push: skopeo needs the token; with it the image lands with its digest.
+    let layout = crate::common::root().join("fixtures/images/hello");
+    let push = format!(
+        "skopeo copy --quiet --all --dest-tls-verify=false oci:{}:1.0 docker://{}/pushed/hello:2.0",
+        layout.display(),
+        srv.addr
+    );
+    let denied = Command::new("sh").arg("-c").arg(&push).output().unwrap();
+    assert!(!denied.status.success(), "a push without a token must fail");
+    sh(d, &format!("{push} --dest-creds any:{TOKEN}"));
+    let raw = sh(d, &format!("skopeo inspect --raw --tls-verify=false docker://{}/pushed/hello:2.0", srv.addr));
+    assert_eq!(Digest::of(raw.as_bytes()).to_string(), fixture_image_digest());
+    // An upload whose bytes do not match its digest is refused, and nothing appears.
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    let auth = format!("-u any:{TOKEN}");
+    let code = curl(
+        d,
+        &format!(
+            "{auth} -X POST --data-binary @/etc/hostname '{}?digest={wrong}'",
+            srv.url("/v2/pushed/hello/blobs/uploads/")
+        ),
+    );
+    assert_eq!(code, "400");
+    assert_eq!(curl(d, &srv.url(&format!("/v2/pushed/hello/blobs/{wrong}"))), "404");
+    // A manifest naming a blob that was never pushed is refused.
+    let bad = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{wrong}","size":2}},"layers":[]}}"#
+    );
+    std::fs::write(cx.path("bad.json"), bad).unwrap();
+    let code = curl(
+        d,
+        &format!(
+            "{auth} -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --data-binary @bad.json {}",
+            srv.url("/v2/pushed/hello/manifests/bad")
+        ),
+    );
+    assert_eq!(code, "400");
+}
+
+#[test]
+fn anonymous_reads_can_be_switched_off() {
+    let cx = imported();
+    let srv = Server::start(&cx, &["--no-anonymous-read"]);
+    let d = cx.dir.path();
+    assert_eq!(curl(d, &srv.url("/repository/raw/licenses/NOTICE.txt")), "401");
+    assert_eq!(curl(d, &format!("-u any:{TOKEN} {}", srv.url("/repository/raw/licenses/NOTICE.txt"))), "200");
+    assert_eq!(curl(d, &srv.url("/v2/")), "401");
+    sh(
+        d,
+        &format!(
+            "skopeo inspect --raw --tls-verify=false --creds any:{TOKEN} docker://{}/hello/hello:1.0 >/dev/null",
+            srv.addr
+        ),
+    );
+}
+
+#[test]
+fn import_can_target_a_running_server() {
+    let site = imported();
+    let srv = Server::start(&site, &[]);
+    // Another bundle, imported from elsewhere into the running server over HTTP.
+    let factory = TestContext::new();
+    factory.key();
+    let spec = factory.fixtures();
+    let bundle = factory.bundle(&spec, "out", &[]).join("fixtures-1.0.airlock");
+    let other = TestContext::new();
+    crate::common::copy_dir(&factory.config().join("trusted"), &other.config().join("trusted"));
+    let env = [
+        ("AIRLOCK_REGISTRY_USERNAME", "importer"),
+        ("AIRLOCK_REGISTRY_PASSWORD", TOKEN),
+        ("AIRLOCK_RAW_USERNAME", "importer"),
+        ("AIRLOCK_RAW_PASSWORD", TOKEN),
+    ];
+    let args = [
+        "--json",
+        "import",
+        bundle.to_str().unwrap(),
+        "--oci-registry",
+        &format!("{}/mirror", srv.addr),
+        "--oci-insecure",
+        "--raw-url",
+        &srv.url("/repository/incoming/"),
+    ];
+    let r = other.run_env(&args, &env).ok().json();
+    assert!(r["artifacts"].as_array().unwrap().iter().any(|a| a["kind"] == "image" && a["action"] == "added"), "{r}");
+    let d = site.dir.path();
+    let raw = sh(d, &format!("skopeo inspect --raw --tls-verify=false docker://{}/mirror/hello/hello:1.0", srv.addr));
+    assert_eq!(Digest::of(raw.as_bytes()).to_string(), fixture_image_digest());
+    let tool = sh(d, &format!("curl -sf {}", srv.url("/repository/incoming/bin/amd64/tool-2.3")));
+    assert_eq!(tool.as_bytes(), std::fs::read(crate::common::root().join("fixtures/files/tool-2.3-amd64")).unwrap());
+    // Again: nothing moves.
+    let again = other.run_env(&args, &env).ok().json();
+    assert_eq!(again["registry"]["bytesUploaded"], 0);
+    assert_eq!(again["added"], 0, "{again}");
+}
