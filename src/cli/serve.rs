@@ -27,6 +27,14 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     pub token_hashes: Option<PathBuf>,
 
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key)
+    #[arg(long, requires = "tls_key", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert
+    #[arg(long, requires = "tls_cert", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+
     /// Require a token for reads too
     #[arg(long)]
     pub no_anonymous_read: bool,

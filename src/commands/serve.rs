@@ -33,14 +33,16 @@ pub fn serve(args: &ServeArgs, cx: &Ctx) -> CmdResult {
     }
     let opts = ServeOptions {
         listen: args.listen,
+        tls: args.tls_cert.clone().zip(args.tls_key.clone()),
         tokens,
         anonymous_read: !args.no_anonymous_read,
         access_log: !cx.printer.quiet,
     };
     let printer = cx.printer;
+    let scheme = if opts.tls.is_some() { "https" } else { "http" };
     run(store, opts, |addr| {
-        printer.data(&json!({"listening": format!("http://{addr}"), "store": root}), || {
-            format!("listening on http://{addr} (store {})", root.display())
+        printer.data(&json!({"listening": format!("{scheme}://{addr}"), "store": root}), || {
+            format!("listening on {scheme}://{addr} (store {})", root.display())
         });
     })?;
     Ok(ExitStatus::Success)

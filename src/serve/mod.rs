@@ -12,6 +12,7 @@ mod error;
 mod git;
 mod oci;
 mod raw;
+mod tls;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -101,6 +102,8 @@ pub fn unauthorized() -> Response {
 
 pub struct ServeOptions {
     pub listen: SocketAddr,
+    /// TLS certificate chain and private key (PEM).
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
     pub tokens: Vec<Digest>,
     pub anonymous_read: bool,
     pub access_log: bool,
@@ -116,13 +119,20 @@ pub fn run(store: Store, opts: ServeOptions, on_listen: impl FnOnce(SocketAddr))
         access_log: opts.access_log,
         uploads: Mutex::new(Default::default()),
     });
+    let tls = opts.tls.as_ref().map(|(c, k)| tls::config(c, k)).transpose()?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(opts.listen)
             .await
             .with_context(|| format!("listening on {}", opts.listen))?;
         on_listen(listener.local_addr()?);
-        axum::serve(listener, router(state)).with_graceful_shutdown(shutdown()).await.context("serving")
+        match tls {
+            Some(cfg) => {
+                let tls = tls::TlsListener::new(listener, cfg, opts.access_log)?;
+                axum::serve(tls, router(state)).with_graceful_shutdown(shutdown()).await.context("serving")
+            }
+            None => axum::serve(listener, router(state)).with_graceful_shutdown(shutdown()).await.context("serving"),
+        }
     })
 }
 

@@ -30,7 +30,13 @@ impl Server {
             .unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let addr = line.split_whitespace().nth(2).expect("listening on ADDR").trim_start_matches("http://").to_string();
+        let addr = line
+            .split_whitespace()
+            .nth(2)
+            .expect("listening on ADDR")
+            .trim_start_matches("http://")
+            .trim_start_matches("https://")
+            .to_string();
         Self { child, addr }
     }
 
@@ -213,4 +219,30 @@ fn import_can_target_a_running_server() {
     let again = other.run_env(&args, &env).ok().json();
     assert_eq!(again["registry"]["bytesUploaded"], 0);
     assert_eq!(again["added"], 0, "{again}");
+}
+
+#[test]
+fn serves_https_with_a_given_certificate() {
+    let cx = imported();
+    let d = cx.dir.path();
+    require("openssl");
+    sh(
+        d,
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=airlock-test \
+         -addext subjectAltName=IP:127.0.0.1 -keyout key.pem -out cert.pem 2>/dev/null",
+    );
+    let srv = Server::start(&cx, &["--tls-cert", "cert.pem", "--tls-key", "key.pem"]);
+    let https = |p: &str| format!("https://{}{p}", srv.addr);
+    assert_eq!(sh(d, &format!("curl -sf --cacert cert.pem {}", https("/healthz"))), "ok\n");
+    // Plain HTTP to a TLS port gets nowhere, and an untrusted certificate is refused.
+    assert!(!Command::new("curl").args(["-sf", &format!("http://{}/healthz", srv.addr)]).status().unwrap().success());
+    assert!(!Command::new("curl").args(["-sf", &https("/healthz")]).status().unwrap().success());
+    sh(d, &format!("GIT_SSL_CAINFO=cert.pem git clone -q {} tls-clone", https("/git/hello.git")));
+    sh(
+        d,
+        &format!(
+            "skopeo inspect --raw --cert-dir . --tls-verify=false docker://{}/hello/hello:1.0 >/dev/null",
+            srv.addr
+        ),
+    );
 }
