@@ -30,7 +30,7 @@ pub struct MirrorArgs {
     #[arg(long, short = 'j', default_value_t = 8, value_name = "N")]
     pub jobs: usize,
 
-    /// Retries per download after a network error or a 5xx answer
+    /// Retries after a network error or a 5xx answer, per download or git fetch
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub retries: u32,
 

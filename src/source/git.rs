@@ -18,6 +18,28 @@ pub struct GitSource {
     pub root: PathBuf,
     /// The spec's directory: a relative local path in `url:` is relative to it.
     pub spec_dir: PathBuf,
+    /// Network attempts after the first, with exponential backoff from `backoff`.
+    pub retries: u32,
+    pub backoff: std::time::Duration,
+}
+
+impl GitSource {
+    /// Run a git command that talks to the remote, retrying as downloads do.
+    fn with_retries(&self, what: &str, f: impl Fn() -> Result<String>) -> Result<String> {
+        let mut attempt = 0;
+        loop {
+            match f() {
+                Ok(out) => return Ok(out),
+                Err(e) if attempt >= self.retries => {
+                    return Err(e.context(format!("{what} (after {} attempts)", attempt + 1)));
+                }
+                Err(_) => {
+                    std::thread::sleep(self.backoff * 2u32.saturating_pow(attempt).min(32));
+                    attempt += 1;
+                }
+            }
+        }
+    }
 }
 
 /// What git should be given for `url`: URLs and `host:path` as written, local paths
@@ -49,8 +71,9 @@ impl GitSource {
         git::init_bare(&repo)?;
 
         // What the remote has, and which of it the spec selects.
-        let advertised = git::run(None, &["ls-remote", "--symref", url], None)
-            .with_context(|| format!("git repository `{name}`: listing refs of {url}"))?;
+        let advertised = self.with_retries(&format!("git repository `{name}`: listing refs of {url}"), || {
+            git::run(None, &["ls-remote", "--symref", url], None)
+        })?;
         let mut remote_head = None;
         let mut remote_head_oid = None;
         let mut remote: BTreeMap<String, String> = BTreeMap::new();
@@ -95,12 +118,13 @@ impl GitSource {
         // Fetch exactly those refs, forced: the cache mirrors upstream; the site decides
         // whether to accept a rewrite.
         let refspecs: String = selected.keys().map(|r| format!("+{r}:{r}\n")).collect();
-        git::run(
-            Some(&repo),
-            &["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--stdin", url],
-            Some(&refspecs),
-        )
-        .with_context(|| format!("git repository `{name}`: fetching from {url}"))?;
+        self.with_retries(&format!("git repository `{name}`: fetching from {url}"), || {
+            git::run(
+                Some(&repo),
+                &["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--stdin", url],
+                Some(&refspecs),
+            )
+        })?;
 
         // Prune refs deleted upstream. Refs merely not selected stay: another spec may share
         // this cache and carry them.
