@@ -139,7 +139,14 @@ impl Registry {
     }
 
     /// Fetch a blob into `store`, checked against `digest`, resuming a broken transfer.
-    pub fn fetch_blob(&self, repo: &str, digest: &Digest, store: &Store, retries: u32) -> Result<()> {
+    pub fn fetch_blob(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        store: &Store,
+        retries: u32,
+        backoff: Duration,
+    ) -> Result<()> {
         if store.contains(digest) {
             return Ok(());
         }
@@ -151,7 +158,7 @@ impl Registry {
         let mut last = None;
         for attempt in 0..=retries {
             if attempt > 0 {
-                std::thread::sleep(Duration::from_millis(300) * 2u32.pow(attempt.min(6) - 1));
+                std::thread::sleep(backoff * 2u32.pow(attempt.min(6) - 1));
             }
             let have = partial.downloaded();
             let resp = self.send(&Self::pull_scope(repo), &|| {
@@ -201,6 +208,17 @@ impl Registry {
             return partial.commit(file, digest);
         }
         Err(last.expect("an attempt").context(format!("giving up on blob {digest} of {}/{repo}", self.host)))
+    }
+
+    /// `GET /v2/`, authenticating if challenged: is the registry there, and do the
+    /// credentials work? Called before an import changes anything.
+    pub fn check(&self, repo: &str) -> Result<()> {
+        let url = self.url("/v2/");
+        let resp = self.send(&Self::push_scope(repo), &|| Ok(self.client.get(&url)))?;
+        if !resp.status().is_success() {
+            bail!("registry {} answers {} at /v2/: is it an OCI registry?", self.host, resp.status());
+        }
+        Ok(())
     }
 
     pub fn has_blob(&self, repo: &str, digest: &Digest) -> Result<bool> {

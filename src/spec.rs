@@ -219,8 +219,16 @@ impl Spec {
             }
         }
         let mut refs = BTreeSet::new();
+        let mut names = BTreeSet::new();
         for i in &self.images {
-            crate::oci::Reference::parse(&i.reference)?;
+            let r = crate::oci::Reference::parse(&i.reference)?;
+            // The site knows an image by repository and tag (or digest), not by its host.
+            if !names.insert((r.repository.clone(), r.tag.clone(), r.digest)) {
+                bail!(
+                    "image `{}`: another image has the same repository and tag; at the site they would collide",
+                    i.reference
+                );
+            }
             for p in &i.platforms {
                 let parts = p.split('/').count();
                 if !(2..=3).contains(&parts) || p.split('/').any(str::is_empty) {

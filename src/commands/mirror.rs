@@ -79,7 +79,7 @@ pub fn mirror(args: &MirrorArgs, cx: &Ctx) -> CmdResult {
     }
     git.sort_by(|a, b| a.name.cmp(&b.name));
 
-    let image_source = ImageSource::new(&spec.registries, &spec.dir, args.retries);
+    let image_source = ImageSource::new(&spec.registries, &spec.dir, args.retries, args.backoff);
     let image_bar = cx.reporter.items("images", spec.images.len() as u64);
     let images: Vec<Result<LockedImage>> = pool.install(|| {
         spec.images
@@ -94,6 +94,16 @@ pub fn mirror(args: &MirrorArgs, cx: &Ctx) -> CmdResult {
     image_bar.finish_and_clear();
     let mut images = images.into_iter().collect::<Result<Vec<_>>>()?;
     images.sort_by(|a, b| a.name.cmp(&b.name));
+    for i in &images {
+        if let Some(old) = previous.as_ref().and_then(|l| l.images.iter().find(|o| o.name == i.name))
+            && old.upstream_digest != i.upstream_digest
+        {
+            cx.printer.warn(format!(
+                "image {}: the tag moved upstream from {} to {}",
+                i.name, old.upstream_digest, i.upstream_digest
+            ));
+        }
+    }
 
     let unchanged = previous.as_ref().is_some_and(|l| {
         l.artifacts == artifacts

@@ -55,9 +55,9 @@ impl Upstream {
         }
     }
 
-    fn blob(&self, r: &Reference, d: &Digest, store: &Store, retries: u32) -> Result<()> {
+    fn blob(&self, r: &Reference, d: &Digest, store: &Store, retries: u32, backoff: std::time::Duration) -> Result<()> {
         match self {
-            Upstream::Registry(reg) => reg.fetch_blob(&r.repository, d, store, retries),
+            Upstream::Registry(reg) => reg.fetch_blob(&r.repository, d, store, retries, backoff),
             Upstream::Layout(dir) => {
                 if store.contains(d) {
                     return Ok(());
@@ -76,12 +76,18 @@ pub struct ImageSource<'a> {
     /// The spec's directory: `layout:` paths are relative to it.
     pub spec_dir: std::path::PathBuf,
     pub retries: u32,
+    pub backoff: std::time::Duration,
     clients: Mutex<HashMap<String, Arc<Registry>>>,
 }
 
 impl<'a> ImageSource<'a> {
-    pub fn new(settings: &'a BTreeMap<String, RegistrySettings>, spec_dir: &std::path::Path, retries: u32) -> Self {
-        Self { settings, spec_dir: spec_dir.to_path_buf(), retries, clients: Mutex::new(HashMap::new()) }
+    pub fn new(
+        settings: &'a BTreeMap<String, RegistrySettings>,
+        spec_dir: &std::path::Path,
+        retries: u32,
+        backoff: std::time::Duration,
+    ) -> Self {
+        Self { settings, spec_dir: spec_dir.to_path_buf(), retries, backoff, clients: Mutex::new(HashMap::new()) }
     }
 
     fn client(&self, host: &str) -> Result<Arc<Registry>> {
@@ -187,9 +193,9 @@ impl<'a> ImageSource<'a> {
                 Parsed::Image { config, layers } => {
                     if let Some(u) = layers.iter().find(|l| l.urls.is_some()) {
                         bail!(
-                            "image {r}: layer {} is non-distributable (it lives at {:?}); airlock will not carry it",
+                            "image {r}: layer {} is non-distributable (it lives at {}); airlock will not carry it",
                             u.digest,
-                            u.urls
+                            u.urls.as_deref().unwrap_or_default().join(", ")
                         );
                     }
                     wanted.push(config);
@@ -201,13 +207,27 @@ impl<'a> ImageSource<'a> {
         let mut seen = std::collections::BTreeSet::new();
         wanted.retain(|d| seen.insert(d.digest));
         wanted.par_iter().try_for_each(|d| {
-            up.blob(&r, &d.digest, store, self.retries).with_context(|| format!("image {r}"))?;
+            up.blob(&r, &d.digest, store, self.retries, self.backoff).with_context(|| format!("image {r}"))?;
             let have = store.blob_size(&d.digest).unwrap_or(0);
             if have != d.size {
                 bail!("image {r}: blob {} is {have} bytes, its descriptor says {}", d.digest, d.size);
             }
             Ok(())
         })?;
+        // A single image manifest has its platform in its config: the filter applies too.
+        if !entry.platforms.is_empty() && images.len() == 1 && images[0].digest == carried_top.digest {
+            let bytes = std::fs::read(store.blob_path_for_tool(&wanted[0].digest))?;
+            let cfg: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            let platform = oci::Platform {
+                os: cfg["os"].as_str().unwrap_or("").to_string(),
+                architecture: cfg["architecture"].as_str().unwrap_or("").to_string(),
+                variant: cfg["variant"].as_str().map(str::to_string),
+            };
+            if !entry.platforms.iter().any(|w| platform.matches(w)) {
+                bail!("image {r} is for {} only; `platforms` asks for {:?}", platform.name(), entry.platforms);
+            }
+            platforms.push(platform.name());
+        }
         for d in wanted {
             if !blobs.iter().any(|b| b.digest == d.digest) {
                 blobs.push(BlobDescriptor { digest: d.digest, size: d.size, media_type: d.media_type });

@@ -99,7 +99,11 @@ impl Target for StoreOci<'_> {
             let (d, mt) = top(a);
             closure(self.store, &a.name, &d, &mt)?;
             let r = Reference::parse(&a.name)?;
-            let Some(tag) = r.tag else { continue };
+            let Some(tag) = r.tag else {
+                // By digest only: its manifest is in the store's blobs, servable by digest.
+                tags.push((a.name.clone(), r.repository, String::new(), d, "present"));
+                continue;
+            };
             let action = match self.store.oci_tag(&r.repository, &tag)? {
                 None => "added",
                 Some(have) if have == d => "present",
@@ -116,7 +120,9 @@ impl Target for StoreOci<'_> {
             if action != "present" {
                 self.store.set_oci_tag(&repo, &tag, &d)?;
             }
-            placed.push(Placed { kind: "image".into(), name, action, location: format!("store {repo}:{tag} at {d}") });
+            let location =
+                if tag.is_empty() { format!("store {repo}@{d}") } else { format!("store {repo}:{tag} at {d}") };
+            placed.push(Placed { kind: "image".into(), name, action, location });
         }
         Ok(placed)
     }
@@ -177,6 +183,11 @@ impl Target for RegistryOci<'_> {
 
     fn plan(&self, bundle: &VerifiedBundle) -> Result<RegistryPlan> {
         let mut out = Vec::new();
+        if let Some(first) = images(bundle).next() {
+            // Reachable, and the credentials work, before anything anywhere changes.
+            let r = Reference::parse(&first.name)?;
+            self.registry.check(&self.target_repository(&r.repository))?;
+        }
         for a in images(bundle) {
             let (d, mt) = top(a);
             let steps = closure(self.store, &a.name, &d, &mt)?;
@@ -249,9 +260,11 @@ impl Target for RegistryOci<'_> {
                 }
             }
             // Manifests, children before parents, each by digest.
+            let mut top_was_there = false;
             for s in &img.steps {
                 if let Step::Manifest { digest, media_type } = s {
                     if reg.manifest_digest(&img.repo, &digest.to_string())?.is_some() {
+                        top_was_there |= *digest == img.top;
                         continue;
                     }
                     let bytes = std::fs::read(self.store.blob_path_for_tool(digest))?;
@@ -270,6 +283,7 @@ impl Target for RegistryOci<'_> {
                         if have.is_some() { "updated" } else { "added" }
                     }
                 },
+                None if top_was_there => "present",
                 None => "added",
             };
             let at = match &img.tag {

@@ -293,3 +293,24 @@ fn registries_that_demand_credentials() {
     );
     assert_eq!(Digest::of(out.as_bytes()), up.tops[2].1);
 }
+
+#[test]
+fn a_platform_filter_that_nothing_matches_is_an_error() {
+    let cx = TestContext::new();
+    let up = upstream(&cx, 10_000);
+    let h = up.reg.host();
+    for (image, needle) in
+        [("ns/tool:2.0", "is for linux/amd64 only"), ("ns/base:1.0", "no manifest for [\"linux/s390x\"]")]
+    {
+        let platform = if image.starts_with("ns/tool") { "linux/arm64" } else { "linux/s390x" };
+        let spec = cx.spec(&format!(
+            "name: x\nimages:\n  - ref: {h}/{image}\n    platforms: [{platform}]\nregistries:\n  \"{h}\":\n    insecure: true\n"
+        ));
+        cx.mirror(&spec).fails(2, needle);
+    }
+    // Two images that would land on the same repository and tag at the site.
+    let spec = cx.spec(&format!(
+        "name: x\nimages:\n  - ref: {h}/ns/tool:2.0\n  - ref: localhost:1/ns/tool:2.0\nregistries:\n  \"{h}\":\n    insecure: true\n"
+    ));
+    cx.mirror(&spec).fails(2, "would collide");
+}
