@@ -16,7 +16,6 @@ use std::path::Path;
 
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use indicatif::ProgressBar;
-use rayon::prelude::*;
 
 use crate::digest::{Digest, Hasher};
 use crate::relpath::RelPath;
@@ -520,8 +519,6 @@ fn verify_file(
     sink: &BlobSink,
     bar: &ProgressBar,
 ) -> Result<VerifiedBundle, BundleError> {
-    use std::os::unix::fs::FileExt;
-
     let unreadable = |e: std::io::Error| BundleError::Unreadable(format!("{}: {e}", path.display()));
     let file = File::open(path).map_err(unreadable)?;
     let len = file.metadata().map_err(unreadable)?.len();
@@ -545,34 +542,88 @@ fn verify_file(
     check_tail(&mut archive.into_inner(), &fault)?;
     let (manifest, manifest_digest, signer, expected) = walk.head_done()?;
     expected.missing(&manifest)?;
-    blobs.sort_by_key(|b| std::cmp::Reverse(b.2));
-    blobs.par_iter().try_for_each_init(
-        || vec![0u8; CHUNK],
-        |buf, (digest, offset, size)| -> Result<(), BundleError> {
-            let mut out = sink_file(sink, digest)?;
-            let mut h = Hasher::new();
-            let mut write_error = None;
-            let (mut pos, end) = (*offset, offset + size);
-            while pos < end {
-                let want = usize::try_from(end - pos).unwrap_or(CHUNK).min(CHUNK);
-                let n = file.read_at(&mut buf[..want], pos).map_err(unreadable)?;
-                if n == 0 {
-                    return Err(BundleError::Corrupt(format!("truncated: blob {digest} ends early")));
-                }
-                h.update(&buf[..n]);
-                bar.inc(n as u64);
-                if let Some(o) = &mut out
-                    && let Err(e) = o.write_all(&buf[..n])
-                {
-                    write_error = Some(format!("staging blob {digest}: {e}"));
-                    out = None;
-                }
-                pos += n as u64;
-            }
-            check_outcome(&Outcome { digest: *digest, actual: h.finish().0, write_error })
-        },
+    largest_first(
+        &blobs,
+        |b| b.2,
+        |(digest, offset, size), buf| check_range(&file, *offset, *size, digest, sink, buf, bar, &unreadable),
     )?;
     Ok(VerifiedBundle { manifest, manifest_digest, signer, stream_bytes: len, _sealed: Sealed })
+}
+
+/// Hash `size` bytes of `file` from `offset` with positioned reads (so threads share one
+/// file), writing them to the sink too; the result must be `digest`.
+#[allow(clippy::too_many_arguments)]
+fn check_range(
+    file: &File,
+    offset: u64,
+    size: u64,
+    digest: &Digest,
+    sink: &BlobSink,
+    buf: &mut [u8],
+    bar: &ProgressBar,
+    unreadable: &dyn Fn(std::io::Error) -> BundleError,
+) -> Result<(), BundleError> {
+    use std::os::unix::fs::FileExt;
+    let mut out = sink_file(sink, digest)?;
+    let mut h = Hasher::new();
+    let mut write_error = None;
+    let (mut pos, end) = (offset, offset + size);
+    while pos < end {
+        let want = usize::try_from(end - pos).unwrap_or(CHUNK).min(buf.len());
+        let n = file.read_at(&mut buf[..want], pos).map_err(unreadable)?;
+        if n == 0 {
+            return Err(BundleError::Corrupt(format!(
+                "truncated: blob {digest} ends after {} of {size} bytes",
+                pos - offset
+            )));
+        }
+        h.update(&buf[..n]);
+        bar.inc(n as u64);
+        if let Some(o) = &mut out
+            && let Err(e) = o.write_all(&buf[..n])
+        {
+            write_error = Some(format!("staging blob {digest}: {e}"));
+            out = None;
+        }
+        pos += n as u64;
+    }
+    check_outcome(&Outcome { digest: *digest, actual: h.finish().0, write_error })
+}
+
+/// Run `work` over `items` on every core, largest first, each thread taking the next item
+/// as it finishes one (greedy longest-processing-time scheduling: a few large blobs do not
+/// end up on one core). Stops at the first error.
+fn largest_first<T: Sync>(
+    items: &[T],
+    size: impl Fn(&T) -> u64,
+    work: impl Fn(&T, &mut Vec<u8>) -> Result<(), BundleError> + Sync,
+) -> Result<(), BundleError> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(size(&items[i])));
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let first_error = std::sync::Mutex::new(None);
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8).min(items.len().max(1));
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                let mut buf = vec![0u8; CHUNK];
+                while !failed.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&item) = order.get(i) else { break };
+                    if let Err(e) = work(&items[item], &mut buf) {
+                        failed.store(true, Ordering::Relaxed);
+                        first_error.lock().unwrap().get_or_insert(e);
+                    }
+                }
+            });
+        }
+    });
+    match first_error.into_inner().unwrap() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 fn check_outcome(o: &Outcome) -> Result<(), BundleError> {
@@ -658,28 +709,14 @@ fn verify_dir(
     }
     expected.missing(&manifest)?;
     bar.set_length(manifest.total_blob_bytes());
-    blobs.par_iter().try_for_each(|(path, (digest, _))| -> Result<(), BundleError> {
-        let unreadable = |e: std::io::Error| BundleError::Unreadable(format!("{}: {e}", path.display()));
-        let mut f = File::open(path).map_err(unreadable)?;
-        let mut out = sink_file(sink, digest)?;
-        let mut h = Hasher::new();
-        let mut buf = vec![0u8; CHUNK];
-        let mut write_error = None;
-        loop {
-            let n = f.read(&mut buf).map_err(unreadable)?;
-            if n == 0 {
-                break;
-            }
-            h.update(&buf[..n]);
-            bar.inc(n as u64);
-            if let Some(o) = &mut out
-                && let Err(e) = o.write_all(&buf[..n])
-            {
-                write_error = Some(format!("staging blob {digest}: {e}"));
-                out = None;
-            }
-        }
-        check_outcome(&Outcome { digest: *digest, actual: h.finish().0, write_error })
-    })?;
+    largest_first(
+        &blobs,
+        |b| b.1.1,
+        |(path, (digest, size)), buf| {
+            let unreadable = |e: std::io::Error| BundleError::Unreadable(format!("{}: {e}", path.display()));
+            let file = File::open(path).map_err(unreadable)?;
+            check_range(&file, 0, *size, digest, sink, buf, bar, &unreadable)
+        },
+    )?;
     Ok(VerifiedBundle { manifest, manifest_digest, signer, stream_bytes: 0, _sealed: Sealed })
 }
