@@ -29,7 +29,7 @@ pub async fn handle(State(s): State<Shared>, Path(path): Path<String>, req: Requ
     let Some(file) = s.store.git_file(repo, &rel) else {
         return (StatusCode::NOT_FOUND, "not found\n").into_response();
     };
-    match tower_http::services::ServeFile::new(file).oneshot(req).await {
+    match tower_http::services::ServeFile::new(file).with_buf_chunk_size(super::FILE_CHUNK).oneshot(req).await {
         Ok(r) => {
             let mut r = r.map(Body::new);
             // A dumb server must not claim the smart protocol's content types.

@@ -44,6 +44,9 @@ pub struct AppState {
 
 pub type Shared = Arc<AppState>;
 
+/// Read size for files served: large enough that a blob goes out in few writes.
+pub const FILE_CHUNK: usize = 256 * 1024;
+
 /// The whole application: every route and the access log.
 pub fn router(state: Shared) -> Router {
     Router::new()
@@ -131,7 +134,15 @@ pub fn run(store: Store, opts: ServeOptions, on_listen: impl FnOnce(SocketAddr))
                 let tls = tls::TlsListener::new(listener, cfg, opts.access_log)?;
                 axum::serve(tls, router(state)).with_graceful_shutdown(shutdown()).await.context("serving")
             }
-            None => axum::serve(listener, router(state)).with_graceful_shutdown(shutdown()).await.context("serving"),
+            None => {
+                // Headers and body go out in separate writes: without TCP_NODELAY, Nagle
+                // holds the body back until the client's delayed ACK (~40 ms a response).
+                use axum::serve::ListenerExt;
+                let listener = listener.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
+                axum::serve(listener, router(state)).with_graceful_shutdown(shutdown()).await.context("serving")
+            }
         }
     })
 }

@@ -126,6 +126,7 @@ async fn get_blob(s: &Shared, d: &Digest, req: Request) -> Result<Response, ApiE
         return Err(ApiError::not_found("BLOB_UNKNOWN", d.to_string()));
     }
     let mut resp = tower_http::services::ServeFile::new(s.store.blob_path_for_tool(d))
+        .with_buf_chunk_size(super::FILE_CHUNK)
         .oneshot(req)
         .await
         .map_err(ApiError::internal)?

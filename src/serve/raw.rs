@@ -31,7 +31,7 @@ pub async fn handle(State(s): State<Shared>, Path((repo, path)): Path<(String, S
             let Some(file) = s.store.repository_file(&repo, &rel) else {
                 return text(StatusCode::NOT_FOUND, format!("{repo}/{rel}: not found"));
             };
-            match tower_http::services::ServeFile::new(file).oneshot(req).await {
+            match tower_http::services::ServeFile::new(file).with_buf_chunk_size(super::FILE_CHUNK).oneshot(req).await {
                 Ok(r) => r.map(Body::new),
                 Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
             }

@@ -46,6 +46,7 @@ impl TlsListener {
         tokio::spawn(async move {
             loop {
                 let Ok((stream, addr)) = tcp.accept().await else { continue };
+                let _ = stream.set_nodelay(true);
                 let (acceptor, tx) = (acceptor.clone(), tx.clone());
                 tokio::spawn(async move {
                     let handshake =
