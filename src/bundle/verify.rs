@@ -55,7 +55,11 @@ impl VerifiedBundle {
 pub enum BlobSink<'a> {
     /// Hash and drop (`airlock verify`).
     Discard,
-    /// Also write blobs the store lacks into a staging area (`airlock import`).
+    /// Also write blobs the store lacks into a staging area (`airlock import`). Blobs the
+    /// store already holds (content-addressed, checked when they were stored) are not
+    /// re-read from the bundle when it can seek past them, nor hashed again: import uses
+    /// the store's copy, so every byte it imports has been checked, and a re-import reads
+    /// little more than the head of the bundle.
     Stage(&'a Store, &'a Staging),
 }
 
@@ -249,6 +253,11 @@ fn check_sums(m: &Manifest, head: &Head, sums: &[u8]) -> Result<(), BundleError>
         return Err(BundleError::Corrupt(format!("{MEMBER_SUMS} does not match the manifest")));
     }
     Ok(())
+}
+
+/// Is this blob already in the store that an import stages into?
+fn already_held(sink: &BlobSink, d: &Digest) -> bool {
+    matches!(sink, BlobSink::Stage(store, _) if store.contains(d))
 }
 
 fn sink_file(sink: &BlobSink, d: &Digest) -> Result<Option<File>, BundleError> {
@@ -456,6 +465,15 @@ fn verify_stream(
             for entry in entries.by_ref() {
                 let mut entry = entry.map_err(fail)?;
                 let Some((digest, size)) = walk.member(&mut entry, &fault)? else { continue };
+                if already_held(sink, &digest) {
+                    let got = std::io::copy(&mut entry, &mut std::io::sink()).map_err(fail)?;
+                    if got != size {
+                        return Err(BundleError::Corrupt(format!(
+                            "truncated: blob {digest} ends after {got} of {size} bytes"
+                        )));
+                    }
+                    continue;
+                }
                 let file = sink_file(sink, &digest)?;
                 let (tx, rx) = unbounded();
                 jobs_tx.send(Job { digest, chunks: rx, file }).expect("workers alive");
@@ -564,6 +582,10 @@ fn check_range(
     unreadable: &dyn Fn(std::io::Error) -> BundleError,
 ) -> Result<(), BundleError> {
     use std::os::unix::fs::FileExt;
+    if already_held(sink, digest) {
+        bar.inc(size);
+        return Ok(());
+    }
     let mut out = sink_file(sink, digest)?;
     let mut h = Hasher::new();
     let mut write_error = None;

@@ -6,7 +6,6 @@
 //! again. Blobs already there are skipped (HEAD), or mounted from another repository.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use anyhow::{Context, Result, bail};
 use rayon::prelude::*;
@@ -202,64 +201,59 @@ impl Target for RegistryOci<'_> {
     }
 
     fn load(&self, plan: RegistryPlan, _bundle: &VerifiedBundle, reporter: &Reporter) -> Result<Vec<Placed>> {
-        let total: u64 = plan
-            .images
-            .iter()
-            .flat_map(|i| &i.steps)
-            .map(|s| match s {
-                Step::Blob { size, .. } => *size,
-                Step::Manifest { .. } => 0,
-            })
-            .sum();
-        let bar = reporter.bytes("push", Some(total));
-        // Where each blob is known to be at the target, for cross-repository mounts.
-        let known: Mutex<HashMap<Digest, String>> = Mutex::new(HashMap::new());
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(self.jobs.max(1)).build()?;
+        use std::sync::atomic::Ordering::Relaxed;
         let reg = &self.registry;
-        let mut placed = Vec::new();
+        // Every blob once, with the repositories that need it (and the first image naming
+        // it, for errors): uploaded to the first, mounted into the others. All blobs of all
+        // images go up in parallel before any manifest, so no manifest or tag ever points
+        // at missing content, whenever the import stops.
+        let mut order: Vec<Digest> = Vec::new();
+        let mut needs: HashMap<Digest, (u64, Vec<String>, String)> = HashMap::new();
         for img in &plan.images {
-            let blobs: Vec<(Digest, u64)> = img
-                .steps
-                .iter()
-                .filter_map(|s| match s {
-                    Step::Blob { digest, size } => Some((*digest, *size)),
-                    Step::Manifest { .. } => None,
-                })
-                .collect();
-            let results: Vec<Result<(u64, bool)>> = pool.install(|| {
-                blobs
-                    .par_iter()
-                    .map(|(d, size)| {
-                        let r = (|| -> Result<(u64, bool)> {
-                            if reg.has_blob(&img.repo, d)? {
-                                return Ok((0, false));
-                            }
-                            let from = known.lock().unwrap().get(d).filter(|r| **r != img.repo).cloned();
-                            let was_mounted =
-                                reg.push_blob(&img.repo, d, *size, self.store, from.as_deref(), self.chunk_size)?;
-                            if was_mounted {
-                                return Ok((0, true));
-                            }
-                            Ok((*size, false))
-                        })()
-                        .with_context(|| format!("image `{}`: blob {d} to {}/{}", img.name, reg.host, img.repo));
-                        bar.inc(*size);
-                        r
-                    })
-                    .collect()
-            });
-            for r in results {
-                let (bytes, m) = r?;
-                self.moved.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
-                self.mounted.fetch_add(u64::from(m), std::sync::atomic::Ordering::Relaxed);
-            }
-            {
-                let mut k = known.lock().unwrap();
-                for (d, _) in &blobs {
-                    k.insert(*d, img.repo.clone());
+            for s in &img.steps {
+                if let Step::Blob { digest, size } = s {
+                    let e = needs.entry(*digest).or_insert_with(|| {
+                        order.push(*digest);
+                        (*size, Vec::new(), img.name.clone())
+                    });
+                    if !e.1.contains(&img.repo) {
+                        e.1.push(img.repo.clone());
+                    }
                 }
             }
-            // Manifests, children before parents, each by digest.
+        }
+        order.sort_by_key(|d| std::cmp::Reverse(needs[d].0));
+        let total: u64 = needs.values().map(|n| n.0).sum();
+        let bar = reporter.bytes("push", Some(total));
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(self.jobs.max(1)).build()?;
+        pool.install(|| {
+            order.par_iter().try_for_each(|d| -> Result<()> {
+                let (size, repos, image) = &needs[d];
+                let mut home: Option<&str> = None;
+                for repo in repos {
+                    let r = (|| -> Result<()> {
+                        if reg.has_blob(repo, d)? {
+                            return Ok(());
+                        }
+                        if reg.push_blob(repo, d, *size, self.store, home, self.chunk_size)? {
+                            self.mounted.fetch_add(1, Relaxed);
+                        } else {
+                            self.moved.fetch_add(*size, Relaxed);
+                        }
+                        Ok(())
+                    })();
+                    r.with_context(|| format!("image `{image}`: blob {d} to {}/{repo}", reg.host))?;
+                    home.get_or_insert(repo);
+                }
+                bar.inc(*size);
+                Ok(())
+            })
+        })?;
+        bar.finish_and_clear();
+
+        let mut placed = Vec::new();
+        for img in &plan.images {
+            // Manifests, children before parents, each by digest; the tag last.
             let mut top_was_there = false;
             for s in &img.steps {
                 if let Step::Manifest { digest, media_type } = s {
@@ -272,7 +266,6 @@ impl Target for RegistryOci<'_> {
                         .with_context(|| format!("image `{}`", img.name))?;
                 }
             }
-            // The tag last.
             let action = match &img.tag {
                 Some(tag) => match reg.manifest_digest(&img.repo, tag)? {
                     Some(d) if d == img.top => "present",
@@ -292,7 +285,6 @@ impl Target for RegistryOci<'_> {
             };
             placed.push(Placed { kind: "image".into(), name: img.name.clone(), action, location: at });
         }
-        bar.finish_and_clear();
         Ok(placed)
     }
 }

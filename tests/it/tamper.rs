@@ -208,3 +208,20 @@ fn unpacked_directory_with_an_extra_file() {
     std::fs::remove_file(dir.join("manifest.json.minisig")).unwrap();
     g.refused(&dir, NOT_AUTHENTIC, "manifest.json.minisig");
 }
+
+#[test]
+fn import_uses_the_stores_copy_of_blobs_it_already_holds() {
+    let g = good();
+    g.cx.run(&["import", g.plain.to_str().unwrap()]).ok();
+    let bad = g.forge("flipped-again.airlock", |m| {
+        let i = blob_index(m, HELLO);
+        m[i].data[20] ^= 0x01;
+    });
+    // verify checks every byte of the bundle ...
+    g.cx.run(&["verify", bad.to_str().unwrap()]).fails(CORRUPT, &format!("blob sha256:{HELLO} is damaged"));
+    // ... import reads only what it does not hold: the damaged copy is never used.
+    let r = g.cx.run(&["--json", "import", bad.to_str().unwrap()]).ok().json();
+    assert_eq!(r["added"], 0);
+    let have = std::fs::read(g.cx.store().join("repository/raw/src/hello-1.0.tar.gz")).unwrap();
+    assert_eq!(airlock::digest::Digest::of(&have).hex(), HELLO);
+}
