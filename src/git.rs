@@ -32,14 +32,20 @@ pub fn run<S: AsRef<OsStr>>(repo: Option<&Path>, args: &[S], stdin: Option<&str>
         c.stdin(Stdio::piped());
     }
     let mut child: Child = c.spawn().context("running git (is it installed?)")?;
-    if let Some(input) = stdin {
+    // Write stdin from a thread of its own: git may fill its stdout pipe before it has
+    // read all of its input.
+    let writer = stdin.map(|input| {
         let mut w = child.stdin.take().expect("piped");
-        w.write_all(input.as_bytes()).context("writing to git")?;
-    }
+        let input = input.to_string();
+        std::thread::spawn(move || w.write_all(input.as_bytes()))
+    });
     let out = child.wait_with_output().context("running git")?;
     if !out.status.success() {
         let shown: Vec<String> = args.iter().take(3).map(|a| a.as_ref().to_string_lossy().into_owned()).collect();
         bail!("`git {}` failed: {}", shown.join(" "), last_words(&out.stderr));
+    }
+    if let Some(w) = writer {
+        w.join().map_err(|_| anyhow::anyhow!("writing to git"))?.context("writing to git")?;
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -70,6 +76,13 @@ pub fn rev_parse(repo: &Path, rev: &str) -> Option<String> {
         .ok()
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
+}
+
+/// Which of `oids` exist in `repo`, in one `git cat-file --batch-check`.
+pub fn existing_objects(repo: &Path, oids: &[&String]) -> Result<std::collections::HashSet<String>> {
+    let input: String = oids.iter().map(|o| format!("{o}\n")).collect();
+    let out = run(Some(repo), &["cat-file", "--batch-check=%(objectname)"], Some(&input))?;
+    Ok(out.lines().filter(|l| !l.ends_with(" missing")).map(str::to_string).collect())
 }
 
 /// Every ref under `refs/` in `repo`: name -> object id.

@@ -225,11 +225,9 @@ pub fn make_bundle(
         let mut old: Vec<&String> = b.values().collect();
         old.sort();
         old.dedup();
-        for oid in old {
-            if git::rev_parse(&repo, oid).is_some() {
-                args.push(format!("^{oid}"));
-            }
-        }
+        // Only objects the cache has can be excluded (a force-push may have dropped some).
+        let present = git::existing_objects(&repo, &old)?;
+        args.extend(old.iter().filter(|o| present.contains(o.as_str())).map(|o| format!("^{o}")));
     }
     let mut child = git::command(Some(&repo))
         .args(["-c", "pack.threads=1", "bundle", "create", "--quiet", "-", "--stdin"])
