@@ -5,18 +5,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::common::TestContext;
-
-fn pseudo_random(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+use crate::common::registry::noise;
 
 /// Kill the import as soon as `ready` says it is under way, then check and resume.
 fn kill_and_resume(ready: impl Fn(&TestContext) -> bool) {
@@ -26,7 +15,7 @@ fn kill_and_resume(ready: impl Fn(&TestContext) -> bool) {
     std::fs::create_dir_all(cx.path("spec/files")).unwrap();
     let mut expected = Vec::new();
     for i in 0..48 {
-        let data = pseudo_random(1 << 20, i);
+        let data = noise(1 << 20, i);
         std::fs::write(cx.path(&format!("spec/files/f{i:02}")), &data).unwrap();
         yaml.push_str(&format!("  - path: data/f{i:02}\n    source: files/f{i:02}\n"));
         expected.push((format!("data/f{i:02}"), data));
