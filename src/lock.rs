@@ -17,10 +17,7 @@ const SCHEMA_JSON: &str = include_str!("../bundle-schema/lock.schema.json");
 
 fn schema_validator() -> &'static jsonschema::Validator {
     static V: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
-    V.get_or_init(|| {
-        let schema: serde_json::Value = serde_json::from_str(SCHEMA_JSON).expect("bundled schema is JSON");
-        jsonschema::validator_for(&schema).expect("bundled schema compiles")
-    })
+    V.get_or_init(|| crate::bundle::manifest::compile_schema(SCHEMA_JSON))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

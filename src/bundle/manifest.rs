@@ -192,10 +192,13 @@ impl Manifest {
 /// The JSON Schema validator for manifests, built once.
 pub fn schema_validator() -> &'static jsonschema::Validator {
     static V: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
-    V.get_or_init(|| {
-        let schema: serde_json::Value = serde_json::from_str(SCHEMA_JSON).expect("bundled schema is JSON");
-        jsonschema::validator_for(&schema).expect("bundled schema compiles")
-    })
+    V.get_or_init(|| compile_schema(SCHEMA_JSON))
+}
+
+/// Compile one of the JSON Schemas of bundle-schema/ built into airlock.
+pub fn compile_schema(json: &str) -> jsonschema::Validator {
+    let schema: serde_json::Value = serde_json::from_str(json).expect("bundled schema is JSON");
+    jsonschema::validator_for(&schema).expect("bundled schema compiles")
 }
 
 /// Parse manifest bytes: JSON Schema first, then the typed form, then [`Manifest::check`].
