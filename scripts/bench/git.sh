@@ -66,13 +66,23 @@ die() { printf 'git.sh: %s\n' "$*" >&2; exit 1; }
 
 check_tools() {
     local missing=()
-    for t in cargo git python3 tar awk sha256sum sync; do
+    for t in cargo git python3 tar awk sha256sum sync flock; do
         command -v "$t" >/dev/null || missing+=("$t")
     done
     [ -x /usr/bin/time ] || missing+=("/usr/bin/time (apt-get install -y time)")
     [ ${#missing[@]} -eq 0 ] || die "missing tools: ${missing[*]}"
     command -v git >/dev/null && { [ -x "$(git --exec-path)/git-daemon" ] || die "git daemon is missing (it ships with Debian's git package)"; }
     [[ $UPDATE_COMMITS =~ ^[1-9][0-9]*$ ]] || die "BENCH_UPDATE_COMMITS must be a positive integer, not '$UPDATE_COMMITS'"
+}
+
+# One run at a time per BENCH_DIR: a second run would delete this one's files mid-way.
+lock_bench_dir() {
+    mkdir -p "$BENCH_DIR"
+    exec 9> "$BENCH_DIR/.lock"
+    if ! flock -n 9; then
+        echo "git.sh: another run is using $BENCH_DIR; waiting for it (set BENCH_DIR to run both at once)" >&2
+        flock 9
+    fi
 }
 
 build() {
@@ -898,6 +908,7 @@ report() {
 
 main() {
     check_tools
+    lock_bench_dir
     build
     check_space
     isolate_git
