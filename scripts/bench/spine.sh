@@ -85,9 +85,9 @@ build() {
 
 check_space() {
     mkdir -p "$BENCH_DIR"
-    # fixture + cache + 2 zstd bundles + tar.zst + uncompressed bundle + unpacked copy
+    # fixture + cache + 2 zstd bundles + tar.zst + uncompressed bundle + unpacked copy (~6x)
     local need_kib free_kib
-    need_kib=$(awk -v g="$BENCH_GIB" 'BEGIN { printf "%.0f", g * 5 * 1024 * 1024 }')
+    need_kib=$(awk -v g="$BENCH_GIB" 'BEGIN { printf "%.0f", g * 6 * 1024 * 1024 }')
     free_kib=$(df -Pk "$BENCH_DIR" | awk 'NR == 2 { print $4 }')
     [ "$free_kib" -ge "$need_kib" ] || die "need about $((need_kib / 1048576)) GiB free in $BENCH_DIR, have $((free_kib / 1048576)) GiB"
 }
