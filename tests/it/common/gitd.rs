@@ -2,6 +2,7 @@
 //! loopback port (git:// protocol), stopped on drop.
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -24,6 +25,9 @@ impl GitDaemon {
             .arg(base)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            // Its own process group: `git daemon` runs `git-daemon` as a child, and both
+            // must go when the test ends.
+            .process_group(0)
             .spawn()
             .expect("git daemon starts");
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -41,6 +45,8 @@ impl GitDaemon {
 
 impl Drop for GitDaemon {
     fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
