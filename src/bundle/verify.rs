@@ -260,10 +260,10 @@ fn already_held(sink: &BlobSink, d: &Digest) -> bool {
     matches!(sink, BlobSink::Stage(store, _) if store.contains(d))
 }
 
+/// Where a blob's bytes go besides the hasher. Callers skip blobs [`already_held`] first.
 fn sink_file(sink: &BlobSink, d: &Digest) -> Result<Option<File>, BundleError> {
     match sink {
         BlobSink::Discard => Ok(None),
-        BlobSink::Stage(store, _) if store.contains(d) => Ok(None),
         BlobSink::Stage(_, staging) => staging.create(d).map(Some).map_err(|e| BundleError::Local(format!("{e:#}"))),
     }
 }

@@ -22,10 +22,11 @@ use crate::store::{PathState, Store, hash_reader};
 
 use super::{Placed, Target};
 
-/// The files of a bundle, as (path, digest, size).
-fn files(bundle: &VerifiedBundle) -> Vec<(RelPath, Digest, u64)> {
+/// The files of a bundle, as (path, digest, size). Each blob must be in the store by now
+/// (carried by the bundle, or by the base a differential bundle builds on).
+fn files(bundle: &VerifiedBundle, store: &Store) -> Result<Vec<(RelPath, Digest, u64)>> {
     let sizes: std::collections::HashMap<_, _> = bundle.manifest.blobs.iter().map(|b| (b.digest, b.size)).collect();
-    bundle
+    let files: Vec<_> = bundle
         .manifest
         .artifacts
         .iter()
@@ -34,7 +35,14 @@ fn files(bundle: &VerifiedBundle) -> Vec<(RelPath, Digest, u64)> {
             let d = *a.blobs.first()?;
             Some((a.path.clone()?, d, sizes.get(&d).copied().unwrap_or(0)))
         })
-        .collect()
+        .collect();
+    if let Some((path, d, _)) = files.iter().find(|(_, d, _)| !store.contains(d)) {
+        bail!(
+            "blob {d} for {path} is neither in this bundle nor in the store: import the base bundle `{}` first",
+            bundle.manifest.base.as_ref().map_or_else(|| "?".to_string(), |b| format!("{}-{}", b.name, b.version))
+        );
+    }
+    Ok(files)
 }
 
 /// The store's own raw repository.
@@ -53,17 +61,7 @@ impl Target for StoreRaw<'_> {
 
     fn plan(&self, bundle: &VerifiedBundle) -> Result<RawPlan> {
         let mut plan = RawPlan { add: Vec::new(), present: Vec::new() };
-        for (path, d, size) in files(bundle) {
-            if !self.store.contains(&d) {
-                bail!(
-                    "blob {d} for {path} is neither in this bundle nor in the store: import the base bundle `{}` first",
-                    bundle
-                        .manifest
-                        .base
-                        .as_ref()
-                        .map_or_else(|| "?".to_string(), |b| format!("{}-{}", b.name, b.version))
-                );
-            }
+        for (path, d, size) in files(bundle, self.store)? {
             match self.store.repository_state(&self.repo, &path, &d)? {
                 PathState::Missing => plan.add.push((path, d, size)),
                 PathState::Same => plan.present.push((path, d, size)),
@@ -197,10 +195,7 @@ impl Target for HttpRawTarget<'_> {
 
     fn plan(&self, bundle: &VerifiedBundle) -> Result<RawPlan> {
         let mut plan = RawPlan { add: Vec::new(), present: Vec::new() };
-        for (path, d, size) in files(bundle) {
-            if !self.store.contains(&d) {
-                bail!("blob {d} for {path} is neither in this bundle nor in the store: import the base bundle first");
-            }
+        for (path, d, size) in files(bundle, self.store)? {
             match self.raw.remote_digest(&path)? {
                 None => plan.add.push((path, d, size)),
                 Some(have) if have == d => plan.present.push((path, d, size)),

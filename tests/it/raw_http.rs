@@ -4,13 +4,19 @@
 use crate::common::TestContext;
 use crate::common::nginx::{Nginx, PASSWORD, USER};
 
-#[test]
-fn import_uploads_files_and_skips_them_the_second_time() {
+/// The fixtures' bundle, and nginx with an empty WebDAV raw repository at `/upload/`.
+fn fixture_bundle_and_nginx() -> (TestContext, std::path::PathBuf, Nginx) {
     let cx = TestContext::new();
     cx.key();
     let spec = cx.fixtures();
     let bundle = cx.bundle(&spec, "out", &[]).join("fixtures-1.0.airlock");
     let nginx = Nginx::start(&cx.path("nginx"));
+    (cx, bundle, nginx)
+}
+
+#[test]
+fn import_uploads_files_and_skips_them_the_second_time() {
+    let (cx, bundle, nginx) = fixture_bundle_and_nginx();
     let url = nginx.url("/upload/files/");
     let auth = [("AIRLOCK_RAW_USERNAME", USER), ("AIRLOCK_RAW_PASSWORD", PASSWORD)];
     let r = cx.run_env(&["--json", "import", bundle.to_str().unwrap(), "--raw-url", &url], &auth).ok().json();
@@ -30,11 +36,7 @@ fn import_uploads_files_and_skips_them_the_second_time() {
 
 #[test]
 fn wrong_credentials_and_conflicts_change_nothing() {
-    let cx = TestContext::new();
-    cx.key();
-    let spec = cx.fixtures();
-    let bundle = cx.bundle(&spec, "out", &[]).join("fixtures-1.0.airlock");
-    let nginx = Nginx::start(&cx.path("nginx"));
+    let (cx, bundle, nginx) = fixture_bundle_and_nginx();
     let url = nginx.url("/upload/files/");
     let args = ["import", bundle.to_str().unwrap(), "--raw-url", &url];
     cx.run_env(&args, &[("AIRLOCK_RAW_USERNAME", USER), ("AIRLOCK_RAW_PASSWORD", "nope")])
