@@ -18,9 +18,10 @@ pub const BLOB_PREFIX: &str = "blobs/sha256/";
 pub const GIT_BUNDLE_MEDIA_TYPE: &str = "application/x-git-bundle";
 
 /// The content kinds a bundle can carry; they display as the spec's YAML words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
+    #[default]
     File,
     Image,
     Git,
@@ -69,7 +70,7 @@ pub struct Base {
     pub manifest: Digest,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Artifact {
     pub kind: Kind,

@@ -141,16 +141,11 @@ fn git_artifacts(
                 version: head_commit.map(str::to_string),
                 upstream: g.upstream.clone(),
                 purl: manifest::git_purl(&g.name, head_commit, &g.upstream),
-                arch: None,
-                platform: None,
-                path: None,
                 refs: Some(g.refs.clone()),
                 head: g.head.clone(),
                 prerequisites: made.as_ref().map(|m| m.prerequisites.clone()).unwrap_or_default(),
-                upstream_digest: None,
-                top_size: None,
-                top_media_type: None,
                 blobs: made.iter().map(|m| m.digest).collect(),
+                ..Default::default()
             };
             let blob = made.map(|m| BlobDescriptor {
                 digest: m.digest,
@@ -177,19 +172,12 @@ fn build_manifest(
             Artifact {
                 kind: a.kind,
                 name: a.name.to_string(),
-                version: None,
                 upstream: a.upstream.clone(),
                 purl: manifest::file_purl(&a.name, &a.digest, url),
                 arch: a.arch.clone(),
-                platform: None,
                 path: Some(a.name.clone()),
-                refs: None,
-                head: None,
-                prerequisites: Vec::new(),
-                upstream_digest: None,
-                top_size: None,
-                top_media_type: None,
                 blobs: vec![a.digest],
+                ..Default::default()
             }
         })
         .collect();
@@ -207,16 +195,12 @@ fn build_manifest(
             version: i.tag.clone(),
             upstream: i.repository.clone(),
             purl: manifest::image_purl(&i.repository, &i.digest, i.tag.as_deref()),
-            arch: None,
             platform: (!i.platforms.is_empty()).then(|| i.platforms.join(",")),
-            path: None,
-            refs: None,
-            head: None,
-            prerequisites: Vec::new(),
             upstream_digest: (i.upstream_digest != i.digest).then_some(i.upstream_digest),
             top_size: Some(top.size),
             top_media_type: Some(top.media_type.clone()),
             blobs: i.blobs.iter().map(|b| b.digest).collect(),
+            ..Default::default()
         });
         image_blobs.extend(i.blobs.iter().cloned());
     }
