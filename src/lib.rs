@@ -15,6 +15,7 @@ pub mod lock;
 pub mod oci;
 pub mod printer;
 pub mod progress;
+pub mod pypi;
 pub mod registry;
 pub mod relpath;
 pub mod serve;
