@@ -37,6 +37,35 @@ pub struct Lock {
     /// Container images: the manifest each reference resolved to, and every blob of it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<LockedImage>,
+    /// Python distributions: every file chosen, from which index, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub python: Vec<LockedPython>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LockedPython {
+    /// The site index it goes to (the spec entry's `name`).
+    pub index: String,
+    /// The project's normalized name.
+    pub project: String,
+    pub version: String,
+    pub filename: String,
+    /// Where it was downloaded from.
+    pub url: String,
+    /// The SHA-256 the upstream index gave, which the download matched.
+    pub digest: Digest,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requires_python: Option<String>,
+    /// Set when the index marks the file yanked (the reason, possibly empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub yanked: Option<String>,
+    /// The file's core metadata (a wheel's METADATA), served at `<file>.metadata`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<crate::bundle::manifest::BlobDescriptor>,
+    /// For which environment and requirement it was chosen: `cp311-manylinux_2_28_x86_64: requests>=2 (from spec)`.
+    pub chosen_for: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -34,6 +34,8 @@ pub struct Spec {
     pub git: Vec<GitEntry>,
     #[serde(default)]
     pub images: Vec<ImageEntry>,
+    #[serde(default)]
+    pub python: Vec<PythonEntry>,
     /// Per-registry settings, by host[:port].
     #[serde(default)]
     pub registries: std::collections::BTreeMap<String, RegistrySettings>,
@@ -114,6 +116,109 @@ pub struct RegistrySettings {
     /// Speak plain HTTP to this registry.
     #[serde(default)]
     pub insecure: bool,
+}
+
+/// Python packages: requirements resolved against a PEP 691/503 index for each target
+/// environment (every `pythons` × `platforms` pair), the closure through Requires-Dist.
+///
+/// ```yaml
+/// python:
+///   - name: pypi                                   # the index it becomes at the site
+///     index: https://pypi.mirror.example/simple    # or a local directory holding a PEP 503 tree
+///     extra-indexes: []
+///     requirements: ["oslo.config", "requests>=2.31"]
+///     requirements-files: [requirements.txt]       # relative to the spec; -r/-c followed
+///     constraints: [upper-constraints.txt]         # `name===1.2;python_version=='3.11'` lines
+///     pythons: ["3.10", "3.11"]
+///     platforms: [manylinux_2_28_x86_64, manylinux_2_28_aarch64]   # or musllinux_1_2_x86_64, any, ...
+///     sdist: fallback                              # never | fallback | always
+///     deps: true                                   # the Requires-Dist closure
+/// ```
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PythonEntry {
+    /// The index's name at the site (`<store>/repository/<name>/simple/`).
+    #[serde(default = "default_python_name")]
+    pub name: String,
+    /// The upstream simple index: an http(s) URL, or a directory relative to the spec.
+    pub index: String,
+    /// More indexes to look in; a project's files are the union, the first index winning
+    /// for a file name offered twice.
+    #[serde(default)]
+    pub extra_indexes: Vec<String>,
+    /// PEP 508 requirements.
+    #[serde(default)]
+    pub requirements: Vec<String>,
+    /// requirements.txt-style files, relative to the spec.
+    #[serde(default)]
+    pub requirements_files: Vec<PathBuf>,
+    /// Constraint files (pip's `-c`): they narrow versions, they add no project.
+    #[serde(default)]
+    pub constraints: Vec<PathBuf>,
+    /// Target Python versions (`3.11`, or `3.11.4` for python_full_version markers).
+    pub pythons: Vec<String>,
+    /// Target platform tags; `any` alone takes only pure-Python wheels.
+    #[serde(default = "default_platforms")]
+    pub platforms: Vec<String>,
+    #[serde(default)]
+    pub sdist: SdistPolicy,
+    /// Follow Requires-Dist to the whole closure.
+    #[serde(default = "yes")]
+    pub deps: bool,
+    /// Carry what can be found and warn about the rest, instead of failing.
+    #[serde(default)]
+    pub allow_missing: bool,
+}
+
+fn default_python_name() -> String {
+    "pypi".into()
+}
+
+fn default_platforms() -> Vec<String> {
+    vec!["any".into()]
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// When to carry source distributions.
+#[derive(Debug, Deserialize, Clone, Copy, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SdistPolicy {
+    /// Wheels only: a version with no wheel for the environment is passed over.
+    Never,
+    /// The sdist when no wheel fits the environment.
+    #[default]
+    Fallback,
+    /// The sdist as well as the wheel.
+    Always,
+}
+
+impl PythonEntry {
+    /// Every index URL (first the main one); local directories become file:// URLs.
+    pub fn index_urls(&self, spec_dir: &Path) -> Result<Vec<reqwest::Url>> {
+        std::iter::once(&self.index)
+            .chain(&self.extra_indexes)
+            .map(|i| {
+                let url = if i.starts_with("http://") || i.starts_with("https://") {
+                    let with_slash = if i.ends_with('/') { i.clone() } else { format!("{i}/") };
+                    reqwest::Url::parse(&with_slash).ok()
+                } else if i.contains("://") {
+                    None
+                } else {
+                    let dir = std::path::absolute(spec_dir.join(i)).ok();
+                    dir.and_then(|d| reqwest::Url::from_directory_path(d).ok())
+                };
+                url.ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "python entry `{}`: index `{i}` must be an http(s) URL or a local directory",
+                        self.name
+                    )
+                })
+            })
+            .collect()
+    }
 }
 
 /// A git repository to carry, with the refs to carry of it.
@@ -265,6 +370,34 @@ impl Spec {
                 bail!("two git entries are named `{name}`: set `name:` on one of them");
             }
         }
+        let mut names = BTreeSet::new();
+        for p in &self.python {
+            if !valid_name(&p.name) {
+                bail!("python entry `{}`: name must be 1-128 letters, digits, `.`, `_`, `+` or `-`", p.name);
+            }
+            if !names.insert(&p.name) {
+                bail!("two python entries are named `{}`: give each site index its own name", p.name);
+            }
+            p.index_urls(&self.dir)?;
+            if p.pythons.is_empty() {
+                bail!("python entry `{}`: list the target `pythons` (e.g. [\"3.11\"])", p.name);
+            }
+            if p.platforms.is_empty() {
+                bail!("python entry `{}`: list the target `platforms` (or [any])", p.name);
+            }
+            for py in &p.pythons {
+                for plat in &p.platforms {
+                    crate::pypi::Environment::new(py, plat).with_context(|| format!("python entry `{}`", p.name))?;
+                }
+            }
+            for r in &p.requirements {
+                crate::pypi::parse_requirement_line(r)
+                    .with_context(|| format!("python entry `{}`: requirement", p.name))?;
+            }
+            if p.requirements.is_empty() && p.requirements_files.is_empty() {
+                bail!("python entry `{}`: list `requirements` or `requirements-files`", p.name);
+            }
+        }
         Ok(())
     }
 
@@ -317,6 +450,23 @@ mod tests {
             ("name: x\ngit:\n  - url: https://h.example/a.git\n    refs: [\"refs/*/x*\"]\n", "is not a ref name"),
             ("name: x\ngit:\n  - url: https://h.example/a.git\n  - url: https://o.example/a\n", "two git entries"),
             ("name: ../x\n", "must be"),
+            (
+                "name: x\npython:\n  - index: ftp://h/simple\n    pythons: ['3.11']\n    requirements: [a]\n",
+                "http(s) URL",
+            ),
+            (
+                "name: x\npython:\n  - index: http://h/simple\n    pythons: ['2.7']\n    requirements: [a]\n",
+                "CPython 3",
+            ),
+            (
+                "name: x\npython:\n  - index: http://h/simple\n    pythons: ['3.11']\n    platforms: [manylinux_3_0_x86_64]\n    requirements: [a]\n",
+                "manylinux_2_",
+            ),
+            (
+                "name: x\npython:\n  - index: http://h/simple\n    pythons: ['3.11']\n    requirements: ['a >= ']\n",
+                "requirement",
+            ),
+            ("name: x\npython:\n  - index: http://h/simple\n    pythons: ['3.11']\n", "list `requirements`"),
         ];
         for (y, want) in cases {
             let err = format!("{:#}", parse(y).unwrap_err());

@@ -106,6 +106,20 @@ pub struct Artifact {
     pub top_size: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_media_type: Option<String>,
+    /// For Python files: the site index they go to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<String>,
+    /// For Python files: the project's normalized name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// For Python files: the index's Requires-Python.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requires_python: Option<String>,
+    /// For Python files the index marks yanked: the reason (possibly empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub yanked: Option<String>,
+    /// The blobs: a file's one; an image's manifests, configs and layers; a git bundle;
+    /// a Python file then its core metadata, if any.
     pub blobs: Vec<Digest>,
 }
 
@@ -146,6 +160,7 @@ impl Manifest {
         let carried: BTreeSet<_> = self.blobs.iter().map(|b| b.digest).collect();
         let mut paths = BTreeSet::new();
         let mut names = BTreeSet::new();
+        let mut python = BTreeSet::new();
         for a in &self.artifacts {
             if a.kind == Kind::File {
                 let Some(p) = &a.path else {
@@ -170,6 +185,20 @@ impl Manifest {
                 }
                 if !names.insert(a.name.clone()) {
                     return Err(format!("two git artifacts are named `{}`", a.name));
+                }
+            }
+            if a.kind == Kind::Python {
+                let (Some(index), Some(_)) = (&a.index, &a.project) else {
+                    return Err(format!("python artifact `{}` must name its index and project", a.name));
+                };
+                if a.blobs.is_empty() || a.blobs.len() > 2 {
+                    return Err(format!("python artifact `{}` must name its file and at most its metadata", a.name));
+                }
+                if a.name.contains(['/', '\\']) || a.name.starts_with('.') || !crate::spec::valid_name(index) {
+                    return Err(format!("python artifact `{}` has an unsafe file name or index", a.name));
+                }
+                if !python.insert((index.clone(), a.name.clone())) {
+                    return Err(format!("two python artifacts are `{index}/{}`", a.name));
                 }
             }
             if self.base.is_none()
@@ -233,6 +262,11 @@ pub fn image_purl(repository: &str, digest: &Digest, tag: Option<&str>) -> Strin
         s.push_str(&format!("&tag={}", pct(t)));
     }
     s
+}
+
+/// A purl for a Python distribution file: `pkg:pypi/<project>@<version>?file_name=<file>`.
+pub fn pypi_purl(project: &str, version: &str, filename: &str) -> String {
+    format!("pkg:pypi/{}@{}?file_name={}", pct(project), pct(version), pct(filename))
 }
 
 /// A purl for a git repository: `pkg:generic/<name>@<head commit>?vcs_url=git%2B<url>`.

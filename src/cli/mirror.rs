@@ -26,6 +26,11 @@ pub struct MirrorArgs {
     #[arg(long)]
     pub locked: bool,
 
+    /// Warn about Python requirements that no file satisfies for some environment, and
+    /// carry the rest, instead of failing (the spec's `allow-missing`, for every entry)
+    #[arg(long)]
+    pub allow_missing: bool,
+
     /// Downloads in flight at once
     #[arg(long, short = 'j', default_value_t = 8, value_name = "N")]
     pub jobs: usize,

@@ -14,6 +14,7 @@ use crate::cli::ExportArgs;
 use crate::digest::Digest;
 use crate::exit::ExitStatus;
 use crate::lock::Lock;
+use crate::pypi;
 use crate::spec::valid_name;
 use crate::store::Store;
 
@@ -204,7 +205,26 @@ fn build_manifest(
         });
         image_blobs.extend(i.blobs.iter().cloned());
     }
-    artifacts.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+    let mut python_blobs = Vec::new();
+    for p in &lock.python {
+        let media_type = if p.filename.ends_with(".whl") { pypi::WHEEL_MEDIA_TYPE } else { pypi::SDIST_MEDIA_TYPE };
+        artifacts.push(Artifact {
+            kind: Kind::Python,
+            name: p.filename.clone(),
+            version: Some(p.version.clone()),
+            upstream: p.url.clone(),
+            purl: manifest::pypi_purl(&p.project, &p.version, &p.filename),
+            index: Some(p.index.clone()),
+            project: Some(p.project.clone()),
+            requires_python: p.requires_python.clone(),
+            yanked: p.yanked.clone(),
+            blobs: std::iter::once(p.digest).chain(p.metadata.as_ref().map(|m| m.digest)).collect(),
+            ..Default::default()
+        });
+        python_blobs.push(BlobDescriptor { digest: p.digest, size: p.size, media_type: media_type.into() });
+        python_blobs.extend(p.metadata.clone());
+    }
+    artifacts.sort_by(|a, b| (a.kind, &a.index, &a.name).cmp(&(b.kind, &b.index, &b.name)));
     let mut blobs: Vec<BlobDescriptor> = Vec::new();
     let mut seen = BTreeSet::new();
     for a in &lock.artifacts {
@@ -213,7 +233,7 @@ fn build_manifest(
         }
         blobs.push(BlobDescriptor { digest: a.digest, size: a.size, media_type: "application/octet-stream".into() });
     }
-    for b in git_blobs.into_iter().chain(image_blobs) {
+    for b in git_blobs.into_iter().chain(image_blobs).chain(python_blobs) {
         if base.is_some_and(|base| base.blobs.contains(&b.digest)) || !seen.insert(b.digest) {
             continue;
         }

@@ -11,6 +11,7 @@ use crate::source::Source;
 use crate::source::file::FileSource;
 use crate::source::git::{GitLocked, GitSource};
 use crate::source::oci::ImageSource;
+use crate::source::python::PythonSource;
 use crate::spec::Spec;
 use crate::store::Store;
 
@@ -105,10 +106,26 @@ pub fn mirror(args: &MirrorArgs, cx: &Ctx) -> CmdResult {
         }
     }
 
+    let python_source = PythonSource::new(&source, &store, args.retries, args.backoff)?;
+    let python_bar = cx.reporter.items("python", spec.python.len() as u64);
+    let mut python = Vec::new();
+    for entry in &spec.python {
+        let mut entry = entry.clone();
+        entry.allow_missing |= args.allow_missing;
+        let r = pool.install(|| python_source.lock(&entry, &spec.dir))?;
+        python_bar.inc(1);
+        for w in &r.warnings {
+            cx.printer.warn(w);
+        }
+        python.extend(r.locked);
+    }
+    python_bar.finish_and_clear();
+
     let unchanged = previous.as_ref().is_some_and(|l| {
         l.artifacts == artifacts
             && l.git == git
             && l.images == images
+            && l.python == python
             && l.name == spec.name
             && l.version == spec.version
     });
@@ -131,6 +148,7 @@ pub fn mirror(args: &MirrorArgs, cx: &Ctx) -> CmdResult {
                 artifacts,
                 git,
                 images,
+                python,
             };
             lock.save(&lock_path)?;
             lock
@@ -146,16 +164,18 @@ pub fn mirror(args: &MirrorArgs, cx: &Ctx) -> CmdResult {
             "artifacts": lock.artifacts,
             "git": lock.git,
             "images": lock.images,
+            "python": lock.python,
             "bytes": total,
             "seconds": secs,
         }),
         || {
             format!(
-                "locked {} files ({}), {} git repositories and {} images in {} ({}); cache {}",
+                "locked {} files ({}), {} git repositories, {} images and {} Python files in {} ({}); cache {}",
                 lock.artifacts.len(),
                 bytes(total),
                 lock.git.len(),
                 lock.images.len(),
+                lock.python.len(),
                 lock_path.display(),
                 if unchanged { "unchanged" } else { "updated" },
                 cache.display()

@@ -41,7 +41,7 @@ impl<'a> FileSource<'a> {
         Ok(Self { spec, client, retries, backoff })
     }
 
-    fn download(&self, url: &str, expected: Option<&Digest>, store: &Store) -> Result<(Digest, u64)> {
+    pub fn download(&self, url: &str, expected: Option<&Digest>, store: &Store) -> Result<(Digest, u64)> {
         if let Some(d) = expected
             && let Some(size) = store.blob_size(d)
         {

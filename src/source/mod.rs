@@ -5,6 +5,7 @@
 pub mod file;
 pub mod git;
 pub mod oci;
+pub mod python;
 
 use crate::lock::LockedArtifact;
 use crate::store::Store;
