@@ -15,7 +15,9 @@ use clap::Args;
 /// branches only fast-forward and tags never move unless `--git-allow-force`; with
 /// `--git-push` they are then pushed to the site's git remotes. Images go to the store's
 /// registry (`<store>/oci/`), or with `--oci-registry` to any OCI registry: blobs first,
-/// then manifests, tags last.
+/// then manifests, tags last. Python files go to a static package index in the store
+/// (`<store>/repository/<index>/simple/`, PEP 503 HTML and PEP 691 JSON), or with
+/// `--python-upload` to any server that takes twine uploads.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// The bundle (file, first volume, or unpacked directory)
@@ -69,6 +71,22 @@ pub struct ImportArgs {
     /// `{name}` is the repository's name (e.g. `ssh://gerrit.site.example:29418/{name}`)
     #[arg(long, value_name = "URL")]
     pub git_push: Option<String>,
+
+    /// Put every Python file into this index of the store, instead of the index each
+    /// spec entry named
+    #[arg(long, value_name = "NAME")]
+    pub python_index: Option<String>,
+
+    /// Upload Python files to this twine-compatible endpoint instead (pypiserver,
+    /// Nexus `https://nexus.site.example/repository/pypi-hosted/`, devpi); files it already
+    /// has are skipped
+    #[arg(long, value_name = "URL")]
+    pub python_upload: Option<String>,
+
+    /// Basic-auth user for `--python-upload` (`__token__` for token auth); the password
+    /// is read from AIRLOCK_PYTHON_PASSWORD only
+    #[arg(long, env = "AIRLOCK_PYTHON_USERNAME", value_name = "USER")]
+    pub python_username: Option<String>,
 
     /// Also trust this public key (minisign format) for this run
     #[arg(long = "trusted-key", value_name = "FILE")]

@@ -11,6 +11,7 @@ use crate::store::Store;
 use crate::target::Target;
 use crate::target::git::{RemoteGit, StoreGit};
 use crate::target::oci::{RegistryOci, StoreOci};
+use crate::target::python::{StoreIndex, UploadIndex};
 use crate::target::raw::{HttpRaw, StoreRaw};
 
 use super::{CmdResult, Ctx};
@@ -37,7 +38,19 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
             Ok((crate::registry::Registry::new(host, args.oci_insecure)?, prefix.trim_matches('/').to_string()))
         })
         .transpose()?;
+    if let Some(n) = &args.python_index
+        && !crate::spec::valid_name(n)
+    {
+        anyhow::bail!("--python-index `{n}` must be 1-128 letters, digits, `.`, `_`, `+` or `-`");
+    }
     let store = Store::open(&root)?;
+    let python_upload = args
+        .python_upload
+        .as_deref()
+        .map(|url| {
+            UploadIndex::new(&store, url, args.python_username.clone(), std::env::var("AIRLOCK_PYTHON_PASSWORD").ok())
+        })
+        .transpose()?;
     // One import at a time per store; whatever a killed import staged is discarded.
     let lock_file = File::create(root.join(".import.lock")).with_context(|| format!("locking {}", root.display()))?;
     lock_file
@@ -85,6 +98,11 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
         Some(t) => (None, Some(t.plan(&bundle)?)),
         None => (Some(oci_store.plan(&bundle)?), None),
     };
+    let python_store = StoreIndex { store: &store, index: args.python_index.clone() };
+    let python_plan = match &python_upload {
+        Some(_) => None,
+        None => Some(python_store.plan(&bundle)?),
+    };
     let mut placed = match &raw_http {
         Some(t) => t.load(raw_plan, &bundle, &cx.reporter)?,
         None => raw_store.load(raw_plan, &bundle, &cx.reporter)?,
@@ -95,6 +113,12 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
     }
     if let (Some(t), Some(p)) = (&oci_remote, oci_remote_plan) {
         placed.extend(t.load(p, &bundle, &cx.reporter)?);
+    }
+    if let Some(p) = python_plan {
+        placed.extend(python_store.load(p, &bundle, &cx.reporter)?);
+    }
+    if let Some(t) = &python_upload {
+        placed.extend(t.upload(&bundle, &cx.reporter)?);
     }
     if let Some(template) = &args.git_push {
         let remote = RemoteGit { store: &store, template: template.clone(), allow_force: args.git_allow_force };

@@ -5,6 +5,7 @@
 
 pub mod git;
 pub mod oci;
+pub mod python;
 pub mod raw;
 
 use serde::Serialize;
