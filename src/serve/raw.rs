@@ -1,14 +1,17 @@
-//! Raw files, Nexus-style: `GET /repository/<name>/<path>` serves the store's raw
-//! repository (with Range); `PUT` stores a file (hashed while written, visible only when
-//! complete, needs a token).
+//! Repositories, Nexus-style: `GET /repository/<name>/<path>` serves a file of the
+//! store's repository `<name>` (with Range): raw files, Python indexes (a directory answers
+//! with its `index.json` or `index.html`, chosen by `Accept`, so pip and uv read
+//! `/repository/<name>/simple/`), apt repositories. `PUT` stores a raw file (hashed while
+//! written, visible only when complete, needs a token).
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{Method, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
+use crate::pypi;
 use crate::relpath::RelPath;
 use crate::spec::valid_name;
 
@@ -19,7 +22,10 @@ fn text(status: StatusCode, msg: impl Into<String>) -> Response {
 }
 
 pub async fn handle(State(s): State<Shared>, Path((repo, path)): Path<(String, String)>, req: Request) -> Response {
-    let Ok(rel) = RelPath::new(&path) else { return text(StatusCode::BAD_REQUEST, "invalid path") };
+    let slash = path.ends_with('/');
+    let Ok(rel) = RelPath::new(path.trim_end_matches('/')) else {
+        return text(StatusCode::BAD_REQUEST, "invalid path");
+    };
     if !valid_name(&repo) {
         return text(StatusCode::BAD_REQUEST, "invalid repository name");
     }
@@ -27,6 +33,10 @@ pub async fn handle(State(s): State<Shared>, Path((repo, path)): Path<(String, S
         Method::GET | Method::HEAD => {
             if !s.allowed(req.headers(), false) {
                 return unauthorized();
+            }
+            let dir = s.store.repository_dir(&repo).join(rel.as_str());
+            if dir.is_dir() {
+                return index_page(&dir, slash, req).await;
             }
             let Some(file) = s.store.repository_file(&repo, &rel) else {
                 return text(StatusCode::NOT_FOUND, format!("{repo}/{rel}: not found"));
@@ -46,6 +56,41 @@ pub async fn handle(State(s): State<Shared>, Path((repo, path)): Path<(String, S
             }
         }
         _ => text(StatusCode::METHOD_NOT_ALLOWED, "GET, HEAD or PUT"),
+    }
+}
+
+/// A directory: a package index page (`index.json` or `index.html`, chosen by `Accept`
+/// or `?format=` as PEP 691 says), or 404 when it has none. Index URLs end in `/`; the
+/// slash-less form redirects.
+async fn index_page(dir: &std::path::Path, slash: bool, req: Request) -> Response {
+    if !slash {
+        let location = format!("{}/", req.uri().path());
+        return (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, location)]).into_response();
+    }
+    let format = req
+        .uri()
+        .query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("format=")))
+        .map(|f| f.replace("%2B", "+").replace("%2b", "+"));
+    let accept = format.or_else(|| req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_string));
+    let Some(content_type) = pypi::negotiate(accept.as_deref()) else {
+        return text(
+            StatusCode::NOT_ACCEPTABLE,
+            format!("acceptable: {}, {}, text/html", pypi::JSON_V1, pypi::HTML_V1),
+        );
+    };
+    let file = dir.join(if content_type == pypi::JSON_V1 { "index.json" } else { "index.html" });
+    if !file.is_file() {
+        return text(StatusCode::NOT_FOUND, "no index page here");
+    }
+    match tower_http::services::ServeFile::new(file).oneshot(req).await {
+        Ok(mut r) => {
+            let h = r.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            h.insert(header::VARY, HeaderValue::from_static("Accept"));
+            r.map(Body::new)
+        }
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
 
