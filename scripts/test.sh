@@ -20,6 +20,7 @@ declare -A packages=(
   [skopeo]=skopeo
   [htpasswd]=apache2-utils
   [curl]=curl
+  [python3]=python3
 )
 missing=()
 for cmd in "${!packages[@]}"; do
@@ -32,6 +33,23 @@ if ((${#missing[@]})); then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# Python tools the tests run for real: pip (installs from our index) and pypiserver (an
+# upload target), in a virtualenv of their own.
+venv="target/test-tools/python"
+if ! "$venv/bin/python3" -c 'import pypiserver, passlib' >/dev/null 2>&1; then
+  if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    echo "installing python3-venv" >&2
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-venv python3-pip >/dev/null
+  fi
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/python3" -m pip install -q --disable-pip-version-check "pip>=23" "pypiserver[passlib]==2.4.2"
+fi
+export PATH="$PWD/$venv/bin:$PATH"
 
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings

@@ -9,6 +9,7 @@ mod images;
 mod interrupt;
 mod keys;
 mod mirror;
+mod python;
 mod raw_http;
 mod roundtrip;
 mod serve;

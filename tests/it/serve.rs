@@ -1,56 +1,13 @@
 //! `airlock serve` with real clients: skopeo pulls and pushes, git clones, curl reads and
 //! writes raw files; tokens, traversal and digest checks.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use airlock::digest::Digest;
 
+use crate::common::server::{Server, TOKEN};
 use crate::common::{TestContext, require, sh};
-
-const TOKEN: &str = "a-long-enough-test-token-1234";
-
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(cx: &TestContext, extra: &[&str]) -> Self {
-        let hashes = cx.path("tokens");
-        std::fs::write(&hashes, format!("# writers\nsha256:{}\n", Digest::of(TOKEN.as_bytes()).hex())).unwrap();
-        let mut child = cx
-            .command()
-            .args(["serve", "--listen", "127.0.0.1:0", "--token-hashes", hashes.to_str().unwrap()])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let addr = line
-            .split_whitespace()
-            .nth(2)
-            .expect("listening on ADDR")
-            .trim_start_matches("http://")
-            .trim_start_matches("https://")
-            .to_string();
-        Self { child, addr }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The fixtures imported into the store: files, a git repository, an image.
 fn imported() -> TestContext {

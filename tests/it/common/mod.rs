@@ -8,6 +8,7 @@ pub mod http;
 pub mod nginx;
 pub mod proxy;
 pub mod registry;
+pub mod server;
 pub mod tarhack;
 
 use std::path::{Path, PathBuf};
