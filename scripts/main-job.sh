@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the bundled fixtures, with no network: build airlock, then
 #   key generate -> mirror -> export -> verify -> inspect -> import -> show the result
-# for every kind that has landed: plain files, git repositories and container images,
-# then serve the store and read it back with curl and git.
+# for every kind that has landed: plain files, git repositories, container images and
+# Python packages, then serve the store and read it back with curl, git and pip.
 # Everything happens in a scratch directory (AIRLOCK_DEMO_DIR, default a new temp dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,6 +56,9 @@ else
   echo "(install skopeo to read images straight from the unpacked bundle: skopeo inspect oci:DIR:hello_hello-1.0)"
 fi
 
+step "result: the Python index in $AIRLOCK_STORE/repository/pypi (PEP 503 + PEP 691)"
+(cd "$AIRLOCK_STORE/repository/pypi" && find . -type f | sort)
+
 step "airlock serve: the store over HTTP, read by the usual clients"
 "$airlock" serve --listen 127.0.0.1:0 -q > "$work/serve.out" &
 serve_pid=$!
@@ -70,4 +73,14 @@ curl -sf "$url/v2/hello/hello/tags/list"; echo
 rm -rf "$work/served-clone"
 echo "+ git clone $url/git/hello.git"
 git clone -q "$url/git/hello.git" "$work/served-clone" && git -C "$work/served-clone" log --oneline -1
+if python3 -m pip --version >/dev/null 2>&1; then
+  rm -rf "$work/wheels"
+  echo "+ pip download --index-url $url/repository/pypi/simple/ --python-version 3.11 --platform manylinux2014_x86_64 aldemo-app"
+  PIP_CONFIG_FILE=/dev/null python3 -m pip download -q --disable-pip-version-check --no-cache-dir \
+    --index-url "$url/repository/pypi/simple/" --only-binary :all: \
+    --python-version 3.11 --platform manylinux2014_x86_64 -d "$work/wheels" aldemo-app
+  ls "$work/wheels"
+else
+  echo "(install python3-pip to fetch from the served index: pip download --index-url $url/repository/pypi/simple/ ...)"
+fi
 kill $serve_pid
