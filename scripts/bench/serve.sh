@@ -20,6 +20,7 @@
 #   airlock  GET /v2/hello/hello/blobs/sha256:<4 KiB>     nginx  GET /blobs/sha256/<4 KiB>
 #   airlock  GET /v2/hello/hello/manifests/1.0  (Accept: OCI image index)
 #   airlock  GET /v2/hello/hello/tags/list
+#   airlock  GET /repository/pypi/simple/aldemo-app/  (Accept: PEP 691 JSON, the index page)
 # wrk and the servers share the machine's 2 cores, as they would on a small mirror host.
 #
 # Then an access-log check: a second `airlock serve` without -q takes a short load
@@ -208,7 +209,7 @@ kill -0 "$NGINX_PID" 2> /dev/null && curl -sf "$NX/ok" > /dev/null \
 echo "nginx: $NX (master pid $NGINX_PID, workers $(pgrep -P "$NGINX_PID" | tr '\n' ' '))" >&2
 
 # --- 4. targets, checked once with curl ------------------------------------------------
-NAMES=(al_big nx_big al_small nx_small al_manifest al_tags)
+NAMES=(al_big nx_big al_small nx_small al_manifest al_tags al_pypi)
 declare -A URL LABEL HDR SRV EXPECT_HEX
 URL[al_big]=$AL/v2/$IMAGE/blobs/sha256:$BIG_HEX;     LABEL[al_big]="airlock blob 1 MiB"
 URL[nx_big]=$NX/blobs/sha256/$BIG_HEX;               LABEL[nx_big]="nginx   blob 1 MiB"
@@ -216,6 +217,8 @@ URL[al_small]=$AL/v2/$IMAGE/blobs/sha256:$SMALL_HEX; LABEL[al_small]="airlock bl
 URL[nx_small]=$NX/blobs/sha256/$SMALL_HEX;           LABEL[nx_small]="nginx   blob 4 KiB"
 URL[al_manifest]=$AL/v2/$IMAGE/manifests/$TAG;       LABEL[al_manifest]="airlock manifest by tag"
 URL[al_tags]=$AL/v2/$IMAGE/tags/list;                LABEL[al_tags]="airlock tags/list"
+URL[al_pypi]=$AL/repository/pypi/simple/aldemo-app/; LABEL[al_pypi]="airlock PyPI page (JSON)"
+HDR[al_pypi]="Accept: application/vnd.pypi.simple.v1+json"
 HDR[al_manifest]="Accept: $INDEX_TYPE"
 for n in "${NAMES[@]}"; do SRV[$n]=${n%%_*}; done
 EXPECT_HEX[al_big]=$BIG_HEX; EXPECT_HEX[nx_big]=$BIG_HEX
@@ -239,6 +242,7 @@ done
 grep -qi "^docker-content-digest: $INDEX_DIGEST" "$LOGS/check-al_manifest.headers" \
     || die "manifest: no Docker-Content-Digest: $INDEX_DIGEST"
 grep -q "\"$TAG\"" "$LOGS/check-al_tags.body" || die "tags/list does not list $TAG"
+grep -q '"aldemo_app-2.0-py3-none-any.whl"' "$LOGS/check-al_pypi.body" || die "the PyPI page does not list aldemo-app 2.0"
 
 # --- 5. load ----------------------------------------------------------------------------
 HZ=$(getconf CLK_TCK)
