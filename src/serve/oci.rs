@@ -33,10 +33,14 @@ enum Route {
     Blob(Digest),
     Uploads(String, Option<String>),
     Tags(String),
+    Referrers(String, Digest),
 }
 
 fn route(rest: &str) -> Option<Route> {
     let name_ok = |n: &str| oci::valid_repository(n).then(|| n.to_string());
+    if let Some((name, digest)) = rest.rsplit_once("/referrers/") {
+        return Some(Route::Referrers(name_ok(name)?, digest.parse().ok()?));
+    }
     if let Some(name) = rest.strip_suffix("/tags/list") {
         return Some(Route::Tags(name_ok(name)?));
     }
@@ -77,6 +81,7 @@ pub async fn dispatch(State(s): State<Shared>, req: Request) -> Response {
         (Route::Manifest(name, reference), Method::PUT) => put_manifest(&s, &name, &reference, req).await,
         (Route::Blob(d), Method::GET | Method::HEAD) => get_blob(&s, &d, req).await,
         (Route::Tags(name), Method::GET) => tags(&s, &name, &req),
+        (Route::Referrers(name, d), Method::GET | Method::HEAD) => referrers(&s, &name, &d, &req),
         (Route::Uploads(name, None), Method::POST) => start_upload(&s, &name, req).await,
         (Route::Uploads(name, Some(id)), Method::PATCH) => patch_upload(&s, &name, &id, req).await,
         (Route::Uploads(name, Some(id)), Method::PUT) => finish_upload(&s, &name, &id, req).await,
@@ -332,10 +337,16 @@ async fn put_manifest(s: &Shared, name: &str, reference: &str, req: Request) -> 
         ));
     }
     s.store.insert(&mut bytes.as_ref(), Some(&digest), &format!("manifest {digest}"))?;
+    // A manifest with a `subject` is a referrer (a signature, an SBOM, an attestation):
+    // record its descriptor for the referrers API.
+    let subject = referrer_descriptor(&bytes, &media_type, &digest);
+    if let Some((subject, descriptor)) = &subject {
+        s.store.add_oci_referrer(name, subject, &digest, descriptor)?;
+    }
     if let Some(t) = tag {
         s.store.set_oci_tag(name, t, &digest)?;
     }
-    Ok((
+    let mut resp = (
         StatusCode::CREATED,
         [
             (header::LOCATION.as_str(), format!("/v2/{name}/manifests/{digest}")),
@@ -343,5 +354,67 @@ async fn put_manifest(s: &Shared, name: &str, reference: &str, req: Request) -> 
             (header::CONTENT_LENGTH.as_str(), "0".to_string()),
         ],
     )
-        .into_response())
+        .into_response();
+    if let Some((subject, _)) = subject
+        && let Ok(v) = subject.to_string().parse()
+    {
+        resp.headers_mut().insert("OCI-Subject", v);
+    }
+    Ok(resp)
+}
+
+/// For a manifest with a `subject`: the subject's digest and the manifest's descriptor as
+/// the referrers API lists it (media type, digest, size, artifactType, annotations).
+fn referrer_descriptor(bytes: &[u8], media_type: &str, digest: &Digest) -> Option<(Digest, Vec<u8>)> {
+    let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let subject: Digest = v.get("subject")?.get("digest")?.as_str()?.parse().ok()?;
+    // artifactType, else (for an image manifest) the config's media type.
+    let artifact_type = v
+        .get("artifactType")
+        .and_then(|t| t.as_str())
+        .or_else(|| v.get("config").and_then(|c| c.get("mediaType")).and_then(|t| t.as_str()));
+    let mut d = serde_json::json!({
+        "mediaType": media_type,
+        "digest": digest.to_string(),
+        "size": bytes.len(),
+    });
+    if let Some(t) = artifact_type {
+        d["artifactType"] = t.into();
+    }
+    if let Some(a) = v.get("annotations").filter(|a| a.is_object()) {
+        d["annotations"] = a.clone();
+    }
+    Some((subject, serde_json::to_vec(&d).ok()?))
+}
+
+/// `GET /v2/<name>/referrers/<digest>[?artifactType=...]`: an image index of the
+/// manifests whose subject is `<digest>` (OCI distribution spec 1.1).
+fn referrers(s: &Shared, name: &str, subject: &Digest, req: &Request) -> Result<Response, ApiError> {
+    let filter = req
+        .uri()
+        .query()
+        .map(url_query)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|(k, _)| k == "artifactType")
+        .map(|(_, v)| v);
+    let mut manifests = Vec::new();
+    for raw in s.store.oci_referrers(name, subject)? {
+        let Ok(d) = serde_json::from_slice::<serde_json::Value>(&raw) else { continue };
+        if filter.as_ref().is_some_and(|f| d.get("artifactType").and_then(|t| t.as_str()) != Some(f.as_str())) {
+            continue;
+        }
+        manifests.push(d);
+    }
+    let body = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": oci::OCI_INDEX,
+        "manifests": manifests,
+    }))
+    .expect("serializes");
+    let mut resp = ([(header::CONTENT_TYPE.as_str(), oci::OCI_INDEX)], body).into_response();
+    if filter.is_some() {
+        resp.headers_mut().insert("OCI-Filters-Applied", axum::http::HeaderValue::from_static("artifactType"));
+    }
+    Ok(resp)
 }

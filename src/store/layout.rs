@@ -67,6 +67,15 @@ impl Layout {
         }
         p.join("tags").join(tag)
     }
+    /// `<root>/oci/<repository>/referrers/<subject hex>/`: one descriptor file per
+    /// manifest whose `subject` is that digest.
+    pub fn oci_referrers(&self, repository: &str, subject: &Digest) -> PathBuf {
+        let mut p = self.root.join("oci");
+        for c in repository.split('/') {
+            p.push(c);
+        }
+        p.join("referrers").join(subject.hex())
+    }
     pub fn git_repo(&self, name: &str) -> PathBuf {
         self.root.join("git").join(format!("{name}.git"))
     }

@@ -217,6 +217,31 @@ impl Store {
         atomic::write(&p, format!("{d}\n").as_bytes()).with_context(|| format!("writing {}", p.display()))
     }
 
+    /// Record that manifest `descriptor` (an OCI descriptor, JSON) refers to `subject`.
+    pub fn add_oci_referrer(
+        &self,
+        repository: &str,
+        subject: &Digest,
+        manifest: &Digest,
+        descriptor: &[u8],
+    ) -> Result<()> {
+        let p = self.layout.oci_referrers(repository, subject).join(manifest.hex());
+        atomic::write(&p, descriptor).with_context(|| format!("writing {}", p.display()))
+    }
+
+    /// The descriptors of every manifest in `repository` whose `subject` is `subject`.
+    pub fn oci_referrers(&self, repository: &str, subject: &Digest) -> Result<Vec<Vec<u8>>> {
+        let dir = self.layout.oci_referrers(repository, subject);
+        let mut names: Vec<PathBuf> = match fs::read_dir(&dir) {
+            Ok(rd) => rd.filter_map(|e| e.ok()).map(|e| e.path()).collect(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+        };
+        names.retain(|p| p.file_name().is_some_and(|n| n.len() == 64));
+        names.sort();
+        names.iter().map(|p| fs::read(p).with_context(|| format!("reading {}", p.display()))).collect()
+    }
+
     /// The bare git repository `name` (git itself manages what is inside).
     pub fn git_repo(&self, name: &str) -> PathBuf {
         self.layout.git_repo(name)

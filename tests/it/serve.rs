@@ -122,6 +122,62 @@ fn writes_need_a_token_and_a_matching_digest() {
 }
 
 #[test]
+fn referrers_api_lists_manifests_that_name_a_subject() {
+    let cx = imported();
+    let srv = Server::start(&cx, &[]);
+    let d = cx.dir.path();
+    let auth = format!("-u any:{TOKEN}");
+    let subject = fixture_image_digest();
+    // A signature-like artifact: the empty config, one layer, `subject` = the image.
+    let push = |file: &str, bytes: &[u8]| {
+        std::fs::write(cx.path(file), bytes).unwrap();
+        let digest = Digest::of(bytes);
+        let url = srv.url(&format!("/v2/hello/hello/blobs/uploads/?digest={digest}"));
+        assert_eq!(curl(d, &format!("{auth} -X POST --data-binary @{file} '{url}'")), "201");
+        (digest, bytes.len())
+    };
+    let (config, config_size) = push("empty.json", b"{}");
+    let (layer, layer_size) = push("sig.bin", b"a detached signature");
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.example.signature","config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{config}","size":{config_size}}},"layers":[{{"mediaType":"application/octet-stream","digest":"{layer}","size":{layer_size}}}],"subject":{{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"{subject}","size":517}},"annotations":{{"org.example.signer":"site"}}}}"#
+    );
+    std::fs::write(cx.path("referrer.json"), &manifest).unwrap();
+    let referrer = Digest::of(manifest.as_bytes());
+    let headers = sh(
+        d,
+        &format!(
+            "curl -sf -D - -o /dev/null {auth} -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --data-binary @referrer.json {}",
+            srv.url(&format!("/v2/hello/hello/manifests/{referrer}"))
+        ),
+    );
+    assert!(headers.to_ascii_lowercase().contains(&format!("oci-subject: {subject}")), "{headers}");
+
+    let list = sh(d, &format!("curl -sf {}", srv.url(&format!("/v2/hello/hello/referrers/{subject}"))));
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(list["mediaType"], "application/vnd.oci.image.index.v1+json");
+    let m = list["manifests"].as_array().unwrap();
+    assert_eq!(m.len(), 1, "{list}");
+    assert_eq!(m[0]["digest"], referrer.to_string());
+    assert_eq!(m[0]["size"], manifest.len());
+    assert_eq!(m[0]["artifactType"], "application/vnd.example.signature");
+    assert_eq!(m[0]["annotations"]["org.example.signer"], "site");
+    // Filtered by artifactType; other repositories and subjects have none.
+    let other = sh(
+        d,
+        &format!(
+            "curl -sf -D - '{}'",
+            srv.url(&format!("/v2/hello/hello/referrers/{subject}?artifactType=application/x-other"))
+        ),
+    );
+    assert!(other.to_ascii_lowercase().contains("oci-filters-applied: artifacttype"), "{other}");
+    assert!(other.contains(r#""manifests":[]"#), "{other}");
+    let none = sh(d, &format!("curl -sf {}", srv.url(&format!("/v2/other/repo/referrers/{subject}"))));
+    assert!(none.contains(r#""manifests":[]"#), "{none}");
+    // The referrer itself pulls like any manifest.
+    assert_eq!(curl(d, &srv.url(&format!("/v2/hello/hello/manifests/{referrer}"))), "200");
+}
+
+#[test]
 fn anonymous_reads_can_be_switched_off() {
     let cx = imported();
     let srv = Server::start(&cx, &["--no-anonymous-read"]);
