@@ -38,4 +38,8 @@ pub struct ServeArgs {
     /// Require a token for reads too
     #[arg(long)]
     pub no_anonymous_read: bool,
+
+    /// Refuse uploads (a blob, all chunks of one upload, a raw PUT) larger than SIZE with 413
+    #[arg(long, default_value = "64GiB", value_parser = crate::bundle::split::parse_size, value_name = "SIZE")]
+    pub max_upload: u64,
 }

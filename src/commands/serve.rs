@@ -37,6 +37,7 @@ pub fn serve(args: &ServeArgs, cx: &Ctx) -> CmdResult {
         tokens,
         anonymous_read: !args.no_anonymous_read,
         access_log: !cx.printer.quiet,
+        max_upload: args.max_upload,
     };
     let printer = cx.printer;
     let scheme = if opts.tls.is_some() { "https" } else { "http" };

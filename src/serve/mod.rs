@@ -38,6 +38,8 @@ pub struct AppState {
     pub tokens: Vec<Digest>,
     pub anonymous_read: bool,
     pub access_log: bool,
+    /// Largest upload accepted, in bytes.
+    pub max_upload: u64,
     /// Blob upload sessions: id -> (hash so far, bytes so far).
     pub uploads: Mutex<std::collections::HashMap<String, (Hasher, u64)>>,
 }
@@ -110,6 +112,8 @@ pub struct ServeOptions {
     pub tokens: Vec<Digest>,
     pub anonymous_read: bool,
     pub access_log: bool,
+    /// Largest upload accepted, in bytes.
+    pub max_upload: u64,
 }
 
 /// Run the server until SIGINT or SIGTERM. `on_listen` is told the bound address.
@@ -120,6 +124,7 @@ pub fn run(store: Store, opts: ServeOptions, on_listen: impl FnOnce(SocketAddr))
         tokens: opts.tokens,
         anonymous_read: opts.anonymous_read,
         access_log: opts.access_log,
+        max_upload: opts.max_upload,
         uploads: Mutex::new(Default::default()),
     });
     let tls = opts.tls.as_ref().map(|(c, k)| tls::config(c, k)).transpose()?;

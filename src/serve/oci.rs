@@ -191,6 +191,13 @@ async fn append(s: &Shared, id: &str, body: Body) -> Result<u64, ApiError> {
             if let Ok(data) = frame.into_data() {
                 hasher.update(&data);
                 len += data.len() as u64;
+                if len > s.max_upload {
+                    return Err(ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "SIZE_INVALID",
+                        format!("uploads are limited to {} bytes (airlock serve --max-upload)", s.max_upload),
+                    ));
+                }
                 file.write_all(&data).await?;
             }
         }

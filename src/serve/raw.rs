@@ -109,12 +109,22 @@ async fn put(s: &Shared, repo: &str, rel: &RelPath, mut body: Body) -> Result<()
         }
         Ok(w.commit(None, "an upload")?.0)
     });
+    let mut len = 0u64;
     while let Some(frame) = body.frame().await {
         match frame {
             Ok(f) => {
-                if let Ok(data) = f.into_data()
-                    && tx.send(bytes_chunk::Chunk::Data(data.to_vec())).is_err()
-                {
+                let Ok(data) = f.into_data() else { continue };
+                len += data.len() as u64;
+                if len > s.max_upload {
+                    let _ = tx.send(bytes_chunk::Chunk::Abort);
+                    drop(tx);
+                    let _ = writer.await;
+                    return Err(text(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!("uploads are limited to {} bytes (airlock serve --max-upload)", s.max_upload),
+                    ));
+                }
+                if tx.send(bytes_chunk::Chunk::Data(data.to_vec())).is_err() {
                     break;
                 }
             }

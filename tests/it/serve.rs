@@ -178,6 +178,25 @@ fn referrers_api_lists_manifests_that_name_a_subject() {
 }
 
 #[test]
+fn uploads_larger_than_the_bound_are_refused_and_leave_nothing() {
+    let cx = imported();
+    let srv = Server::start(&cx, &["--max-upload", "1KiB"]);
+    let d = cx.dir.path();
+    let auth = format!("-u any:{TOKEN}");
+    std::fs::write(cx.path("big.bin"), vec![7u8; 4096]).unwrap();
+    std::fs::write(cx.path("small.bin"), vec![7u8; 512]).unwrap();
+    let put = |file: &str, path: &str| curl(d, &format!("{auth} -T {file} {}", srv.url(path)));
+    assert_eq!(put("big.bin", "/repository/raw/up/big.bin"), "413");
+    assert_eq!(curl(d, &srv.url("/repository/raw/up/big.bin")), "404");
+    assert_eq!(put("small.bin", "/repository/raw/up/small.bin"), "201");
+    let big = Digest::of(&[7u8; 4096]);
+    let post =
+        format!("{auth} -X POST --data-binary @big.bin '{}'", srv.url(&format!("/v2/x/y/blobs/uploads/?digest={big}")));
+    assert_eq!(curl(d, &post), "413");
+    assert_eq!(curl(d, &srv.url(&format!("/v2/x/y/blobs/{big}"))), "404");
+}
+
+#[test]
 fn anonymous_reads_can_be_switched_off() {
     let cx = imported();
     let srv = Server::start(&cx, &["--no-anonymous-read"]);
