@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run airlock's whole test suite on a fresh Debian machine: install the tools the tests
-# run for real (minisign, zstd, nginx, openssl, git, docker-registry, skopeo) if they are
+# run for real (minisign, zstd, nginx, openssl, git, docker-registry, skopeo, gnupg, dpkg-dev, apt) if they are
 # missing, check formatting and lints, then run every test. Tests never skip: a missing
 # tool fails them.
 set -euo pipefail
@@ -21,6 +21,14 @@ declare -A packages=(
   [htpasswd]=apache2-utils
   [curl]=curl
   [python3]=python3
+  [gpg]=gnupg
+  [gpgv]=gpgv
+  [gpgconf]=gpgconf
+  [dpkg-deb]=dpkg
+  [dpkg-scanpackages]=dpkg-dev
+  [apt-get]=apt
+  [xz]=xz-utils
+  [gzip]=gzip
 )
 missing=()
 for cmd in "${!packages[@]}"; do

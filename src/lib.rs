@@ -7,6 +7,7 @@
 pub mod bundle;
 pub mod cli;
 pub mod commands;
+pub mod debian;
 pub mod digest;
 pub mod dirs;
 pub mod exit;

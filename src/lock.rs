@@ -40,6 +40,9 @@ pub struct Lock {
     /// Python distributions: every file chosen, from which index, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub python: Vec<LockedPython>,
+    /// Debian packages: each entry's closure, every .deb pinned by its SHA-256.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub debian: Vec<LockedDebian>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -66,6 +69,64 @@ pub struct LockedPython {
     pub metadata: Option<crate::bundle::manifest::BlobDescriptor>,
     /// For which environment and requirement it was chosen: `cp311-manylinux_2_28_x86_64: requests>=2 (from spec)`.
     pub chosen_for: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LockedDebian {
+    /// The suite's name at the site.
+    pub name: String,
+    /// The upstream archive root.
+    pub upstream: String,
+    /// The purl namespace (`pkg:deb/<vendor>/...`).
+    pub vendor: String,
+    pub suites: Vec<String>,
+    pub components: Vec<String>,
+    pub architectures: Vec<String>,
+    /// Each upstream suite's signed Release: which file was verified, and by which key.
+    pub releases: Vec<LockedRelease>,
+    /// Every package of the closure, sorted by name, version, architecture.
+    pub packages: Vec<LockedDeb>,
+    /// Where a dependency had alternatives (`a | b`), which one was taken.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alternatives: Vec<LockedChoice>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LockedRelease {
+    pub suite: String,
+    /// The file that was verified (`InRelease`, or `Release` with `Release.gpg`).
+    pub file: String,
+    pub signed_by: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LockedDeb {
+    pub package: String,
+    pub version: String,
+    /// The package's `Architecture` (`amd64`, `all`, ...).
+    pub arch: String,
+    /// The upstream suite and component it came from.
+    pub suite: String,
+    pub component: String,
+    /// Its path upstream, relative to the archive root (Packages' `Filename`).
+    pub filename: RelPath,
+    pub size: u64,
+    pub digest: Digest,
+    /// The Packages stanza without `Filename`, `Size` and hashes (the site adds its own).
+    pub control: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LockedChoice {
+    /// The package that needed it, as `name version (arch)`.
+    pub package: String,
+    pub arch: String,
+    pub relation: String,
+    pub chosen: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -36,6 +36,8 @@ pub struct Spec {
     pub images: Vec<ImageEntry>,
     #[serde(default)]
     pub python: Vec<PythonEntry>,
+    #[serde(default)]
+    pub debian: Vec<DebianEntry>,
     /// Per-registry settings, by host[:port].
     #[serde(default)]
     pub registries: std::collections::BTreeMap<String, RegistrySettings>,
@@ -221,6 +223,63 @@ impl PythonEntry {
     }
 }
 
+/// Debian packages to carry from an apt archive: the download closure of the listed
+/// packages, verified against the archive's signed Release and republished at the site
+/// as a signed suite of the store's apt repository.
+///
+/// ```yaml
+/// debian:
+///   - name: bookworm-site            # the suite it gets at the site
+///     url: https://deb.mirror.example/debian
+///     suites: [bookworm, bookworm-updates]
+///     components: [main]             # default: [main]
+///     architectures: [amd64, arm64]  # arch:all packages come along
+///     keyring: keys/upstream.asc     # relative to the spec; armored or binary
+///     packages: [curl, python3-yaml]
+///     include: ["python3-*"]         # optional globs over package names
+///     exclude: [libc6]               # optional globs: never carried, assumed present at the site
+///     deps: true                     # closure over Pre-Depends + Depends (default true)
+///     recommends: false              # also Recommends (default false)
+///     vendor: debian                 # purl namespace: pkg:deb/<vendor>/... (default debian)
+/// ```
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct DebianEntry {
+    /// The suite's name at the site (`dists/<name>/`).
+    pub name: String,
+    /// The archive root upstream (where `dists/` and `pool/` are).
+    pub url: String,
+    /// Upstream suites (or codenames) to read, in order of preference on equal versions.
+    pub suites: Vec<String>,
+    #[serde(default = "default_components")]
+    pub components: Vec<String>,
+    pub architectures: Vec<String>,
+    /// The OpenPGP keyring that upstream Release files must be signed by.
+    pub keyring: PathBuf,
+    #[serde(default)]
+    pub packages: Vec<String>,
+    #[serde(default)]
+    pub include: Vec<String>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    #[serde(default = "yes")]
+    pub deps: bool,
+    #[serde(default)]
+    pub recommends: bool,
+    #[serde(default)]
+    pub vendor: Option<String>,
+}
+
+fn default_components() -> Vec<String> {
+    vec!["main".into()]
+}
+
+/// A suite, component or architecture name: letters, digits, `.`, `_`, `+`, `-`, and `/`
+/// between parts (suites like `trixie/updates`).
+pub fn valid_dist_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 128 && s.split('/').all(|p| valid_name(p) && p != "." && p != "..")
+}
+
 /// A git repository to carry, with the refs to carry of it.
 ///
 /// ```yaml
@@ -398,6 +457,46 @@ impl Spec {
                 bail!("python entry `{}`: list `requirements` or `requirements-files`", p.name);
             }
         }
+        let mut names = BTreeSet::new();
+        for d in &self.debian {
+            let n = &d.name;
+            if !valid_name(n) {
+                bail!("debian entry `{n}`: name must be 1-128 letters, digits, `.`, `_`, `+` or `-`");
+            }
+            if !names.insert(n) {
+                bail!("two debian entries are named `{n}`");
+            }
+            if !(d.url.starts_with("http://") || d.url.starts_with("https://")) || d.url.contains(char::is_whitespace) {
+                bail!("debian entry `{n}`: `url: {}` must be an http:// or https:// URL", d.url);
+            }
+            if d.suites.is_empty() || d.components.is_empty() || d.architectures.is_empty() {
+                bail!("debian entry `{n}`: `suites`, `components` and `architectures` must not be empty");
+            }
+            for s in d.suites.iter().chain(&d.components).chain(&d.architectures) {
+                if !valid_dist_name(s) {
+                    bail!("debian entry `{n}`: `{s}` is not a suite, component or architecture name");
+                }
+            }
+            if d.components.iter().any(|c| c.contains('/')) || d.architectures.iter().any(|a| a.contains('/')) {
+                bail!("debian entry `{n}`: components and architectures have no `/`");
+            }
+            if d.architectures.iter().any(|a| a == "all") {
+                bail!("debian entry `{n}`: `all` is not an architecture to list: arch:all packages always come along");
+            }
+            if d.packages.is_empty() && d.include.is_empty() {
+                bail!("debian entry `{n}`: list `packages` or `include` patterns");
+            }
+            for p in &d.packages {
+                if !crate::debian::resolve::valid_name(p) {
+                    bail!("debian entry `{n}`: `{p}` is not a Debian package name");
+                }
+            }
+            if let Some(v) = &d.vendor
+                && !valid_name(v)
+            {
+                bail!("debian entry `{n}`: `vendor: {v}` must be letters, digits, `.`, `_`, `+` or `-`");
+            }
+        }
         Ok(())
     }
 
@@ -467,6 +566,26 @@ mod tests {
                 "requirement",
             ),
             ("name: x\npython:\n  - index: http://h/simple\n    pythons: ['3.11']\n", "list `requirements`"),
+            (
+                "name: x\ndebian:\n  - {name: a, url: ftp://h/d, suites: [s], architectures: [amd64], keyring: k, packages: [ab]}\n",
+                "http://",
+            ),
+            (
+                "name: x\ndebian:\n  - {name: a, url: http://h/d, suites: [s], architectures: [all], keyring: k, packages: [ab]}\n",
+                "`all` is not",
+            ),
+            (
+                "name: x\ndebian:\n  - {name: a, url: http://h/d, suites: [s], architectures: [amd64], keyring: k}\n",
+                "list `packages`",
+            ),
+            (
+                "name: x\ndebian:\n  - {name: a, url: http://h/d, suites: [../s], architectures: [amd64], keyring: k, packages: [ab]}\n",
+                "not a suite",
+            ),
+            (
+                "name: x\ndebian:\n  - {name: a, url: http://h/d, suites: [s], architectures: [amd64], keyring: k, packages: [Ab]}\n",
+                "not a Debian package",
+            ),
         ];
         for (y, want) in cases {
             let err = format!("{:#}", parse(y).unwrap_err());

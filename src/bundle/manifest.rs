@@ -120,6 +120,18 @@ pub struct Artifact {
     pub yanked: Option<String>,
     /// The blobs: a file's one; an image's manifests, configs and layers; a git bundle;
     /// a Python file then its core metadata, if any.
+    /// For debian: the Packages stanza without `Filename`, `Size` and hashes (the site
+    /// adds its own); `path` is the .deb's place in the site repository's pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<String>,
+    /// For debian: the suite and component it is published in at the site.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suite: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component: Option<String>,
+    /// For debian: the architectures of that suite (arch:all packages are listed in each).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub architectures: Vec<String>,
     pub blobs: Vec<Digest>,
 }
 
@@ -161,7 +173,27 @@ impl Manifest {
         let mut paths = BTreeSet::new();
         let mut names = BTreeSet::new();
         let mut python = BTreeSet::new();
+        let mut pool: BTreeMap<&RelPath, &Digest> = BTreeMap::new();
         for a in &self.artifacts {
+            if a.kind == Kind::Debian {
+                let (Some(p), [d], Some(_), Some(_), Some(_), Some(_), Some(_)) =
+                    (&a.path, &a.blobs[..], &a.version, &a.arch, &a.control, &a.suite, &a.component)
+                else {
+                    return Err(format!(
+                        "debian artifact `{}` must name one blob, its version, arch, control stanza, pool path, suite and component",
+                        a.name
+                    ));
+                };
+                if !p.as_str().starts_with("pool/") || !p.as_str().ends_with(".deb") || a.architectures.is_empty() {
+                    return Err(format!(
+                        "debian artifact `{}`: pool path `{p}` or architectures are not valid",
+                        a.name
+                    ));
+                }
+                if pool.insert(p, d).is_some_and(|o| o != d) {
+                    return Err(format!("two debian artifacts have pool path `{p}` with different content"));
+                }
+            }
             if a.kind == Kind::File {
                 let Some(p) = &a.path else {
                     return Err(format!("file artifact `{}` has no path", a.name));
@@ -275,6 +307,11 @@ pub fn git_purl(name: &str, version: Option<&str>, url: &str) -> String {
     format!("pkg:generic/{}{version}?vcs_url={}", pct(name), pct(&format!("git+{url}")))
 }
 
+/// A purl for a Debian package: `pkg:deb/<vendor>/<name>@<version>?arch=<arch>`.
+pub fn deb_purl(vendor: &str, name: &str, version: &str, arch: &str) -> String {
+    format!("pkg:deb/{}/{}@{}?arch={}", pct(vendor), pct(name), pct(version), pct(arch))
+}
+
 /// Percent-encode all but `A-Z a-z 0-9 . - _ ~` (and `:` as purl allows).
 fn pct(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -298,5 +335,9 @@ mod tests {
         let p = file_purl(&RelPath::new("a/hello 1.tar.gz").unwrap(), &d, Some("http://h.example/x?y=1"));
         assert!(p.starts_with("pkg:generic/hello%201.tar.gz?checksum=sha256:"), "{p}");
         assert!(p.ends_with("&download_url=http:%2F%2Fh.example%2Fx%3Fy%3D1"), "{p}");
+        assert_eq!(
+            deb_purl("debian", "libc++1", "1:2.0~rc1", "amd64"),
+            "pkg:deb/debian/libc%2B%2B1@1:2.0~rc1?arch=amd64"
+        );
     }
 }

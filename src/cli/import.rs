@@ -18,6 +18,10 @@ use clap::Args;
 /// then manifests, tags last. Python files go to a static package index in the store
 /// (`<store>/repository/<index>/simple/`, PEP 503 HTML and PEP 691 JSON), or with
 /// `--python-upload` to any server that takes twine uploads.
+/// then manifests, tags last. Debian packages go to a signed apt repository in the store
+/// (`<store>/repository/<apt-repo>/`, with `dists/` and `pool/`), signed with the site's
+/// apt key (`airlock key apt generate`); packages already there are kept, so the
+/// repository is the union of every bundle imported.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// The bundle (file, first volume, or unpacked directory)
@@ -30,6 +34,16 @@ pub struct ImportArgs {
     /// The raw repository in the store that files go to
     #[arg(long, default_value = "raw", value_name = "NAME")]
     pub raw_repo: String,
+
+    /// The apt repository in the store that Debian packages go to
+    #[arg(long, default_value = "apt", value_name = "NAME")]
+    pub apt_repo: String,
+
+    /// The OpenPGP secret key that signs the apt repository (default:
+    /// `<config-dir>/keys/apt.key`); its passphrase, if any, is read from
+    /// AIRLOCK_APT_KEY_PASSWORD
+    #[arg(long, value_name = "FILE")]
+    pub apt_key: Option<PathBuf>,
 
     /// Upload files to this raw repository URL instead (e.g. `https://nexus.site.example/repository/files/`)
     #[arg(long, value_name = "URL")]

@@ -38,6 +38,52 @@ pub enum KeyCommand {
         /// The public key file (default: `<config-dir>/keys/airlock.pub`)
         key: Option<PathBuf>,
     },
+    /// The site's OpenPGP key that signs its apt repository (InRelease, Release.gpg)
+    Apt {
+        #[command(subcommand)]
+        command: AptKeyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AptKeyCommand {
+    /// Generate the site's apt signing key: OpenPGP v4 Ed25519 (what apt's gpgv accepts)
+    ///
+    /// Writes `<dir>/<name>.key` (armored secret key, mode 0600), and the public key as
+    /// `<dir>/<name>.asc` (armored) and `<dir>/<name>.gpg` (binary), either of which apt
+    /// takes as `Signed-By`. The secret key is protected with the passphrase in
+    /// AIRLOCK_APT_KEY_PASSWORD, or a prompt, unless `--no-password`; import then reads the
+    /// passphrase from AIRLOCK_APT_KEY_PASSWORD.
+    Generate {
+        /// Directory to write the keys in (default: `<config-dir>/keys`)
+        #[arg(long, value_name = "DIR")]
+        output_dir: Option<PathBuf>,
+        /// File name stem of the key files
+        #[arg(long, default_value = "apt")]
+        name: String,
+        /// The key's user id
+        #[arg(long, default_value = "airlock apt repository signing key", value_name = "UID")]
+        user_id: String,
+        /// Do not protect the secret key with a passphrase (for unattended imports)
+        #[arg(long, short = 'W')]
+        no_password: bool,
+        /// Replace an existing key (clients must then be given the new public key)
+        #[arg(long)]
+        force: bool,
+    },
+    /// Write the apt key's public half as `.asc` and `.gpg` for clients' `Signed-By`, and
+    /// print its fingerprint
+    Export {
+        /// The secret key (default: `<config-dir>/keys/apt.key`)
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+        /// Directory to write `<name>.asc` and `<name>.gpg` in
+        #[arg(long, short = 'o', default_value = ".", value_name = "DIR")]
+        output_dir: PathBuf,
+        /// File name stem
+        #[arg(long, default_value = "airlock-archive-keyring")]
+        name: String,
+    },
 }
 
 #[derive(Debug, Args)]

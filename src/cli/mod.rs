@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub use export::ExportArgs;
 pub use import::ImportArgs;
-pub use key::{KeyArgs, KeyCommand, TrustArgs, TrustCommand};
+pub use key::{AptKeyCommand, KeyArgs, KeyCommand, TrustArgs, TrustCommand};
 pub use mirror::MirrorArgs;
 pub use serve::ServeArgs;
 pub use verify::{InspectArgs, VerifyArgs};

@@ -224,7 +224,43 @@ fn build_manifest(
         python_blobs.push(BlobDescriptor { digest: p.digest, size: p.size, media_type: media_type.into() });
         python_blobs.extend(p.metadata.clone());
     }
-    artifacts.sort_by(|a, b| (a.kind, &a.index, &a.name).cmp(&(b.kind, &b.index, &b.name)));
+    let mut deb_blobs = Vec::new();
+    for d in &lock.debian {
+        for p in &d.packages {
+            let what = || format!("debian `{}`: package {} {} ({})", d.name, p.package, p.version, p.arch);
+            let control = crate::debian::deb822::parse_one(&p.control, "control").with_context(what)?;
+            if (control.get("Package"), control.get("Version"), control.get("Architecture"))
+                != (Some(p.package.as_str()), Some(p.version.as_str()), Some(p.arch.as_str()))
+            {
+                bail!("{}: the lock's control stanza names another package", what());
+            }
+            let path = crate::debian::pool_path(&p.component, &control).with_context(what)?;
+            artifacts.push(Artifact {
+                kind: Kind::Debian,
+                name: p.package.clone(),
+                version: Some(p.version.clone()),
+                upstream: format!("{}/{}", d.upstream, p.filename),
+                purl: manifest::deb_purl(&d.vendor, &p.package, &p.version, &p.arch),
+                arch: Some(p.arch.clone()),
+                path: Some(path),
+                control: Some(p.control.clone()),
+                suite: Some(d.name.clone()),
+                component: Some(p.component.clone()),
+                architectures: d.architectures.clone(),
+                blobs: vec![p.digest],
+                ..Default::default()
+            });
+            deb_blobs.push(BlobDescriptor {
+                digest: p.digest,
+                size: p.size,
+                media_type: crate::debian::DEB_MEDIA_TYPE.into(),
+            });
+        }
+    }
+    artifacts.sort_by(|a, b| {
+        (a.kind, &a.index, &a.name, &a.version, &a.arch, &a.suite)
+            .cmp(&(b.kind, &b.index, &b.name, &b.version, &b.arch, &b.suite))
+    });
     let mut blobs: Vec<BlobDescriptor> = Vec::new();
     let mut seen = BTreeSet::new();
     for a in &lock.artifacts {
@@ -233,7 +269,7 @@ fn build_manifest(
         }
         blobs.push(BlobDescriptor { digest: a.digest, size: a.size, media_type: "application/octet-stream".into() });
     }
-    for b in git_blobs.into_iter().chain(image_blobs).chain(python_blobs) {
+    for b in git_blobs.into_iter().chain(image_blobs).chain(python_blobs).chain(deb_blobs) {
         if base.is_some_and(|base| base.blobs.contains(&b.digest)) || !seen.insert(b.digest) {
             continue;
         }

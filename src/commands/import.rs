@@ -9,6 +9,7 @@ use crate::cli::ImportArgs;
 use crate::exit::ExitStatus;
 use crate::store::Store;
 use crate::target::Target;
+use crate::target::apt::{KEYRING_STEM, StoreApt, sources_example};
 use crate::target::git::{RemoteGit, StoreGit};
 use crate::target::oci::{RegistryOci, StoreOci};
 use crate::target::python::{StoreIndex, UploadIndex};
@@ -21,6 +22,12 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
     let trusted = cx.trust().keys_with(&args.trusted_keys)?;
     if !crate::spec::valid_name(&args.raw_repo) {
         anyhow::bail!("--raw-repo `{}` must be 1-128 letters, digits, `.`, `_`, `+` or `-`", args.raw_repo);
+    }
+    if !crate::spec::valid_name(&args.apt_repo) {
+        anyhow::bail!("--apt-repo `{}` must be 1-128 letters, digits, `.`, `_`, `+` or `-`", args.apt_repo);
+    }
+    if args.apt_repo == args.raw_repo && args.raw_url.is_none() {
+        anyhow::bail!("--apt-repo and --raw-repo are both `{}`: they must be different directories", args.apt_repo);
     }
     let root = args.store.clone().unwrap_or_else(crate::dirs::store_dir);
     let root = std::path::absolute(&root).with_context(|| format!("store {}", root.display()))?;
@@ -83,6 +90,22 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
         None => raw_store.plan(&bundle)?,
     };
     let git_plan = git_store.plan(&bundle)?;
+    let apt_store = StoreApt {
+        store: &store,
+        repo: args.apt_repo.clone(),
+        key_path: args.apt_key.clone().unwrap_or_else(|| cx.config_dir.join("keys").join("apt.key")),
+        passphrase: std::env::var(crate::debian::openpgp::APT_PASSWORD_ENV).ok(),
+    };
+    let apt_plan = apt_store.plan(&bundle)?;
+    let apt_info = (!apt_plan.is_empty()).then(|| {
+        let dir = store.repository_dir(&args.apt_repo);
+        json!({
+            "repository": dir,
+            "suites": apt_plan.suites(),
+            "fingerprint": apt_plan.fingerprint(),
+            "keyring": dir.join(format!("{KEYRING_STEM}.asc")),
+        })
+    });
     let oci_store = StoreOci { store: &store };
     let oci_remote = oci_target.map(|(registry, prefix)| RegistryOci {
         store: &store,
@@ -108,6 +131,7 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
         None => raw_store.load(raw_plan, &bundle, &cx.reporter)?,
     };
     placed.extend(git_store.load(git_plan, &bundle, &cx.reporter)?);
+    placed.extend(apt_store.load(apt_plan, &bundle, &cx.reporter)?);
     if let Some(p) = oci_store_plan {
         placed.extend(oci_store.load(p, &bundle, &cx.reporter)?);
     }
@@ -143,6 +167,7 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
             "bytesUploaded": t.moved.load(std::sync::atomic::Ordering::Relaxed),
             "blobsMounted": t.mounted.load(std::sync::atomic::Ordering::Relaxed),
         })),
+        "apt": apt_info,
         "artifacts": placed,
         "seconds": secs,
     });
@@ -159,6 +184,32 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
         );
         for p in &placed {
             s.push_str(&format!("  {:<8} {:<5} {:<36} {}\n", p.action, p.kind, p.name, p.location));
+        }
+        if let Some(apt) = &apt_info {
+            let suites: Vec<String> =
+                apt["suites"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(String::from)).collect();
+            let components: Vec<String> = bundle
+                .manifest
+                .artifacts
+                .iter()
+                .filter_map(|a| a.component.clone())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            s.push_str(&format!(
+                "  apt repository {} signed by {}; for clients (`airlock serve` serves it), e.g. /etc/apt/sources.list.d/airlock.sources:\n",
+                apt["repository"].as_str().unwrap_or(""),
+                apt["fingerprint"].as_str().unwrap_or("")
+            ));
+            let example = sources_example(
+                &format!("http://AIRLOCK-HOST:8080/repository/{}", args.apt_repo),
+                &suites,
+                &components,
+                &format!("/etc/apt/keyrings/{KEYRING_STEM}.asc"),
+            );
+            for line in example.lines() {
+                s.push_str(&format!("    {line}\n"));
+            }
         }
         s
     });

@@ -4,7 +4,8 @@ use anyhow::{Context, Result, bail};
 use serde_json::json;
 
 use crate::bundle::sign::{self, PASSWORD_ENV, PublicKey};
-use crate::cli::{KeyArgs, KeyCommand};
+use crate::cli::{AptKeyCommand, KeyArgs, KeyCommand};
+use crate::debian::openpgp::{APT_PASSWORD_ENV, SiteKey, public_key_files};
 use crate::exit::ExitStatus;
 use crate::store::AtomicFile;
 
@@ -44,6 +45,7 @@ pub fn key(args: &KeyArgs, cx: &Ctx) -> CmdResult {
             );
             Ok(ExitStatus::Success)
         }
+        KeyCommand::Apt { command } => apt_key(command, cx),
         KeyCommand::Show { key } => {
             let path = key.clone().unwrap_or_else(|| cx.config_dir.join("keys").join("airlock.pub"));
             let pk = PublicKey::load(&path)?;
@@ -55,15 +57,65 @@ pub fn key(args: &KeyArgs, cx: &Ctx) -> CmdResult {
     }
 }
 
+fn apt_key(command: &AptKeyCommand, cx: &Ctx) -> CmdResult {
+    match command {
+        AptKeyCommand::Generate { output_dir, name, user_id, no_password, force } => {
+            let dir = output_dir.clone().unwrap_or_else(|| cx.config_dir.join("keys"));
+            let sk_path = dir.join(format!("{name}.key"));
+            if !force && sk_path.exists() {
+                bail!(
+                    "{} already exists: pass --force to replace it (apt clients must then be given the new public key)",
+                    sk_path.display()
+                );
+            }
+            let password = if *no_password { None } else { Some(password_from(APT_PASSWORD_ENV)?) };
+            let armored = SiteKey::generate(user_id, password)?;
+            let mut f = AtomicFile::new(&sk_path).with_context(|| format!("creating {}", sk_path.display()))?;
+            f.set_permissions(0o600)?;
+            std::io::Write::write_all(&mut f, armored.as_bytes())?;
+            f.commit().with_context(|| format!("writing {}", sk_path.display()))?;
+            write_apt_public(&sk_path, &dir, name, cx)
+        }
+        AptKeyCommand::Export { key, output_dir, name } => {
+            let sk_path = key.clone().unwrap_or_else(|| cx.config_dir.join("keys").join("apt.key"));
+            write_apt_public(&sk_path, output_dir, name, cx)
+        }
+    }
+}
+
+fn write_apt_public(sk_path: &std::path::Path, dir: &std::path::Path, name: &str, cx: &Ctx) -> CmdResult {
+    let pk = SiteKey::load_public(sk_path)?;
+    let (asc, gpg) = public_key_files(&pk)?;
+    let (asc_path, gpg_path) = (dir.join(format!("{name}.asc")), dir.join(format!("{name}.gpg")));
+    crate::store::atomic::write(&asc_path, asc.as_bytes())
+        .with_context(|| format!("writing {}", asc_path.display()))?;
+    crate::store::atomic::write(&gpg_path, &gpg).with_context(|| format!("writing {}", gpg_path.display()))?;
+    use pgp::types::KeyDetails;
+    let fp = pk.primary_key.fingerprint().to_string();
+    cx.printer.data(&json!({"fingerprint": fp, "secretKey": sk_path, "asc": asc_path, "gpg": gpg_path}), || {
+        format!(
+            "apt key {fp}\n  secret: {}\n  public: {} (armored), {} (binary): give clients one as Signed-By\n",
+            sk_path.display(),
+            asc_path.display(),
+            gpg_path.display()
+        )
+    });
+    Ok(ExitStatus::Success)
+}
+
 fn password() -> Result<String> {
-    if let Ok(p) = std::env::var(PASSWORD_ENV) {
+    password_from(PASSWORD_ENV)
+}
+
+fn password_from(var: &str) -> Result<String> {
+    if let Ok(p) = std::env::var(var) {
         if p.is_empty() {
-            bail!("{PASSWORD_ENV} is empty: set a passphrase, or pass --no-password");
+            bail!("{var} is empty: set a passphrase, or pass --no-password");
         }
         return Ok(p);
     }
     if !std::io::stdin().is_terminal() {
-        bail!("a passphrase is needed: set {PASSWORD_ENV}, run on a terminal, or pass --no-password");
+        bail!("a passphrase is needed: set {var}, run on a terminal, or pass --no-password");
     }
     let p1 = minisign_prompt("Passphrase for the new secret key: ")?;
     let p2 = minisign_prompt("Passphrase again: ")?;

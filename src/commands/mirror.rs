@@ -8,6 +8,7 @@ use crate::cli::MirrorArgs;
 use crate::exit::ExitStatus;
 use crate::lock::{LOCK_MEDIA_TYPE, Lock, LockedArtifact, LockedImage};
 use crate::source::Source;
+use crate::source::debian::DebianSource;
 use crate::source::file::FileSource;
 use crate::source::git::{GitLocked, GitSource};
 use crate::source::oci::ImageSource;
@@ -120,12 +121,28 @@ pub fn mirror(args: &MirrorArgs, cx: &Ctx) -> CmdResult {
         python.extend(r.locked);
     }
     python_bar.finish_and_clear();
+    let deb_source = DebianSource { files: &source, spec: &spec };
+    let deb_bar = cx.reporter.items("debian", spec.debian.len() as u64);
+    let mut debian = Vec::with_capacity(spec.debian.len());
+    for entry in &spec.debian {
+        deb_bar.set_message(entry.name.clone());
+        let r = pool.install(|| deb_source.lock(entry, &store))?;
+        for w in &r.warnings {
+            cx.printer.warn(format!("debian `{}`: {w}", entry.name));
+        }
+        debian.push(r.locked);
+        deb_bar.inc(1);
+    }
+    deb_bar.finish_and_clear();
+    let deb_count: usize = debian.iter().map(|d| d.packages.len()).sum();
+    let deb_bytes: u64 = debian.iter().flat_map(|d| &d.packages).map(|p| p.size).sum();
 
     let unchanged = previous.as_ref().is_some_and(|l| {
         l.artifacts == artifacts
             && l.git == git
             && l.images == images
             && l.python == python
+            && l.debian == debian
             && l.name == spec.name
             && l.version == spec.version
     });
@@ -149,6 +166,7 @@ pub fn mirror(args: &MirrorArgs, cx: &Ctx) -> CmdResult {
                 git,
                 images,
                 python,
+                debian,
             };
             lock.save(&lock_path)?;
             lock
@@ -165,17 +183,19 @@ pub fn mirror(args: &MirrorArgs, cx: &Ctx) -> CmdResult {
             "git": lock.git,
             "images": lock.images,
             "python": lock.python,
-            "bytes": total,
+            "debian": lock.debian.iter().map(|d| json!({"name": d.name, "packages": d.packages.len()})).collect::<Vec<_>>(),
+            "bytes": total + deb_bytes + lock.python.iter().map(|p| p.size).sum::<u64>(),
             "seconds": secs,
         }),
         || {
             format!(
-                "locked {} files ({}), {} git repositories, {} images and {} Python files in {} ({}); cache {}",
+                "locked {} files ({}), {} git repositories, {} images, {} Python files and {deb_count} Debian packages ({}) in {} ({}); cache {}",
                 lock.artifacts.len(),
                 bytes(total),
                 lock.git.len(),
                 lock.images.len(),
                 lock.python.len(),
+                bytes(deb_bytes),
                 lock_path.display(),
                 if unchanged { "unchanged" } else { "updated" },
                 cache.display()

@@ -21,7 +21,11 @@ fn text(status: StatusCode, msg: impl Into<String>) -> Response {
     (status, format!("{}\n", msg.into())).into_response()
 }
 
-pub async fn handle(State(s): State<Shared>, Path((repo, path)): Path<(String, String)>, req: Request) -> Response {
+pub async fn handle(State(s): State<Shared>, Path((repo, path)): Path<(String, String)>, mut req: Request) -> Response {
+    // Index files (InRelease, Packages, simple/ pages) change in place, possibly twice
+    // within one second, and Last-Modified has one-second resolution: answering
+    // If-Modified-Since with 304 could hide an import from apt. Always send the file.
+    req.headers_mut().remove(header::IF_MODIFIED_SINCE);
     let slash = path.ends_with('/');
     let Ok(rel) = RelPath::new(path.trim_end_matches('/')) else {
         return text(StatusCode::BAD_REQUEST, "invalid path");

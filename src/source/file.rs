@@ -26,6 +26,12 @@ pub struct FileSource<'a> {
     pub backoff: Duration,
 }
 
+/// The server answered 404 (or 410): the file is not there, which callers may expect
+/// (apt archives without InRelease).
+#[derive(Debug, thiserror::Error)]
+#[error("GET {0}: {1}")]
+pub struct NotFound(pub String, pub StatusCode);
+
 enum Attempt {
     Retry(anyhow::Error),
     Fatal(anyhow::Error),
@@ -41,6 +47,7 @@ impl<'a> FileSource<'a> {
         Ok(Self { spec, client, retries, backoff })
     }
 
+    /// Download `url` into the store (resuming, retrying), checking `expected` if given.
     pub fn download(&self, url: &str, expected: Option<&Digest>, store: &Store) -> Result<(Digest, u64)> {
         if let Some(d) = expected
             && let Some(size) = store.blob_size(d)
@@ -98,6 +105,9 @@ impl<'a> FileSource<'a> {
             }
             s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS || s == StatusCode::REQUEST_TIMEOUT => {
                 return Err(Attempt::Retry(anyhow!("GET {url}: {s}")));
+            }
+            s @ (StatusCode::NOT_FOUND | StatusCode::GONE) => {
+                return Err(Attempt::Fatal(anyhow::Error::new(NotFound(url.to_string(), s))));
             }
             s => return Err(Attempt::Fatal(anyhow!("GET {url}: {s}"))),
         };

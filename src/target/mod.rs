@@ -3,6 +3,7 @@
 //! (what is missing, what conflicts) without changing anything, then loads; resuming an
 //! interrupted import is planning again.
 
+pub mod apt;
 pub mod git;
 pub mod oci;
 pub mod python;

@@ -4,6 +4,7 @@
 
 mod common;
 
+mod debian;
 mod git;
 mod images;
 mod interrupt;
