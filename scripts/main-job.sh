@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the bundled fixtures, with no network: build airlock, then
 #   key generate -> mirror -> export -> verify -> inspect -> import -> show the result
-# for every kind that has landed: plain files, git repositories, container images and
-# Python packages, then serve the store and read it back with curl, git and pip.
+# for every kind: plain files, git repositories, container images, Python packages and
+# Debian packages, then serve the store and read it back with curl, git, pip and apt-get.
 # Everything happens in a scratch directory (AIRLOCK_DEMO_DIR, default a new temp dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +32,10 @@ step "disconnected side: airlock verify (signature, schema, every byte)"
 step "airlock inspect"
 "$airlock" inspect "$work/media/fixtures-1.0.airlock.001"
 
-step "airlock import into the store's raw repository"
+step "disconnected side: the site's apt signing key (import signs the apt repository with it)"
+[ -f "$AIRLOCK_CONFIG_DIR/keys/apt.key" ] || "$airlock" key apt generate --no-password
+
+step "airlock import into the store's repositories"
 "$airlock" import "$work/media/fixtures-1.0.airlock.001"
 
 step "result: files in $AIRLOCK_STORE/repository/raw"
@@ -59,6 +62,9 @@ fi
 step "result: the Python index in $AIRLOCK_STORE/repository/pypi (PEP 503 + PEP 691)"
 (cd "$AIRLOCK_STORE/repository/pypi" && find . -type f | sort)
 
+step "result: the signed apt repository in $AIRLOCK_STORE/repository/apt"
+(cd "$AIRLOCK_STORE/repository/apt" && find . -type f -not -path '*/by-hash/*' | sort)
+
 step "airlock serve: the store over HTTP, read by the usual clients"
 "$airlock" serve --listen 127.0.0.1:0 -q > "$work/serve.out" &
 serve_pid=$!
@@ -82,5 +88,26 @@ if python3 -m pip --version >/dev/null 2>&1; then
   ls "$work/wheels"
 else
   echo "(install python3-pip to fetch from the served index: pip download --index-url $url/repository/pypi/simple/ ...)"
+fi
+if command -v apt-get >/dev/null; then
+  # apt-get with a private configuration: nothing of this machine's apt is used or changed.
+  a="$work/apt"
+  rm -rf "$a" && mkdir -p "$a"/{lists/partial,archives/partial,parts,prefs.d,trusted.d,log}
+  : > "$a/status"
+  echo "deb [arch=amd64 signed-by=$AIRLOCK_STORE/repository/apt/airlock-archive-keyring.asc] $url/repository/apt fixtures main" > "$a/sources.list"
+  cat > "$a/apt.conf" <<APT
+Dir::Etc::sourcelist "$a/sources.list"; Dir::Etc::sourceparts "-"; Dir::Etc::parts "$a/parts";
+Dir::Etc::preferencesparts "$a/prefs.d"; Dir::Etc::trusted "$a/trusted.gpg"; Dir::Etc::trustedparts "$a/trusted.d";
+Dir::State "$a"; Dir::State::lists "$a/lists"; Dir::State::status "$a/status";
+Dir::Cache "$a"; Dir::Cache::archives "$a/archives"; Dir::Log "$a/log";
+Debug::NoLocking "1"; APT::Sandbox::User "$(id -un)"; APT::Architecture "amd64"; Acquire::Languages "none";
+APT
+  echo "+ $(cat "$a/sources.list")"
+  echo "+ apt-get update && apt-get install --download-only hello-app"
+  APT_CONFIG="$a/apt.conf" apt-get -qq update
+  APT_CONFIG="$a/apt.conf" apt-get -qq install -y --download-only hello-app >/dev/null
+  ls "$a/archives"/*.deb | xargs -n1 basename
+else
+  echo "(install apt to read the served repository: deb [signed-by=...] $url/repository/apt fixtures main)"
 fi
 kill $serve_pid

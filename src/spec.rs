@@ -247,7 +247,8 @@ impl PythonEntry {
 pub struct DebianEntry {
     /// The suite's name at the site (`dists/<name>/`).
     pub name: String,
-    /// The archive root upstream (where `dists/` and `pool/` are).
+    /// The archive root upstream (where `dists/` and `pool/` are): an http(s) URL, or a
+    /// local directory relative to the spec.
     pub url: String,
     /// Upstream suites (or codenames) to read, in order of preference on equal versions.
     pub suites: Vec<String>,
@@ -466,8 +467,11 @@ impl Spec {
             if !names.insert(n) {
                 bail!("two debian entries are named `{n}`");
             }
-            if !(d.url.starts_with("http://") || d.url.starts_with("https://")) || d.url.contains(char::is_whitespace) {
-                bail!("debian entry `{n}`: `url: {}` must be an http:// or https:// URL", d.url);
+            let local = !d.url.contains("://") && !d.url.is_empty();
+            if !(d.url.starts_with("http://") || d.url.starts_with("https://") || local)
+                || d.url.contains(char::is_whitespace)
+            {
+                bail!("debian entry `{n}`: `url: {}` must be an http:// or https:// URL, or a local directory", d.url);
             }
             if d.suites.is_empty() || d.components.is_empty() || d.architectures.is_empty() {
                 bail!("debian entry `{n}`: `suites`, `components` and `architectures` must not be empty");

@@ -47,7 +47,8 @@ impl DebianSource<'_> {
 
     fn lock_inner(&self, e: &DebianEntry, store: &Store) -> Result<DebianLocked> {
         let ring = Keyring::load(&self.spec.resolve_source(&e.keyring))?;
-        let root = e.url.trim_end_matches('/');
+        let root = archive_root(&e.url, &self.spec.dir)?;
+        let root = root.as_str();
         let mut pkgs = Vec::new();
         let mut releases = Vec::new();
         for suite in &e.suites {
@@ -236,6 +237,18 @@ impl DebianSource<'_> {
 }
 
 /// The stanza as carried: everything but the upstream file's name, size and hashes.
+/// The archive root as a URL: `e.url` itself, or a local directory (relative to the spec)
+/// as a `file://` URL.
+fn archive_root(url: &str, spec_dir: &std::path::Path) -> Result<String> {
+    if url.contains("://") {
+        return Ok(url.trim_end_matches('/').to_string());
+    }
+    let dir = std::path::absolute(spec_dir.join(url)).with_context(|| format!("archive directory {url}"))?;
+    let u =
+        reqwest::Url::from_directory_path(&dir).map_err(|_| anyhow!("{} is not a directory path", dir.display()))?;
+    Ok(u.as_str().trim_end_matches('/').to_string())
+}
+
 pub fn control_text(para: &Paragraph) -> String {
     para.without(ARCHIVE_FIELDS).to_text()
 }

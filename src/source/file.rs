@@ -48,11 +48,26 @@ impl<'a> FileSource<'a> {
     }
 
     /// Download `url` into the store (resuming, retrying), checking `expected` if given.
+    /// A `file://` URL (a local mirror, or the bundled fixtures) is copied the same way.
     pub fn download(&self, url: &str, expected: Option<&Digest>, store: &Store) -> Result<(Digest, u64)> {
         if let Some(d) = expected
             && let Some(size) = store.blob_size(d)
         {
             return Ok((*d, size));
+        }
+        if url.starts_with("file://") {
+            let path = reqwest::Url::parse(url)
+                .ok()
+                .and_then(|u| u.to_file_path().ok())
+                .ok_or_else(|| anyhow!("{url} is not a local file URL"))?;
+            let mut f = match File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(anyhow::Error::new(NotFound(url.to_string(), StatusCode::NOT_FOUND)));
+                }
+                Err(e) => return Err(anyhow!("reading {}: {e}", path.display())),
+            };
+            return store.insert(&mut f, expected, url);
         }
         let partial = store.partial(&Digest::of(url.as_bytes()).hex())?;
         if let Some(d) = expected

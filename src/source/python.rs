@@ -175,15 +175,6 @@ impl<'a> PythonSource<'a> {
                 f.url
             );
         };
-        let url = Url::parse(&f.url).with_context(|| format!("URL of {}", f.filename))?;
-        if url.scheme() == "file" {
-            let path = url.to_file_path().map_err(|_| anyhow!("{url} is not a local path"))?;
-            if let Some(size) = self.store.blob_size(&expected) {
-                return Ok((expected, size));
-            }
-            let mut file = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
-            return self.store.insert(&mut file, Some(&expected), &f.url);
-        }
         self.files.download(&f.url, Some(&expected), self.store)
     }
 

@@ -3,11 +3,10 @@
 //! apt-get (with gpgv) installs the closure's files from the site's signed repository.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 
 use crate::common::nginx::Nginx;
+use crate::common::server::Server;
 use crate::common::{TestContext, require, sh};
 
 /// (package, version, architecture, extra control fields)
@@ -177,34 +176,6 @@ impl Drop for Upstream {
     }
 }
 
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(cx: &TestContext) -> Self {
-        let mut child = cx
-            .command()
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let addr = line.split_whitespace().nth(2).expect("listening on ADDR").trim_start_matches("http://").to_string();
-        Self { child, addr }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// apt-get with a private configuration, state and cache, for one architecture, trusting
 /// only `keyring` for the site repository at `url`.
 fn apt(cx: &TestContext, name: &str, arch: &str, url: &str, keyring: &Path) -> impl Fn(&str) -> String + use<> {
@@ -333,7 +304,7 @@ fn apt_installs_the_closure_from_a_bundle() {
     );
 
     // apt-get, through `airlock serve`, downloads exactly the closure, per architecture.
-    let srv = Server::start(&cx);
+    let srv = Server::start(&cx, &[]);
     let url = format!("http://{}/repository/apt", srv.addr);
     let amd64 = apt(&cx, "amd64", "amd64", &url, &keyring);
     amd64("update");

@@ -31,7 +31,7 @@ fn import_uploads_files_and_skips_them_the_second_time() {
     );
     let again = cx.run_env(&["--json", "import", bundle.to_str().unwrap(), "--raw-url", &url], &auth).ok().json();
     assert_eq!(again["added"], 0);
-    assert_eq!(again["present"], 16, "4 files, 4 git refs, 1 image and 7 Python files");
+    assert_eq!(again["present"], 22, "4 files, 4 git refs, 1 image, 7 Python files, 6 Debian packages");
 }
 
 #[test]

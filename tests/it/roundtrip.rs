@@ -13,7 +13,7 @@ fn round_trip_on_fixtures() {
 
     let v = cx.run(&["--json", "verify", bundle.to_str().unwrap()]).ok().json();
     assert_eq!(v["status"], "verified");
-    assert_eq!(v["artifacts"], 13, "4 files, 1 git repository, 1 image, 7 Python files");
+    assert_eq!(v["artifacts"], 19, "4 files, 1 git repository, 1 image, 7 Python files, 6 Debian packages");
 
     let i = cx.run(&["--json", "inspect", bundle.to_str().unwrap()]).ok().json();
     assert_eq!(i["name"], "fixtures");
@@ -27,7 +27,7 @@ fn round_trip_on_fixtures() {
     assert!(human.contains("fixtures.example/hello/hello:1.0") && human.contains("linux/amd64,linux/arm64"), "{human}");
 
     let r = cx.run(&["--json", "import", bundle.to_str().unwrap()]).ok().json();
-    assert_eq!(r["added"], 16, "4 files, 4 git refs, 1 image tag and 7 Python files");
+    assert_eq!(r["added"], 22, "4 files, 4 git refs, 1 image tag, 7 Python files and 6 Debian packages");
     let raw = cx.store().join("repository/raw");
     for (path, fixture) in [
         ("src/hello-1.0.tar.gz", "hello-1.0.tar.gz"),
@@ -46,7 +46,7 @@ fn round_trip_on_fixtures() {
     // Importing again changes nothing and says so.
     let again = cx.run(&["--json", "import", bundle.to_str().unwrap()]).ok().json();
     assert_eq!(again["added"], 0);
-    assert_eq!(again["present"], 16);
+    assert_eq!(again["present"], 22);
     // The git fixture's refs, exactly as its bundle has them.
     let repo = cx.store().join("git/hello.git");
     let heads = sh(&repo, "git for-each-ref --format='%(objectname) %(refname)'");
@@ -70,8 +70,9 @@ fn round_trip_on_fixtures() {
     assert!(m.contains("Signature and comment signature verified"), "{m}");
     let sums = sh(&dir, "sha256sum -c SHA256SUMS");
     // manifest, signature, the OCI layout's two files, 4 files, 1 git bundle, 8 image
-    // blobs, 7 wheels and 6 core metadata files (both aldemo-native wheels share one)
-    assert_eq!(sums.lines().filter(|l| l.ends_with(": OK")).count(), 30, "{sums}");
+    // blobs, 7 wheels and 6 core metadata files (both aldemo-native wheels share one),
+    // 6 .deb files
+    assert_eq!(sums.lines().filter(|l| l.ends_with(": OK")).count(), 36, "{sums}");
     // The unpacked bundle is an OCI image layout skopeo reads with no airlock.
     require("skopeo");
     let raw = sh(&dir, "skopeo inspect --raw oci:.:hello_hello-1.0");
@@ -135,7 +136,7 @@ fn split_volumes_cat_to_the_bundle_and_verify() {
     cx.run(&["verify", first.to_str().unwrap()]).ok();
     cx.run(&["verify", split.join("fixtures-1.0.airlock.volumes").to_str().unwrap()]).ok();
     let r = cx.run(&["--json", "import", first.to_str().unwrap()]).ok().json();
-    assert_eq!(r["added"], 16);
+    assert_eq!(r["added"], 22);
 
     // Exporting again into the same directory with larger volumes leaves no stale volume
     // behind, so `cat` of the volumes is still exactly the bundle.
@@ -174,13 +175,14 @@ fn differential_bundle_carries_only_new_blobs() {
     let v2 = cx.bundle(&spec, "v2", &["--since", v1.to_str().unwrap()]).join("fixtures-1.1.airlock");
     let i = cx.run(&["--json", "inspect", v2.to_str().unwrap()]).ok().json();
     assert_eq!(i["base"]["version"], "1.0");
-    assert_eq!(i["artifacts"].as_array().unwrap().len(), 14);
+    assert_eq!(i["artifacts"].as_array().unwrap().len(), 20);
     assert_eq!(i["blobBytes"], 13, "only the new file travels: the git repository did not change");
 
     // Without its base, the site is told what to import first, and nothing changes.
     let other = TestContext::new();
     std::fs::create_dir_all(other.config()).unwrap();
     crate::common::copy_dir(&cx.config().join("trusted"), &other.config().join("trusted"));
+    other.run(&["key", "apt", "generate", "--no-password"]).ok();
     other.run(&["import", v2.to_str().unwrap()]).fails(2, "import the base bundle `fixtures-1.0` first");
     assert!(other.store_files().iter().all(|f| !f.starts_with("repository/")));
     // With its base, it applies on top.

@@ -224,6 +224,7 @@ fn import_can_target_a_running_server() {
     let bundle = factory.bundle(&spec, "out", &[]).join("fixtures-1.0.airlock");
     let other = TestContext::new();
     crate::common::copy_dir(&factory.config().join("trusted"), &other.config().join("trusted"));
+    other.run(&["key", "apt", "generate", "--no-password"]).ok();
     let env = [
         ("AIRLOCK_REGISTRY_USERNAME", "importer"),
         ("AIRLOCK_REGISTRY_PASSWORD", TOKEN),

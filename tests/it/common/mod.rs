@@ -120,10 +120,14 @@ impl TestContext {
     }
 
     /// Copy the bundled fixtures (spec + files) into this context; returns the spec path.
+    /// The fixtures carry Debian packages, so the site's apt signing key is made too.
     pub fn fixtures(&self) -> PathBuf {
         let dest = self.path("spec");
         copy_dir(&root().join("fixtures"), &dest);
         let _ = std::fs::remove_file(dest.join("airlock.lock"));
+        if !self.config().join("keys/apt.key").exists() {
+            self.run(&["key", "apt", "generate", "--no-password"]).ok();
+        }
         dest.join("airlock.yaml")
     }
 
