@@ -347,7 +347,17 @@ impl StoreApt<'_> {
                 }
             }
         }
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        // Web servers answer If-Modified-Since at one-second resolution: a Release rewritten
+        // within the second of the previous one would look unchanged to apt (304). Let the
+        // clock move past it first (at most a second, and only for back-to-back imports).
+        let since_epoch = |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        if let Ok(prev) = std::fs::metadata(dir.join("InRelease")).and_then(|m| m.modified()) {
+            let next = std::time::Duration::from_secs(since_epoch(prev).as_secs() + 1);
+            if let Some(wait) = next.checked_sub(since_epoch(std::time::SystemTime::now())) {
+                std::thread::sleep(wait);
+            }
+        }
+        let now = since_epoch(std::time::SystemTime::now()).as_secs();
         let join = |s: &BTreeSet<String>| s.iter().cloned().collect::<Vec<_>>().join(" ");
         let release = format!(
             "Origin: airlock\nLabel: airlock\nSuite: {name}\nCodename: {name}\nDate: {}\nArchitectures: {}\nComponents: {}\nAcquire-By-Hash: yes\nDescription: packages imported by airlock\nSHA256:\n{}\n",
