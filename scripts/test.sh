@@ -42,10 +42,10 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Python tools the tests run for real: pip (installs from our index) and pypiserver (an
-# upload target), in a virtualenv of their own.
+# Python tools the tests run for real: pip (installs from our index), pypiserver (an
+# upload target) and twine (uploads into airlock serve), in a virtualenv of their own.
 venv="target/test-tools/python"
-if ! "$venv/bin/python3" -c 'import pypiserver, passlib' >/dev/null 2>&1; then
+if ! "$venv/bin/python3" -c 'import pypiserver, passlib, twine' >/dev/null 2>&1; then
   if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
     echo "installing python3-venv" >&2
     sudo=""
@@ -55,7 +55,7 @@ if ! "$venv/bin/python3" -c 'import pypiserver, passlib' >/dev/null 2>&1; then
   fi
   rm -rf "$venv"
   python3 -m venv "$venv"
-  "$venv/bin/python3" -m pip install -q --disable-pip-version-check "pip>=23" "pypiserver[passlib]==2.4.2"
+  "$venv/bin/python3" -m pip install -q --disable-pip-version-check "pip>=23" "pypiserver[passlib]==2.4.2" "twine==7.0.0"
 fi
 export PATH="$PWD/$venv/bin:$PATH"
 

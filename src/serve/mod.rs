@@ -11,6 +11,7 @@
 mod error;
 mod git;
 mod oci;
+mod pypi;
 mod raw;
 mod tls;
 
@@ -20,11 +21,12 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use base64::Engine;
 
 use crate::digest::{Digest, Hasher};
@@ -40,6 +42,8 @@ pub struct AppState {
     pub access_log: bool,
     /// Largest upload accepted, in bytes.
     pub max_upload: u64,
+    /// Held while a Python upload updates its index's pages.
+    pub python_index: Arc<Mutex<()>>,
     /// Blob upload sessions: id -> (hash so far, bytes so far).
     pub uploads: Mutex<std::collections::HashMap<String, (Hasher, u64)>>,
 }
@@ -57,6 +61,8 @@ pub fn router(state: Shared) -> Router {
         .route("/v2/", any(oci::base))
         .route("/v2/{*rest}", any(oci::dispatch))
         .route("/repository/{repo}/{*path}", any(raw::handle))
+        // twine's upload form; uploads are bounded by --max-upload, not axum's default.
+        .route("/repository/{repo}/", post(pypi::upload).layer(DefaultBodyLimit::disable()))
         .route("/git/{*path}", any(git::handle))
         .layer(middleware::from_fn_with_state(state.clone(), access_log))
         .with_state(state)
@@ -125,6 +131,7 @@ pub fn run(store: Store, opts: ServeOptions, on_listen: impl FnOnce(SocketAddr))
         anonymous_read: opts.anonymous_read,
         access_log: opts.access_log,
         max_upload: opts.max_upload,
+        python_index: Default::default(),
         uploads: Mutex::new(Default::default()),
     });
     let tls = opts.tls.as_ref().map(|(c, k)| tls::config(c, k)).transpose()?;

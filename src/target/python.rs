@@ -27,17 +27,17 @@ use crate::store::{PathState, Store, atomic};
 
 use super::{Placed, Target};
 
-/// One distribution file of the bundle.
+/// One distribution file: of a bundle, or uploaded to `airlock serve`.
 #[derive(Clone)]
-struct Dist {
-    index: String,
-    project: String,
-    filename: String,
-    digest: Digest,
-    size: u64,
-    metadata: Option<(Digest, u64)>,
-    requires_python: Option<String>,
-    yanked: Option<String>,
+pub struct Dist {
+    pub index: String,
+    pub project: String,
+    pub filename: String,
+    pub digest: Digest,
+    pub size: u64,
+    pub metadata: Option<(Digest, u64)>,
+    pub requires_python: Option<String>,
+    pub yanked: Option<String>,
 }
 
 fn dists(bundle: &VerifiedBundle, store: &Store, index_override: Option<&str>) -> Result<Vec<Dist>> {
@@ -68,11 +68,11 @@ fn dists(bundle: &VerifiedBundle, store: &Store, index_override: Option<&str>) -
     Ok(out)
 }
 
-fn file_path(d: &Dist) -> Result<RelPath> {
+pub fn file_path(d: &Dist) -> Result<RelPath> {
     RelPath::new(&format!("files/{}/{}", d.project, d.filename)).map_err(|e| anyhow!("{}: {e}", d.filename))
 }
 
-fn metadata_path(d: &Dist) -> Result<RelPath> {
+pub fn metadata_path(d: &Dist) -> Result<RelPath> {
     RelPath::new(&format!("files/{}/{}.metadata", d.project, d.filename)).map_err(|e| anyhow!("{}: {e}", d.filename))
 }
 
@@ -129,23 +129,8 @@ impl Target for StoreIndex<'_> {
             }
             // Every page that names a file of this bundle, even one already present: a
             // page lost in an interrupted import is rebuilt on the re-run.
-            let mut touched: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-            for d in plan.add.iter().chain(&plan.present) {
-                touched.entry(&d.index).or_default().insert(&d.project);
-            }
-            for (index, projects) in touched {
-                for project in projects {
-                    let files: Vec<&Dist> = plan
-                        .add
-                        .iter()
-                        .chain(&plan.present)
-                        .filter(|d| d.index == index && d.project == project)
-                        .collect();
-                    self.write_project(index, project, &files)?;
-                }
-                self.write_root(index)?;
-            }
-            Ok(())
+            let all: Vec<&Dist> = plan.add.iter().chain(&plan.present).collect();
+            publish(self.store, &all)
         })();
         if let Err(e) = result {
             for (index, path) in added.iter().rev() {
@@ -170,59 +155,73 @@ impl Target for StoreIndex<'_> {
     }
 }
 
-impl StoreIndex<'_> {
-    fn write_project(&self, index: &str, project: &str, new: &[&Dist]) -> Result<()> {
-        let dir = self.store.repository_dir(index).join("simple").join(project);
-        let json_path = dir.join("index.json");
-        let mut files: Vec<PageFile> = match std::fs::read(&json_path) {
-            Ok(b) => {
-                serde_json::from_slice::<ProjectPage>(&b)
-                    .with_context(|| format!("reading {}", json_path.display()))?
-                    .files
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", json_path.display())),
-        };
-        for d in new {
-            if files.iter().any(|f| f.filename == d.filename) {
-                continue;
-            }
-            let meta = d.metadata.map(|(m, _)| BTreeMap::from([("sha256".to_string(), m.hex())]));
-            files.push(PageFile {
-                filename: d.filename.clone(),
-                url: format!("../../files/{project}/{}", d.filename),
-                hashes: BTreeMap::from([("sha256".to_string(), d.digest.hex())]),
-                requires_python: d.requires_python.clone(),
-                core_metadata: meta.clone(),
-                dist_info_metadata: meta,
-                yanked: d.yanked.as_ref().map(|r| {
-                    if r.is_empty() { serde_json::Value::Bool(true) } else { serde_json::Value::String(r.clone()) }
-                }),
-                size: d.size,
-            });
-        }
-        let page = ProjectPage::new(project, files);
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        atomic::write(&dir.join("index.html"), &page.to_html())
-            .with_context(|| format!("writing {}", dir.join("index.html").display()))?;
-        atomic::write(&json_path, &page.to_json()).with_context(|| format!("writing {}", json_path.display()))
+/// Rebuild the pages that list `dists` (whose files are in place): each touched project's
+/// page from its JSON page plus these files, then each touched index's root page.
+pub fn publish(store: &Store, dists: &[&Dist]) -> Result<()> {
+    let mut touched: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for d in dists {
+        touched.entry(&d.index).or_default().insert(&d.project);
     }
+    for (index, projects) in touched {
+        for project in projects {
+            let files: Vec<&Dist> =
+                dists.iter().copied().filter(|d| d.index == index && d.project == project).collect();
+            write_project(store, index, project, &files)?;
+        }
+        write_root(store, index)?;
+    }
+    Ok(())
+}
 
-    fn write_root(&self, index: &str) -> Result<()> {
-        let simple = self.store.repository_dir(index).join("simple");
-        let mut projects = Vec::new();
-        for e in std::fs::read_dir(&simple).with_context(|| format!("reading {}", simple.display()))? {
-            let e = e?;
-            let name = e.file_name().to_string_lossy().into_owned();
-            if e.file_type()?.is_dir() && e.path().join("index.json").is_file() {
-                projects.push(name);
-            }
+fn write_project(store: &Store, index: &str, project: &str, new: &[&Dist]) -> Result<()> {
+    let dir = store.repository_dir(index).join("simple").join(project);
+    let json_path = dir.join("index.json");
+    let mut files: Vec<PageFile> = match std::fs::read(&json_path) {
+        Ok(b) => {
+            serde_json::from_slice::<ProjectPage>(&b).with_context(|| format!("reading {}", json_path.display()))?.files
         }
-        projects.sort();
-        let (html, json) = pypi::root_pages(&projects);
-        atomic::write(&simple.join("index.html"), &html).with_context(|| format!("writing {}", simple.display()))?;
-        atomic::write(&simple.join("index.json"), &json).with_context(|| format!("writing {}", simple.display()))
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", json_path.display())),
+    };
+    for d in new {
+        if files.iter().any(|f| f.filename == d.filename) {
+            continue;
+        }
+        let meta = d.metadata.map(|(m, _)| BTreeMap::from([("sha256".to_string(), m.hex())]));
+        files.push(PageFile {
+            filename: d.filename.clone(),
+            url: format!("../../files/{project}/{}", d.filename),
+            hashes: BTreeMap::from([("sha256".to_string(), d.digest.hex())]),
+            requires_python: d.requires_python.clone(),
+            core_metadata: meta.clone(),
+            dist_info_metadata: meta,
+            yanked: d.yanked.as_ref().map(|r| {
+                if r.is_empty() { serde_json::Value::Bool(true) } else { serde_json::Value::String(r.clone()) }
+            }),
+            size: d.size,
+        });
     }
+    let page = ProjectPage::new(project, files);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    atomic::write(&dir.join("index.html"), &page.to_html())
+        .with_context(|| format!("writing {}", dir.join("index.html").display()))?;
+    atomic::write(&json_path, &page.to_json()).with_context(|| format!("writing {}", json_path.display()))
+}
+
+fn write_root(store: &Store, index: &str) -> Result<()> {
+    let simple = store.repository_dir(index).join("simple");
+    let mut projects = Vec::new();
+    for e in std::fs::read_dir(&simple).with_context(|| format!("reading {}", simple.display()))? {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if e.file_type()?.is_dir() && e.path().join("index.json").is_file() {
+            projects.push(name);
+        }
+    }
+    projects.sort();
+    let (html, json) = pypi::root_pages(&projects);
+    atomic::write(&simple.join("index.html"), &html).with_context(|| format!("writing {}", simple.display()))?;
+    atomic::write(&simple.join("index.json"), &json).with_context(|| format!("writing {}", simple.display()))
 }
 
 /// A server that takes twine's legacy upload form (`POST <url>`, multipart, Basic auth).

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use crate::common::nginx::Nginx;
-use crate::common::server::Server;
+use crate::common::server::{Server, TOKEN};
 use crate::common::{TestContext, require, root, sh};
 
 /// The host's Python (`3.11`) and CPU (`x86_64`): pip installs for this environment.
@@ -341,4 +341,77 @@ fn uploads_into_pypiserver_and_skips_what_it_has() {
 
     let again = cx.run_env(&args, &[("AIRLOCK_PYTHON_PASSWORD", "upload-pass")]).ok().json();
     assert_eq!((again["added"].as_u64(), again["present"].as_u64()), (Some(0), Some(n as u64)));
+}
+
+#[test]
+fn airlock_serve_takes_uploads_from_airlock_import_and_twine() {
+    let cx = TestContext::new();
+    cx.key();
+    let up = upstream(&cx);
+    let spec = py_spec(&cx, &up.url("/pypi/simple"), &["aldemo-app"], "");
+    let bundle = cx.bundle(&spec, "out", &[]).join("py-1.airlock");
+    let n = locked_files(&spec.with_extension("lock")).len();
+
+    // The site: an empty store behind airlock serve; the importer only has the URL and a token.
+    let site = TestContext::new();
+    let srv = Server::start(&site, &[]);
+    let upload = srv.url("/repository/pypi/");
+    let b = bundle.to_str().unwrap();
+    let args = ["import", "--json", "--python-upload", upload.as_str(), "--python-username", "importer", b];
+    cx.run_env(&args, &[("AIRLOCK_PYTHON_PASSWORD", "not-the-token")]).fails(2, "401");
+    let first = cx.run_env(&args, &[("AIRLOCK_PYTHON_PASSWORD", TOKEN)]).ok().json();
+    assert_eq!(first["added"], n);
+    let again = cx.run_env(&args, &[("AIRLOCK_PYTHON_PASSWORD", TOKEN)]).ok().json();
+    assert_eq!(again["present"], n, "a second import finds every file there");
+    let target = cx.path("site-packages");
+    assert_pip_ok(&pip_install(&srv.url("/repository/pypi/simple/"), &target, &["aldemo-app"]));
+    assert!(installed(&target).contains("aldemo_app-2.0"));
+
+    // twine, the stock client.
+    require("twine");
+    let wheel = up.root.join("pypi/files/aldemo_win-1.0-py3-none-any.whl");
+    let twine = |password: &str| {
+        Command::new("twine")
+            .args(["upload", "--non-interactive", "--disable-progress-bar", "--repository-url", &upload])
+            .args(["-u", "__token__", "-p", password])
+            .arg(&wheel)
+            .env("HOME", cx.path("home"))
+            .output()
+            .unwrap()
+    };
+    assert!(!twine("wrong-token-value").status.success());
+    let out = twine(TOKEN);
+    assert!(
+        out.status.success(),
+        "twine: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = sh(cx.dir.path(), &format!("curl -sf {}", srv.url("/repository/pypi/simple/aldemo-win/")));
+    assert!(page.contains("aldemo_win-1.0-py3-none-any.whl#sha256=") && page.contains("data-core-metadata"), "{page}");
+    let root = sh(cx.dir.path(), &format!("curl -sf {}", srv.url("/repository/pypi/simple/")));
+    assert!(root.contains("aldemo-win") && root.contains("aldemo-app"), "{root}");
+    // The same file again is a conflict (409, which `airlock import` and pypiserver-aware
+    // clients read as "already there"); the index is unchanged.
+    let again = twine(TOKEN);
+    assert!(!again.status.success());
+    let said = format!("{}{}", String::from_utf8_lossy(&again.stdout), String::from_utf8_lossy(&again.stderr));
+    assert!(said.contains("409 Conflict"), "{said}");
+    // A form whose sha256_digest does not match its file is refused, and nothing appears.
+    let code = sh(
+        cx.dir.path(),
+        &format!(
+            "curl -s -o /dev/null -w '%{{http_code}}' -u x:{TOKEN} -F ':action=file_upload' -F 'sha256_digest={}' -F 'name=aldemo-legacy' -F 'content=@{}' {upload}",
+            "0".repeat(64),
+            up.root.join("pypi/files/aldemo_legacy-1.0-py3-none-any.whl").display()
+        ),
+    );
+    assert_eq!(code, "400");
+    assert_eq!(
+        sh(
+            cx.dir.path(),
+            &format!("curl -s -o /dev/null -w '%{{http_code}}' {}", srv.url("/repository/pypi/simple/aldemo-legacy/"))
+        ),
+        "404"
+    );
 }
