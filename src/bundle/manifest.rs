@@ -176,7 +176,7 @@ impl Manifest {
         let mut pool: BTreeMap<&RelPath, &Digest> = BTreeMap::new();
         for a in &self.artifacts {
             if a.kind == Kind::Debian {
-                let (Some(p), [d], Some(_), Some(_), Some(_), Some(_), Some(_)) =
+                let (Some(p), [d], Some(_), Some(arch), Some(_), Some(suite), Some(component)) =
                     (&a.path, &a.blobs[..], &a.version, &a.arch, &a.control, &a.suite, &a.component)
                 else {
                     return Err(format!(
@@ -184,6 +184,19 @@ impl Manifest {
                         a.name
                     ));
                 };
+                // Suite, component and architectures become paths of the site's apt
+                // repository (dists/<suite>/<component>/binary-<arch>/): names, never paths.
+                let valid_arch = |s: &str| crate::spec::valid_name(s) && s != "all";
+                if !crate::spec::valid_dist_name(suite)
+                    || !crate::spec::valid_name(component)
+                    || !(crate::spec::valid_name(arch))
+                    || !a.architectures.iter().all(|x| valid_arch(x))
+                {
+                    return Err(format!(
+                        "debian artifact `{}`: suite `{suite}`, component `{component}`, arch `{arch}` or architectures {:?} are not valid names",
+                        a.name, a.architectures
+                    ));
+                }
                 if !p.as_str().starts_with("pool/") || !p.as_str().ends_with(".deb") || a.architectures.is_empty() {
                     return Err(format!(
                         "debian artifact `{}`: pool path `{p}` or architectures are not valid",
@@ -226,8 +239,15 @@ impl Manifest {
                 if a.blobs.is_empty() || a.blobs.len() > 2 {
                     return Err(format!("python artifact `{}` must name its file and at most its metadata", a.name));
                 }
-                if a.name.contains(['/', '\\']) || a.name.starts_with('.') || !crate::spec::valid_name(index) {
-                    return Err(format!("python artifact `{}` has an unsafe file name or index", a.name));
+                if a.name.contains(['/', '\\']) || a.name.starts_with('.') {
+                    return Err(format!("python artifact `{}`: not a safe file name", a.name));
+                }
+                if !crate::spec::valid_name(index) {
+                    return Err(format!("python artifact `{}`: index `{index}` is not a valid name", a.name));
+                }
+                let project = a.project.as_deref().unwrap_or("");
+                if !crate::pypi::valid_project(project) || crate::pypi::normalize(project) != project {
+                    return Err(format!("python artifact `{}`: project `{project}` is not a normalized name", a.name));
                 }
                 if !python.insert((index.clone(), a.name.clone())) {
                     return Err(format!("two python artifacts are `{index}/{}`", a.name));
@@ -339,5 +359,60 @@ mod tests {
             deb_purl("debian", "libc++1", "1:2.0~rc1", "amd64"),
             "pkg:deb/debian/libc%2B%2B1@1:2.0~rc1?arch=amd64"
         );
+    }
+
+    fn one(a: Artifact) -> Result<(), String> {
+        let blobs = a
+            .blobs
+            .iter()
+            .map(|d| BlobDescriptor { digest: *d, size: 1, media_type: "application/octet-stream".into() })
+            .collect();
+        Manifest {
+            media_type: MANIFEST_MEDIA_TYPE.into(),
+            schema_version: 1,
+            name: "x".into(),
+            version: "1".into(),
+            created: "2026-01-01T00:00:00Z".into(),
+            generator: "test".into(),
+            base: None,
+            artifacts: vec![a],
+            blobs,
+        }
+        .check()
+    }
+
+    #[test]
+    fn names_that_become_paths_at_the_site_are_checked() {
+        let deb = |suite: &str, arch: &str, archs: &[&str]| Artifact {
+            kind: Kind::Debian,
+            name: "p".into(),
+            version: Some("1".into()),
+            arch: Some(arch.into()),
+            path: Some(RelPath::new("pool/main/p/p/p_1_amd64.deb").unwrap()),
+            control: Some("Package: p\n".into()),
+            suite: Some(suite.into()),
+            component: Some("main".into()),
+            architectures: archs.iter().map(|s| s.to_string()).collect(),
+            blobs: vec![Digest::of(b"deb")],
+            ..Default::default()
+        };
+        assert_eq!(one(deb("site", "amd64", &["amd64"])), Ok(()));
+        assert_eq!(one(deb("site/updates", "amd64", &["amd64"])), Ok(()));
+        for bad in [deb("../x", "amd64", &["amd64"]), deb("/etc/apt", "amd64", &["amd64"])] {
+            assert!(one(bad).unwrap_err().contains("not valid names"));
+        }
+        assert!(one(deb("site", "amd64", &["x/../../y"])).unwrap_err().contains("not valid names"));
+        let py = |name: &str, project: &str| Artifact {
+            kind: Kind::Python,
+            name: name.into(),
+            index: Some("pypi".into()),
+            project: Some(project.into()),
+            blobs: vec![Digest::of(b"whl")],
+            ..Default::default()
+        };
+        assert_eq!(one(py("a-1.0-py3-none-any.whl", "a")), Ok(()));
+        assert!(one(py("../a-1.0-py3-none-any.whl", "a")).unwrap_err().contains("not a safe file name"));
+        assert!(one(py("a-1.0-py3-none-any.whl", "a/b")).unwrap_err().contains("not a normalized name"));
+        assert!(one(py("a-1.0-py3-none-any.whl", "A_b")).unwrap_err().contains("not a normalized name"));
     }
 }
