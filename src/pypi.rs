@@ -645,16 +645,30 @@ pub fn parse_requirement_line(line: &str) -> Result<Requirement> {
     Ok(r)
 }
 
-/// Requirement lines of a requirements/constraints file: comments and blank lines
-/// dropped, line continuations joined, `-r`/`-c` includes followed (relative to the
-/// including file). Other options (`--index-url`, `-e`, ...) are refused: the spec says
-/// where packages come from.
-pub fn read_requirements_file(path: &Path, depth: usize) -> Result<Vec<(String, Requirement)>> {
+/// The lines of a requirements file: its requirements, and the constraints it pulls in
+/// with `-c` (which narrow versions and add no project).
+#[derive(Debug, Default)]
+pub struct RequirementsFile {
+    pub requirements: Vec<(String, Requirement)>,
+    pub constraints: Vec<(String, Requirement)>,
+}
+
+/// Read a requirements (or constraints) file: comments and blank lines dropped, line
+/// continuations joined, `-r FILE` followed as more of the same kind, `-c FILE` as
+/// constraints (relative to the including file), `--hash=...` options (pip-compile
+/// output) dropped — airlock checks every file against the index's own hash. Other
+/// options (`--index-url`, `-e`, ...) are refused: the spec says where packages come from.
+pub fn read_requirements_file(path: &Path) -> Result<RequirementsFile> {
+    let mut out = RequirementsFile::default();
+    read_into(path, 0, false, &mut out)?;
+    Ok(out)
+}
+
+fn read_into(path: &Path, depth: usize, constraints: bool, out: &mut RequirementsFile) -> Result<()> {
     if depth > 8 {
         bail!("{}: requirement files include each other too deeply", path.display());
     }
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut out = Vec::new();
     let mut joined = String::new();
     for (n, raw) in text.lines().enumerate() {
         let line = match raw.find(" #").or_else(|| raw.starts_with('#').then_some(0)) {
@@ -663,27 +677,37 @@ pub fn read_requirements_file(path: &Path, depth: usize) -> Result<Vec<(String, 
         };
         if let Some(cont) = line.strip_suffix('\\') {
             joined.push_str(cont);
+            joined.push(' ');
             continue;
         }
         joined.push_str(line);
         let line = std::mem::take(&mut joined);
+        // `name==1.0 --hash=sha256:...`: pip's per-line hash options.
+        let line = line.split_whitespace().filter(|w| !w.starts_with("--hash")).collect::<Vec<_>>().join(" ");
         let line = line.trim();
         if line.is_empty() {
             continue;
         }
         let at = || format!("{}:{}", path.display(), n + 1);
-        if let Some(rest) = line.strip_prefix("-r").or_else(|| line.strip_prefix("-c")) {
+        let include = |rest: &str| {
             let rest = rest.trim_start_matches(|c: char| c.is_ascii_whitespace() || c == '=');
-            let inc = path.parent().unwrap_or(Path::new(".")).join(rest.trim());
-            out.extend(read_requirements_file(&inc, depth + 1).with_context(at)?);
+            path.parent().unwrap_or(Path::new(".")).join(rest.trim())
+        };
+        if let Some(rest) = line.strip_prefix("--requirement").or_else(|| line.strip_prefix("-r")) {
+            read_into(&include(rest), depth + 1, constraints, out).with_context(at)?;
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("--constraint").or_else(|| line.strip_prefix("-c")) {
+            read_into(&include(rest), depth + 1, true, out).with_context(at)?;
             continue;
         }
         if line.starts_with('-') {
             bail!("{}: option `{line}` is not supported in requirement files (the spec names the indexes)", at());
         }
-        out.push((line.to_string(), parse_requirement_line(line).with_context(at)?));
+        let parsed = (line.to_string(), parse_requirement_line(line).with_context(at)?);
+        if constraints { out.constraints.push(parsed) } else { out.requirements.push(parsed) }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// A file as the site's index lists it; also the record kept in each project's
@@ -899,7 +923,7 @@ mod tests {
     #[test]
     fn openstack_upper_constraints_all_parse() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/upper-constraints-2024.1.txt");
-        let reqs = read_requirements_file(&path, 0).unwrap();
+        let reqs = read_requirements_file(&path).unwrap().requirements;
         assert_eq!(reqs.len(), 619);
         let env = Environment::new("3.11", "manylinux_2_28_x86_64").unwrap();
         let active = reqs.iter().filter(|(_, r)| r.evaluate_markers(&env.markers, &[])).count();
@@ -971,5 +995,23 @@ mod tests {
         assert_eq!(m.all("requires-dist").collect::<Vec<_>>(), vec!["bar>=1", "baz; extra == 'x'"]);
         assert_eq!(m.get("Description"), Some("a\nb"));
         assert!(!m.static_requirements());
+    }
+
+    #[test]
+    fn requirement_files_keep_constraints_apart_and_drop_hashes() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("c.txt"), "b===2.0\n").unwrap();
+        std::fs::write(
+            dir.path().join("r.txt"),
+            "-c c.txt\na==1.0 \\\n    --hash=sha256:0000000000000000000000000000000000000000000000000000000000000000\n# note\nb>=1 # why\n",
+        )
+        .unwrap();
+        let f = read_requirements_file(&dir.path().join("r.txt")).unwrap();
+        let names = |v: &[(String, Requirement)]| v.iter().map(|(_, r)| r.name.to_string()).collect::<Vec<_>>();
+        assert_eq!(names(&f.requirements), ["a", "b"]);
+        assert_eq!(names(&f.constraints), ["b"]);
+        std::fs::write(dir.path().join("bad.txt"), "--index-url http://x.example/simple\n").unwrap();
+        let err = format!("{:#}", read_requirements_file(&dir.path().join("bad.txt")).unwrap_err());
+        assert!(err.contains("bad.txt:1") && err.contains("not supported"), "{err}");
     }
 }

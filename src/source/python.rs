@@ -155,6 +155,11 @@ impl<'a> PythonSource<'a> {
                 }
                 .map_err(|e| format!("{page_url}: {e:#}"))?;
                 for f in parsed {
+                    // A remote index names remote files: never a path on this machine.
+                    let remote = f.url.starts_with("http://") || f.url.starts_with("https://");
+                    if (index.scheme() != "file" && !remote) || f.filename.contains(['/', '\\']) {
+                        continue;
+                    }
                     if !files.iter().any(|have| have.filename == f.filename) {
                         files.push(f);
                     }
@@ -227,12 +232,16 @@ impl<'a> PythonSource<'a> {
         for r in &entry.requirements {
             roots.push((r.clone(), pypi::parse_requirement_line(r)?));
         }
-        for f in &entry.requirements_files {
-            roots.extend(pypi::read_requirements_file(&spec_dir.join(f), 0)?);
-        }
         let mut constraints: Vec<(String, Requirement)> = Vec::new();
+        for f in &entry.requirements_files {
+            let file = pypi::read_requirements_file(&spec_dir.join(f))?;
+            roots.extend(file.requirements);
+            constraints.extend(file.constraints);
+        }
         for f in &entry.constraints {
-            constraints.extend(pypi::read_requirements_file(&spec_dir.join(f), 0)?);
+            // A constraints file's own lines, and whatever it includes, all constrain.
+            let file = pypi::read_requirements_file(&spec_dir.join(f))?;
+            constraints.extend(file.requirements.into_iter().chain(file.constraints));
         }
         let envs: Vec<Environment> = entry
             .pythons

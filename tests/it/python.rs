@@ -218,6 +218,21 @@ fn upstream_hash_mismatch_fails_clearly() {
     .unwrap();
     let run = cx2.mirror(&spec2).fails(2, "aldemo_app-2.0-py3-none-any.whl.metadata: the index says");
     assert!(!run.stderr.contains("evil"));
+
+    // A remote index cannot point the mirror at files of this machine.
+    let cx3 = TestContext::new();
+    let up3 = upstream(&cx3);
+    let secret = cx3.path("secret.tar.gz");
+    std::fs::write(&secret, b"not for the index").unwrap();
+    let hex = airlock::digest::Digest::of(b"not for the index").hex();
+    std::fs::write(
+        up3.root.join("pypi/simple/aldemo-srconly/index.html"),
+        format!("<a href=\"file://{}#sha256={hex}\">aldemo_srconly-1.0.tar.gz</a>\n", secret.display()),
+    )
+    .unwrap();
+    let spec3 = py_spec(&cx3, &up3.url("/pypi/simple"), &["aldemo-srconly"], "");
+    cx3.mirror(&spec3).fails(2, "no index offers project `aldemo-srconly`");
+    assert!(!cx3.cache().join("blobs/sha256").join(&hex).exists(), "the local file was not copied");
 }
 
 #[test]
