@@ -838,6 +838,7 @@ pub fn negotiate(accept: Option<&str>) -> Option<&'static str> {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests write their inputs directly
 mod tests {
     use super::*;
 

@@ -24,6 +24,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPO=$PWD
+. scripts/bench/lib.sh
 BENCH_DIR=${BENCH_DIR:-$REPO/scratch/bench-debian}
 NPKG=${BENCH_PACKAGES:-150}
 ROUNDS=${BENCH_ROUNDS:-3}
@@ -114,22 +115,8 @@ fi
 RUN=$BENCH_DIR/run
 rm -rf "$RUN"
 mkdir -p "$RUN"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >"$RUN/nginx.conf" <<CONF
-daemon off; master_process off; worker_processes 1;
-error_log $RUN/nginx-error.log warn; pid $RUN/nginx.pid;
-events { worker_connections 256; }
-http {
-    access_log off; sendfile on;
-    client_body_temp_path $RUN/cb; proxy_temp_path $RUN/px; fastcgi_temp_path $RUN/fc; uwsgi_temp_path $RUN/uw; scgi_temp_path $RUN/sc;
-    server { listen 127.0.0.1:$PORT; root $GEN/www; }
-}
-CONF
-nginx -p "$RUN" -c "$RUN/nginx.conf" &
-NGINX_PID=$!
-trap 'kill $NGINX_PID 2>/dev/null || true' EXIT
-for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
-URL=http://127.0.0.1:$PORT/debian
+static_nginx "$RUN/nginx" "$GEN/www"
+URL=http://127.0.0.1:$NGINX_PORT/debian
 
 cat >"$RUN/airlock.yaml" <<YAML
 name: bench

@@ -25,6 +25,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPO=$PWD
+. scripts/bench/lib.sh
 BENCH_DIR=${BENCH_DIR:-$REPO/scratch/bench-python}
 COUNT=${BENCH_COUNT:-64}
 SIZE=${BENCH_SIZE:-300000}
@@ -52,24 +53,8 @@ fi
 wheels=$(ls "$UP/www/files" | grep -c '\.whl$')
 bytes=$(du -sb "$UP/www/files" | cut -f1)
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkdir -p "$UP/nginx"
-cat >"$UP/nginx/nginx.conf" <<EOF
-daemon off; master_process off; worker_processes 1;
-error_log $UP/nginx/error.log warn; pid $UP/nginx/nginx.pid;
-events { worker_connections 256; }
-http {
-    access_log off;
-    client_body_temp_path $UP/nginx/cb; proxy_temp_path $UP/nginx/px; fastcgi_temp_path $UP/nginx/fc;
-    uwsgi_temp_path $UP/nginx/uw; scgi_temp_path $UP/nginx/sc;
-    server { listen 127.0.0.1:$port; root $UP/www; }
-}
-EOF
-nginx -p "$UP/nginx" -c "$UP/nginx/nginx.conf" &
-NGINX=$!
-trap 'kill $NGINX 2>/dev/null || true' EXIT
-for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
-INDEX=http://127.0.0.1:$port/simple/
+static_nginx "$UP/nginx" "$UP/www"
+INDEX=http://127.0.0.1:$NGINX_PORT/simple/
 
 RUN=$BENCH_DIR/run
 rm -rf "$RUN"
