@@ -17,8 +17,7 @@ use clap::Args;
 /// registry (`<store>/oci/`), or with `--oci-registry` to any OCI registry: blobs first,
 /// then manifests, tags last. Python files go to a static package index in the store
 /// (`<store>/repository/<index>/simple/`, PEP 503 HTML and PEP 691 JSON), or with
-/// `--python-upload` to any server that takes twine uploads.
-/// then manifests, tags last. Debian packages go to a signed apt repository in the store
+/// `--python-upload` to any server that takes twine uploads. Debian packages go to a signed apt repository in the store
 /// (`<store>/repository/<apt-repo>/`, with `dists/` and `pool/`), signed with the site's
 /// apt key (`airlock key apt generate`); packages already there are kept, so the
 /// repository is the union of every bundle imported.
@@ -94,7 +93,7 @@ pub struct ImportArgs {
     /// Upload Python files to this twine-compatible endpoint instead (pypiserver,
     /// Nexus `https://nexus.site.example/repository/pypi-hosted/`, devpi); files it already
     /// has are skipped
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", conflicts_with = "python_index")]
     pub python_upload: Option<String>,
 
     /// Basic-auth user for `--python-upload` (`__token__` for token auth); the password

@@ -4,6 +4,7 @@ use std::time::Instant;
 use anyhow::Context;
 use serde_json::json;
 
+use crate::bundle::manifest::Kind;
 use crate::bundle::verify::{BlobSink, verify};
 use crate::cli::ImportArgs;
 use crate::exit::ExitStatus;
@@ -82,6 +83,21 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
     staging.promote(&digests).context("moving verified blobs into the store")?;
 
     // Plan every target before changing any: a conflict anywhere changes nothing.
+    if args.python_upload.is_none() {
+        let python_indexes = bundle
+            .manifest
+            .artifacts
+            .iter()
+            .filter_map(|a| args.python_index.as_ref().or(a.index.as_ref()).filter(|_| a.kind == Kind::Python));
+        for index in python_indexes {
+            if *index == args.apt_repo || (*index == args.raw_repo && args.raw_url.is_none()) {
+                anyhow::bail!(
+                    "the Python index `{index}` would share its directory with the raw or apt repository of the same name: \
+                     pass --python-index, --raw-repo or --apt-repo to separate them"
+                );
+            }
+        }
+    }
     let raw_http = http.as_ref().map(|h| h.on(&store));
     let raw_store = StoreRaw { store: &store, repo: args.raw_repo.clone() };
     let git_store = StoreGit { store: &store, allow_force: args.git_allow_force };

@@ -42,8 +42,6 @@ pub struct AppState {
     pub access_log: bool,
     /// Largest upload accepted, in bytes.
     pub max_upload: u64,
-    /// Held while a Python upload updates its index's pages.
-    pub python_index: Arc<Mutex<()>>,
     /// Blob upload sessions: id -> (hash so far, bytes so far).
     pub uploads: Mutex<std::collections::HashMap<String, (Hasher, u64)>>,
 }
@@ -131,7 +129,6 @@ pub fn run(store: Store, opts: ServeOptions, on_listen: impl FnOnce(SocketAddr))
         anonymous_read: opts.anonymous_read,
         access_log: opts.access_log,
         max_upload: opts.max_upload,
-        python_index: Default::default(),
         uploads: Mutex::new(Default::default()),
     });
     let tls = opts.tls.as_ref().map(|(c, k)| tls::config(c, k)).transpose()?;

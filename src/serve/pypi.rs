@@ -44,6 +44,9 @@ pub async fn upload(State(s): State<Shared>, Path(repo): Path<String>, req: Requ
 
 type Failure = (StatusCode, String);
 
+/// The largest form field other than the file itself.
+const MAX_FIELD: usize = 1 << 20;
+
 fn bad(msg: impl Into<String>) -> Failure {
     (StatusCode::BAD_REQUEST, msg.into())
 }
@@ -69,9 +72,21 @@ async fn receive(s: &Shared, repo: &str, mut form: Multipart) -> Result<Response
             }
             let (digest, size) = tokio::task::block_in_place(|| w.commit(None, &filename)).map_err(internal)?;
             file = Some((filename, digest, size));
-        } else if name != "gpg_signature" && name != "attestations" {
-            let value = field.text().await.map_err(|e| bad(format!("reading field {name}: {e}")))?;
-            fields.push((name, value));
+        } else {
+            // Metadata fields are small; a description is the largest. Bounded all the same.
+            let mut value = Vec::new();
+            while let Some(chunk) = field.chunk().await.map_err(|e| bad(format!("reading field {name}: {e}")))? {
+                if value.len() + chunk.len() > MAX_FIELD {
+                    return Err((
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!("form field `{name}` is over {MAX_FIELD} bytes"),
+                    ));
+                }
+                value.extend_from_slice(&chunk);
+            }
+            if name != "gpg_signature" && name != "attestations" {
+                fields.push((name, String::from_utf8_lossy(&value).into_owned()));
+            }
         }
     }
     let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
@@ -94,10 +109,11 @@ async fn receive(s: &Shared, repo: &str, mut form: Multipart) -> Result<Response
     }
     let store = s.store.clone();
     let repo = repo.to_string();
-    let lock = s.python_index.clone();
     tokio::task::spawn_blocking(move || -> Result<Response, Failure> {
-        // One writer of an index's pages at a time.
-        let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+        // One writer of the store's repositories at a time: other uploads, and imports
+        // (which hold the same lock for their whole run).
+        let lock = std::fs::File::create(store.root().join(".import.lock")).map_err(internal)?;
+        lock.lock().map_err(internal)?;
         let mut dist = Dist {
             index: repo.clone(),
             project: parsed.project,
@@ -109,12 +125,9 @@ async fn receive(s: &Shared, repo: &str, mut form: Multipart) -> Result<Response
             yanked: None,
         };
         let path = file_path(&dist).map_err(|e| bad(format!("{e:#}")))?;
-        match store.repository_state(&repo, &path, &digest).map_err(internal)? {
-            PathState::Missing => {}
-            PathState::Same => return Err((StatusCode::CONFLICT, format!("{filename} already exists"))),
-            PathState::Different(_) => {
-                return Err((StatusCode::CONFLICT, format!("{filename} already exists with other content")));
-            }
+        let state = store.repository_state(&repo, &path, &digest).map_err(internal)?;
+        if let PathState::Different(_) = state {
+            return Err((StatusCode::CONFLICT, format!("{filename} already exists with other content")));
         }
         let blob = store.blob_path_for_tool(&digest);
         let meta = if filename.ends_with(".whl") {
@@ -123,17 +136,26 @@ async fn receive(s: &Shared, repo: &str, mut form: Multipart) -> Result<Response
             pypi::sdist_metadata(&blob, &filename).ok().flatten()
         };
         if let Some(bytes) = &meta {
-            let parsed = pypi::Metadata::parse(bytes);
-            dist.requires_python = parsed.get("Requires-Python").map(str::to_string);
+            dist.requires_python = pypi::Metadata::parse(bytes).get("Requires-Python").map(str::to_string);
             if filename.ends_with(".whl") {
                 dist.metadata = Some(store.insert(&mut bytes.as_slice(), None, &filename).map_err(internal)?);
             }
         }
-        store.place_in_repository(&repo, &path, &digest).map_err(internal)?;
-        if let Some((m, _)) = dist.metadata {
-            store.place_in_repository(&repo, &metadata_path(&dist).map_err(internal)?, &m).map_err(internal)?;
+        if let PathState::Missing = state {
+            store.place_in_repository(&repo, &path, &digest).map_err(internal)?;
         }
+        if let Some((m, _)) = dist.metadata {
+            let mp = metadata_path(&dist).map_err(internal)?;
+            if let PathState::Missing = store.repository_state(&repo, &mp, &m).map_err(internal)? {
+                store.place_in_repository(&repo, &mp, &m).map_err(internal)?;
+            }
+        }
+        // Also when the file was already there: an upload that failed before its pages
+        // is finished by the next one.
         publish(&store, &[&dist]).map_err(internal)?;
+        if let PathState::Same = state {
+            return Err((StatusCode::CONFLICT, format!("{filename} already exists")));
+        }
         Ok(text(StatusCode::OK, format!("{filename} uploaded")))
     })
     .await

@@ -93,7 +93,20 @@ impl Target for StoreIndex<'_> {
 
     fn plan(&self, bundle: &VerifiedBundle) -> Result<IndexPlan> {
         let mut plan = IndexPlan { add: Vec::new(), present: Vec::new() };
+        // With --python-index, files of several spec entries meet in one index: the same
+        // file name twice is fine only with the same bytes.
+        let mut seen: BTreeMap<(String, String), Digest> = BTreeMap::new();
         for d in dists(bundle, self.store, self.index.as_deref())? {
+            match seen.insert((d.index.clone(), d.filename.clone()), d.digest) {
+                Some(other) if other != d.digest => bail!(
+                    "the bundle has two files named {} for python index `{}` ({other} and {}); nothing was changed",
+                    d.filename,
+                    d.index,
+                    d.digest
+                ),
+                Some(_) => continue,
+                None => {}
+            }
             let path = file_path(&d)?;
             match self.store.repository_state(&d.index, &path, &d.digest)? {
                 PathState::Missing => plan.add.push(d),
@@ -113,7 +126,7 @@ impl Target for StoreIndex<'_> {
     fn load(&self, plan: IndexPlan, _bundle: &VerifiedBundle, reporter: &Reporter) -> Result<Vec<Placed>> {
         let bar = reporter.items("python", plan.add.len() as u64);
         let mut added: Vec<(String, RelPath)> = Vec::new();
-        let result = (|| -> Result<()> {
+        let placing = (|| -> Result<()> {
             for d in &plan.add {
                 let path = file_path(d)?;
                 self.store.place_in_repository(&d.index, &path, &d.digest)?;
@@ -127,17 +140,20 @@ impl Target for StoreIndex<'_> {
                 }
                 bar.inc(1);
             }
-            // Every page that names a file of this bundle, even one already present: a
-            // page lost in an interrupted import is rebuilt on the re-run.
-            let all: Vec<&Dist> = plan.add.iter().chain(&plan.present).collect();
-            publish(self.store, &all)
+            Ok(())
         })();
-        if let Err(e) = result {
+        if let Err(e) = placing {
             for (index, path) in added.iter().rev() {
                 let _ = self.store.remove_from_repository(index, path);
             }
             return Err(e.context("importing Python files; the files added were removed again"));
         }
+        // Every page that names a file of this bundle, even one already present: a page
+        // lost in an interrupted import is rebuilt on the re-run. Once pages are being
+        // written the files stay (a page may already list them); running the import again
+        // finds them present and finishes the pages.
+        let all: Vec<&Dist> = plan.add.iter().chain(&plan.present).collect();
+        publish(self.store, &all).context("writing the Python index pages; run the import again to finish them")?;
         let location =
             |d: &Dist| self.store.repository_dir(&d.index).join("simple").join(&d.project).display().to_string() + "/";
         let mut placed: Vec<Placed> = plan
