@@ -38,8 +38,11 @@ enum Route {
 
 fn route(rest: &str) -> Option<Route> {
     let name_ok = |n: &str| oci::valid_repository(n).then(|| n.to_string());
-    if let Some((name, digest)) = rest.rsplit_once("/referrers/") {
-        return Some(Route::Referrers(name_ok(name)?, digest.parse().ok()?));
+    // Only when both parts parse: `referrers` may also be a component of a repository name.
+    if let Some((name, digest)) = rest.rsplit_once("/referrers/")
+        && let (Some(name), Ok(digest)) = (name_ok(name), digest.parse())
+    {
+        return Some(Route::Referrers(name, digest));
     }
     if let Some(name) = rest.strip_suffix("/tags/list") {
         return Some(Route::Tags(name_ok(name)?));
@@ -165,13 +168,10 @@ fn tags(s: &Shared, name: &str, req: &Request) -> Result<Response, ApiError> {
     Ok(resp)
 }
 
+/// Query parameters, percent-decoded. Values here are digests, media types, numbers and
+/// tags, none of which has a space: a `+` left unencoded (`spdx+json`) stays a `+`.
 fn url_query(q: &str) -> Vec<(String, String)> {
-    q.split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| {
-            (k.to_string(), v.replace("%3A", ":").replace("%3a", ":").replace("%2F", "/").replace("%2f", "/"))
-        })
-        .collect()
+    form_urlencoded::parse(q.as_bytes()).map(|(k, v)| (k.into_owned(), v.replace(' ', "+"))).collect()
 }
 
 /// Append a request body to the upload file, hashing as it goes; returns the new length.

@@ -74,8 +74,9 @@ async fn index_page(dir: &std::path::Path, slash: bool, req: Request) -> Respons
     let format = req
         .uri()
         .query()
-        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("format=")))
-        .map(|f| f.replace("%2B", "+").replace("%2b", "+"));
+        .and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "format"))
+        // A media type has no spaces: a `+` left unencoded (`v1+json`) is still a `+`.
+        .map(|(_, v)| v.replace(' ', "+"));
     let accept = format.or_else(|| req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_string));
     let Some(content_type) = pypi::negotiate(accept.as_deref()) else {
         return text(

@@ -257,8 +257,9 @@ pub fn control_text(para: &Paragraph) -> String {
 /// refused), and not past its `Valid-Until`.
 fn check_release(para: &Paragraph, suite: &str, what: &str) -> Result<()> {
     let names: Vec<&str> = ["Suite", "Codename"].iter().filter_map(|f| para.get(f)).collect();
-    let last = suite.rsplit('/').next().unwrap_or(suite);
-    if !names.is_empty() && !names.iter().any(|n| *n == suite || *n == last || suite.contains('/')) {
+    // `buster/updates` is the Release of Codename `buster`.
+    let (first, last) = (suite.split('/').next().unwrap_or(suite), suite.rsplit('/').next().unwrap_or(suite));
+    if !names.is_empty() && !names.iter().any(|n| *n == suite || *n == last || (suite.contains('/') && *n == first)) {
         bail!("{what} is the Release of `{}`, not of suite `{suite}`", names.join("` / `"));
     }
     if let Some(v) = para.get("Valid-Until") {

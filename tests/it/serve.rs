@@ -171,10 +171,19 @@ fn referrers_api_lists_manifests_that_name_a_subject() {
     );
     assert!(other.to_ascii_lowercase().contains("oci-filters-applied: artifacttype"), "{other}");
     assert!(other.contains(r#""manifests":[]"#), "{other}");
+    let encoded = sh(
+        d,
+        &format!(
+            "curl -sf '{}'",
+            srv.url(&format!("/v2/hello/hello/referrers/{subject}?artifactType=application%2Fvnd.example.signature"))
+        ),
+    );
+    assert!(encoded.contains(&referrer.to_string()), "{encoded}");
     let none = sh(d, &format!("curl -sf {}", srv.url(&format!("/v2/other/repo/referrers/{subject}"))));
     assert!(none.contains(r#""manifests":[]"#), "{none}");
-    // The referrer itself pulls like any manifest.
+    // The referrer itself pulls like any manifest; `referrers` can still name a repository.
     assert_eq!(curl(d, &srv.url(&format!("/v2/hello/hello/manifests/{referrer}"))), "200");
+    assert_eq!(curl(d, &srv.url(&format!("/v2/team/referrers/app/blobs/{config}"))), "200");
 }
 
 #[test]
