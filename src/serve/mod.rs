@@ -103,6 +103,11 @@ impl AppState {
     }
 }
 
+/// A plain-text answer (one line, newline-terminated).
+pub fn text(status: StatusCode, msg: impl Into<String>) -> Response {
+    (status, format!("{}\n", msg.into())).into_response()
+}
+
 /// 401 with a Basic challenge, as registries and raw repositories send it.
 pub fn unauthorized() -> Response {
     (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Basic realm=\"airlock\"")], "authentication required\n")

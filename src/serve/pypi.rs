@@ -11,7 +11,7 @@ use std::io::Write;
 
 use axum::extract::{Multipart, Path, Request, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use crate::digest::Digest;
 use crate::pypi;
@@ -19,11 +19,7 @@ use crate::spec::valid_name;
 use crate::store::{BlobWriter, PathState};
 use crate::target::python::{Dist, file_path, metadata_path, publish};
 
-use super::{Shared, unauthorized};
-
-fn text(status: StatusCode, msg: impl Into<String>) -> Response {
-    (status, format!("{}\n", msg.into())).into_response()
-}
+use super::{Shared, text, unauthorized};
 
 pub async fn upload(State(s): State<Shared>, Path(repo): Path<String>, req: Request) -> Response {
     if !valid_name(&repo) {

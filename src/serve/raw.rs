@@ -15,11 +15,7 @@ use crate::pypi;
 use crate::relpath::RelPath;
 use crate::spec::valid_name;
 
-use super::{Shared, unauthorized};
-
-fn text(status: StatusCode, msg: impl Into<String>) -> Response {
-    (status, format!("{}\n", msg.into())).into_response()
-}
+use super::{Shared, text, unauthorized};
 
 pub async fn handle(State(s): State<Shared>, Path((repo, path)): Path<(String, String)>, mut req: Request) -> Response {
     // Index files (InRelease, Packages, simple/ pages) change in place, possibly twice

@@ -205,7 +205,7 @@ impl<'a> PythonSource<'a> {
                 {
                     bail!("sha256 mismatch for {url}: the index says {}, got {}", e.hex(), d.hex());
                 }
-                let blob = self.store.insert(&mut bytes.as_slice(), None, url.as_str())?;
+                let blob = self.store.insert(&mut bytes.as_slice(), Some(&d), url.as_str())?;
                 return Ok(Meta { parsed: Metadata::parse(&bytes), blob: Some(blob), known: true });
             }
         }
