@@ -62,7 +62,8 @@ pub struct PythonLocked {
 /// What one environment needs of one project.
 #[derive(Default)]
 struct Want {
-    specs: Vec<(VersionSpecifiers, String)>,
+    /// Each specifier, why, and the (project, version) whose Requires-Dist it came from.
+    specs: Vec<(VersionSpecifiers, String, Option<(String, Version)>)>,
     extras: BTreeSet<String>,
     /// Why the project is here (the first requirement that brought it).
     reason: String,
@@ -317,13 +318,17 @@ impl<'a> PythonSource<'a> {
                 _ => None,
             })
             .collect();
-        let add = |wants: &mut BTreeMap<String, Want>, pending: &mut BTreeSet<String>, r: &Requirement, why: String| {
+        let add = |wants: &mut BTreeMap<String, Want>,
+                   pending: &mut BTreeSet<String>,
+                   r: &Requirement,
+                   why: String,
+                   origin: Option<(String, Version)>| {
             let project = pypi::normalize(r.name.as_ref());
             let want = wants.entry(project.clone()).or_insert_with(|| {
                 let mut w = Want { reason: why.clone(), ..Default::default() };
                 for (p, s, line) in &constraint_specs {
                     if *p == project {
-                        w.specs.push((s.clone(), line.clone()));
+                        w.specs.push((s.clone(), line.clone(), None));
                     }
                 }
                 pending.insert(project.clone());
@@ -332,7 +337,7 @@ impl<'a> PythonSource<'a> {
             if let Some(VersionOrUrl::VersionSpecifier(s)) = &r.version_or_url
                 && !s.is_empty()
             {
-                want.specs.push((s.clone(), why.clone()));
+                want.specs.push((s.clone(), why.clone(), origin));
                 if want.chosen.as_ref().is_some_and(|c| !s.contains(&c.version)) {
                     pending.insert(project.clone());
                 }
@@ -345,7 +350,7 @@ impl<'a> PythonSource<'a> {
         };
         for (line, r) in roots {
             if r.evaluate_markers(&env.markers, &[]) {
-                add(&mut wants, &mut pending, r, format!("{line} (from spec)"));
+                add(&mut wants, &mut pending, r, format!("{line} (from spec)"), None);
             }
         }
         let mut rounds = 0;
@@ -357,6 +362,7 @@ impl<'a> PythonSource<'a> {
             let batch: Vec<String> = std::mem::take(&mut pending).into_iter().collect();
             let pages: Vec<Result<Arc<Vec<IndexFile>>>> = batch.par_iter().map(|p| self.page(indexes, p)).collect();
             let mut expand = Vec::new();
+            let mut moved: Vec<(String, Version)> = Vec::new();
             for (project, page) in batch.iter().zip(pages) {
                 let page =
                     page.with_context(|| format!("python entry `{}`: reading the index for `{project}`", entry.name))?;
@@ -364,6 +370,9 @@ impl<'a> PythonSource<'a> {
                 match choose(project, &page, want, env, entry.sdist) {
                     Ok(c) => {
                         let changed = want.chosen.as_ref().is_none_or(|old| old.version != c.version);
+                        if changed && let Some(old) = &want.chosen {
+                            moved.push((project.clone(), old.version.clone()));
+                        }
                         want.chosen = Some(c);
                         if entry.deps && (changed || want.expanded_extras.as_ref() != Some(&want.extras)) {
                             expand.push(project.clone());
@@ -373,6 +382,17 @@ impl<'a> PythonSource<'a> {
                         warnings.push(format!("python entry `{}`: {e} (skipped: allow-missing)", entry.name));
                     }
                     Err(e) => bail!("python entry `{}`: {e}", entry.name),
+                }
+            }
+            // A version given up no longer constrains anything: drop what its Requires-Dist
+            // said, and choose again where that may allow a higher version.
+            for origin in &moved {
+                for (name, w) in wants.iter_mut() {
+                    let before = w.specs.len();
+                    w.specs.retain(|(_, _, o)| o.as_ref() != Some(origin));
+                    if w.specs.len() != before {
+                        pending.insert(name.clone());
+                    }
                 }
             }
             // Metadata of the chosen files, in parallel.
@@ -403,7 +423,8 @@ impl<'a> PythonSource<'a> {
                     let r = pypi::parse_requirement_line(line)
                         .with_context(|| format!("{project} {version}: Requires-Dist"))?;
                     if r.evaluate_markers(&env.markers, &extra_names) {
-                        add(&mut wants, &mut pending, &r, format!("{line} (from {project} {version})"));
+                        let why = format!("{line} (from {project} {version})");
+                        add(&mut wants, &mut pending, &r, why, Some((project.clone(), version.clone())));
                     }
                 }
             }
@@ -435,13 +456,13 @@ fn choose(project: &str, page: &[IndexFile], want: &Want, env: &Environment, pol
             by_version.entry(d.version).or_default().push(f);
         }
     }
-    let allow_pre = want.specs.iter().any(|(s, _)| s.iter().any(|v| v.any_prerelease()));
+    let allow_pre = want.specs.iter().any(|(s, _, _)| s.iter().any(|v| v.any_prerelease()));
     let mut passed = Vec::new();
     for (version, files) in by_version.iter().rev() {
-        if (version.any_prerelease() && !allow_pre) || !want.specs.iter().all(|(s, _)| s.contains(version)) {
+        if (version.any_prerelease() && !allow_pre) || !want.specs.iter().all(|(s, _, _)| s.contains(version)) {
             continue;
         }
-        let pinned = want.specs.iter().any(|(s, _)| {
+        let pinned = want.specs.iter().any(|(s, _, _)| {
             s.iter().any(|v| matches!(v.operator(), Operator::Equal | Operator::ExactEqual) && v.version() == version)
         });
         let usable: Vec<&&IndexFile> = files
@@ -473,7 +494,7 @@ fn choose(project: &str, page: &[IndexFile], want: &Want, env: &Environment, pol
         };
         return Ok(Chosen { version: version.clone(), files });
     }
-    let specs: Vec<String> = want.specs.iter().map(|(s, why)| format!("{s} ({why})")).collect();
+    let specs: Vec<String> = want.specs.iter().map(|(s, why, _)| format!("{s} ({why})")).collect();
     let mut seen: Vec<&str> = page.iter().map(|f| f.filename.as_str()).collect();
     seen.sort_unstable();
     let shown = seen.iter().take(12).copied().collect::<Vec<_>>().join(", ");

@@ -430,3 +430,18 @@ fn airlock_serve_takes_uploads_from_airlock_import_and_twine() {
         "404"
     );
 }
+
+#[test]
+fn a_version_given_up_stops_constraining() {
+    // aldemo-app 2.0 is chosen first and asks for aldemo-lib>=1.1; aldemo-plugin, found a
+    // round later, needs aldemo-app<2, whose 1.0 asks for aldemo-lib<1.1. What 2.0 asked
+    // must not linger, or aldemo-lib would look unsatisfiable.
+    let cx = TestContext::new();
+    let up = upstream(&cx);
+    let spec = py_spec(&cx, &up.url("/pypi/simple"), &["aldemo-app", "aldemo-plugin"], "");
+    cx.mirror(&spec).ok();
+    let files = locked_files(&spec.with_extension("lock"));
+    assert!(files.contains("aldemo_app-1.0-py3-none-any.whl"), "{files:?}");
+    assert!(files.contains("aldemo_lib-1.0-py3-none-any.whl"), "{files:?}");
+    assert!(!files.contains("aldemo_app-2.0-py3-none-any.whl") && !files.contains("aldemo_lib-1.1-py3-none-any.whl"));
+}
