@@ -59,11 +59,14 @@ pub struct PythonLocked {
     pub warnings: Vec<String>,
 }
 
+/// A project at a version, whose Requires-Dist asked for something.
+type Origin = (String, Version);
+
 /// What one environment needs of one project.
 #[derive(Default)]
 struct Want {
     /// Each specifier, why, and the (project, version) whose Requires-Dist it came from.
-    specs: Vec<(VersionSpecifiers, String, Option<(String, Version)>)>,
+    specs: Vec<(VersionSpecifiers, String, Option<Origin>)>,
     extras: BTreeSet<String>,
     /// Why the project is here (the first requirement that brought it).
     reason: String,
