@@ -50,6 +50,9 @@ impl DebianSource<'_> {
         let root = archive_root(&e.url, &self.spec.dir)?;
         let root = root.as_str();
         let mut pkgs = Vec::new();
+        // arch:all stanzas are usually listed in binary-all and again in every
+        // binary-<arch>: keep each package once.
+        let mut seen = std::collections::HashSet::new();
         let mut releases = Vec::new();
         for suite in &e.suites {
             let (release, locked) =
@@ -61,7 +64,16 @@ impl DebianSource<'_> {
                     let Some(text) = text else { continue };
                     let what = format!("{root}/dists/{suite}/{comp}/binary-{arch}/Packages");
                     for para in deb822::parse(&text, &what)? {
-                        pkgs.push(Pkg::from_stanza(para, suite, comp, &what)?);
+                        let pkg = Pkg::from_stanza(para, suite, comp, &what)?;
+                        if seen.insert((
+                            suite.clone(),
+                            pkg.name.clone(),
+                            pkg.version.clone(),
+                            pkg.arch.clone(),
+                            pkg.sha256,
+                        )) {
+                            pkgs.push(pkg);
+                        }
                     }
                 }
             }
