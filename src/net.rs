@@ -41,7 +41,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, Result, anyhow};
 use backon::{BlockingRetryable, ExponentialBuilder};
 use reqwest::StatusCode;
-use reqwest::blocking::{Client, ClientBuilder, RequestBuilder, Response};
+use reqwest::blocking::{Client, ClientBuilder, Response};
 use reqwest::header::{CONTENT_RANGE, CONTENT_TYPE, ETAG, HeaderMap, HeaderValue, IF_RANGE, LAST_MODIFIED, RANGE};
 
 use crate::digest::{Digest, Hasher};
@@ -303,18 +303,6 @@ impl Net {
         classify(&e, &self.opts).context(format!("the transfer broke after {after} bytes"))
     }
 
-    /// Send a request, retrying network errors and transient statuses; any other answer is
-    /// returned for the caller to judge. `what` names it in errors (`GET <url>`).
-    pub fn send(&self, what: &str, build: impl Fn() -> Result<RequestBuilder>) -> Result<Response> {
-        self.retry(what, || {
-            let resp = build()?.send().map_err(|e| self.failure(e))?;
-            if is_transient_status(resp.status()) {
-                return Err(Failure::status(&resp));
-            }
-            Ok(resp)
-        })
-    }
-
     /// GET a document whole (an index page, a JSON answer), at most `max` bytes: `None` on
     /// 404 or 410; else the body, its content type and the URL it came from after redirects.
     pub fn get_document(
@@ -561,7 +549,7 @@ fn classify(e: &(dyn std::error::Error + 'static), opts: &NetOptions) -> Failure
     let dns = lower.contains("dns error") || lower.contains("lookup address");
     if dns {
         let temporary = lower.contains("temporary failure") || lower.contains("try again");
-        let error = anyhow!("the host name does not resolve: {text}");
+        let error = anyhow!("the host name does not resolve: {}", chain.last().map_or("", String::as_str));
         return if temporary { Failure::transient(error) } else { Failure::permanent(error) };
     }
     let tls = ["certificate", "corrupt message", "handshakefailure", "peer is incompatible", "unknownissuer", "tls"]
@@ -703,5 +691,46 @@ mod tests {
         let m = format!("{:#}", f.error);
         assert!(m.to_ascii_lowercase().contains("connection refused"), "{m}");
         assert!(!m.contains('\n'), "{m}");
+    }
+
+    /// A server that answers one request with `head` and `body`, then closes.
+    fn one_shot(head: &'static str, body: Vec<u8>) -> String {
+        use std::io::BufRead;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/f", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let mut conn = conn.unwrap();
+                let mut r = std::io::BufReader::new(conn.try_clone().unwrap());
+                let mut line = String::new();
+                while r.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                    line.clear();
+                }
+                let _ = conn.write_all(head.as_bytes());
+                let _ = conn.write_all(&body);
+            }
+        });
+        url
+    }
+
+    #[test]
+    fn a_body_without_length_stops_at_the_declared_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(dir.path()).unwrap();
+        let net = Net::new(&NetOptions { retries: 0, ..NetOptions::default() }).unwrap();
+        // No Content-Length: the body ends when the server closes, 3 MB later.
+        let url = one_shot("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", vec![7u8; 3_000_000]);
+        let partial = store.partial("k").unwrap();
+        let want = Want { digest: None, size: Some(1000), size_from: "the index" };
+        let send = |h: &HeaderMap| net.client().get(&url).headers(h.clone()).send().map_err(|e| net.failure(e));
+        let e = net.download(&url, &partial, &want, &send, &|_, _| anyhow!("mismatch")).unwrap_err();
+        let m = format!("{e:#}");
+        assert!(m.contains("the server sent more than the 1000 bytes the index gives"), "{m}");
+        assert_eq!(partial.downloaded(), 0, "nothing is kept");
+        // Announced larger: refused before the body is read.
+        let url = one_shot("HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n", vec![1u8; 5000]);
+        let send = |h: &HeaderMap| net.client().get(&url).headers(h.clone()).send().map_err(|e| net.failure(e));
+        let e = net.download(&url, &partial, &want, &send, &|_, _| anyhow!("mismatch")).unwrap_err();
+        assert!(format!("{e:#}").contains("announces 5000 bytes, more than the 1000 bytes the index gives"));
     }
 }
