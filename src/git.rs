@@ -41,7 +41,16 @@ pub fn run<S: AsRef<OsStr>>(repo: Option<&Path>, args: &[S], stdin: Option<&str>
     });
     let out = child.wait_with_output().context("running git")?;
     if !out.status.success() {
-        let shown: Vec<String> = args.iter().take(3).map(|a| a.as_ref().to_string_lossy().into_owned()).collect();
+        // The command as the user would type it: without the `-c key=value` settings.
+        let mut words = args.iter().map(|a| a.as_ref().to_string_lossy().into_owned());
+        let mut shown: Vec<String> = Vec::new();
+        while let Some(w) = words.next() {
+            if w == "-c" {
+                words.next();
+            } else if shown.len() < 3 {
+                shown.push(w);
+            }
+        }
         bail!("`git {}` failed: {}", shown.join(" "), last_words(&out.stderr));
     }
     if let Some(w) = writer {

@@ -13,6 +13,7 @@ pub mod dirs;
 pub mod exit;
 pub mod git;
 pub mod lock;
+pub mod net;
 pub mod oci;
 pub mod printer;
 pub mod progress;

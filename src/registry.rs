@@ -1,44 +1,61 @@
 //! A client for the OCI distribution API, just what mirroring and pushing need: manifests
-//! and blobs by digest, uploads (monolithic, and cross-repository mounts), and the
-//! registry auth dance (Basic, or Bearer tokens from the realm a 401 names). Credentials
-//! come from the Docker/Podman auth files or AIRLOCK_REGISTRY_USERNAME/PASSWORD.
+//! and blobs by digest, uploads (monolithic, chunked, and cross-repository mounts), and
+//! the registry auth dance (Basic, or Bearer tokens from the realm a 401 names). Every
+//! request goes through [`crate::net`]: reads, token requests, manifest PUTs and HEADs are
+//! retried as downloads are, and a blob upload that fails starts a new upload session.
+//! Credentials come from AIRLOCK_REGISTRY_USERNAME/PASSWORD or the Docker/Podman auth
+//! files, with their credential helpers (`credHelpers`, `credsStore`).
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::sync::Mutex;
-use std::time::Duration;
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use base64::Engine;
 use reqwest::StatusCode;
-use reqwest::blocking::{Client, RequestBuilder, Response};
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION, RANGE, WWW_AUTHENTICATE};
+use reqwest::blocking::{RequestBuilder, Response};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, LOCATION, WWW_AUTHENTICATE};
 
-use crate::digest::{Digest, Hasher};
+use crate::digest::Digest;
+use crate::net::{self, Failure, Net, NetOptions, Want};
 use crate::oci::ACCEPT as MANIFEST_ACCEPT;
 use crate::store::Store;
 
 pub struct Registry {
     pub host: String,
     base: String,
-    client: Client,
-    creds: Option<(String, String)>,
+    net: Net,
+    /// Looked up at the first challenge: a registry that never asks runs no helper.
+    creds: OnceLock<Result<Option<Credential>, String>>,
     tokens: Mutex<HashMap<String, String>>,
 }
 
+/// What the auth files or the environment hold for a registry.
+#[derive(Clone)]
+enum Credential {
+    Basic(String, String),
+    /// An OAuth2 refresh token (`identitytoken`, what `docker login` keeps for some
+    /// registries), exchanged at the token server.
+    IdentityToken(String),
+}
+
+type Build<'a> = dyn Fn() -> Result<RequestBuilder> + 'a;
+
 impl Registry {
+    /// A registry client with the default network settings, as the environment changes
+    /// them ([`NetOptions::from_env`]).
     pub fn new(host: &str, insecure: bool) -> Result<Self> {
-        let client = Client::builder()
-            .connect_timeout(Duration::from_secs(20))
-            .timeout(None)
-            .user_agent(concat!("airlock/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        Self::with_options(host, insecure, &NetOptions::from_env()?)
+    }
+
+    pub fn with_options(host: &str, insecure: bool, opts: &NetOptions) -> Result<Self> {
         let scheme = if insecure { "http" } else { "https" };
         Ok(Self {
             host: host.to_string(),
             base: format!("{scheme}://{host}"),
-            client,
-            creds: credentials(host),
+            net: Net::new(opts)?,
+            creds: OnceLock::new(),
             tokens: Mutex::new(HashMap::new()),
         })
     }
@@ -47,72 +64,134 @@ impl Registry {
         format!("{}{path}", self.base)
     }
 
-    /// Send a request built by `build`, answering one auth challenge if there is one.
-    fn send(&self, scope: &str, build: &dyn Fn() -> Result<RequestBuilder>) -> Result<Response> {
+    fn credentials(&self) -> Result<Option<Credential>, Failure> {
+        self.creds
+            .get_or_init(|| credentials(&self.host).map_err(|e| format!("{e:#}")))
+            .clone()
+            .map_err(|e| Failure::permanent(anyhow!(e)))
+    }
+
+    /// One attempt of a request built by `build`, answering one auth challenge if there is
+    /// one. Any status is returned; only transport errors and auth failures are errors.
+    fn attempt(&self, scope: &str, build: &Build) -> Result<Response, Failure> {
         let token = self.tokens.lock().unwrap().get(scope).cloned();
         let req = match &token {
             Some(t) => build()?.header(AUTHORIZATION, t),
             None => build()?,
         };
-        let resp = req.send().with_context(|| format!("registry {} did not answer", self.host))?;
+        let resp = req.send().map_err(|e| self.net.failure(e))?;
         if resp.status() != StatusCode::UNAUTHORIZED {
             return Ok(resp);
         }
         let challenge = resp.headers().get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
         let auth = self.authenticate(&challenge, scope)?;
         self.tokens.lock().unwrap().insert(scope.to_string(), auth.clone());
-        let resp = build()?
-            .header(AUTHORIZATION, auth)
-            .send()
-            .with_context(|| format!("registry {} did not answer", self.host))?;
+        let resp = build()?.header(AUTHORIZATION, auth).send().map_err(|e| self.net.failure(e))?;
         if resp.status() == StatusCode::UNAUTHORIZED {
-            bail!(
+            return Err(Failure::permanent(anyhow!(
                 "registry {} refused the credentials for `{scope}` (set them in the Docker auth file or AIRLOCK_REGISTRY_USERNAME/PASSWORD)",
                 self.host
-            );
+            )));
         }
         Ok(resp)
     }
 
-    fn authenticate(&self, challenge: &str, scope: &str) -> Result<String> {
+    /// A request, retried on network errors and transient statuses; `then` judges any other
+    /// answer (and reads its body, inside the retry).
+    fn call<T>(
+        &self,
+        what: &str,
+        scope: &str,
+        build: &Build,
+        mut then: impl FnMut(Response) -> Result<T, Failure>,
+    ) -> Result<T> {
+        self.net.retry(what, || {
+            let resp = self.attempt(scope, build)?;
+            if net::is_transient_status(resp.status()) {
+                return Err(Failure::status(&resp));
+            }
+            then(resp)
+        })
+    }
+
+    fn authenticate(&self, challenge: &str, scope: &str) -> Result<String, Failure> {
         let (scheme, params) = challenge.split_once(' ').unwrap_or((challenge, ""));
+        let creds = self.credentials()?;
         if scheme.eq_ignore_ascii_case("basic") {
-            let (u, p) = self.creds.as_ref().ok_or_else(|| {
-                anyhow!("registry {} needs credentials: log in (Docker auth file) or set AIRLOCK_REGISTRY_USERNAME/PASSWORD", self.host)
-            })?;
-            return Ok(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))));
+            return match creds {
+                Some(Credential::Basic(u, p)) => {
+                    Ok(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))))
+                }
+                Some(Credential::IdentityToken(_)) => Err(Failure::permanent(anyhow!(
+                    "registry {} asks for a password, and the auth file holds only an identity token for it",
+                    self.host
+                ))),
+                None => Err(Failure::permanent(anyhow!(
+                    "registry {} needs credentials: log in (Docker auth file) or set AIRLOCK_REGISTRY_USERNAME/PASSWORD",
+                    self.host
+                ))),
+            };
         }
         if !scheme.eq_ignore_ascii_case("bearer") {
-            bail!("registry {} asks for `{scheme}` authentication, which airlock does not speak", self.host);
+            return Err(Failure::permanent(anyhow!(
+                "registry {} asks for `{scheme}` authentication, which airlock does not speak",
+                self.host
+            )));
         }
         let p = parse_params(params);
-        let realm =
-            p.get("realm").ok_or_else(|| anyhow!("registry {}: bearer challenge without a realm", self.host))?;
-        let mut url =
-            reqwest::Url::parse(realm).with_context(|| format!("registry {}: bad realm `{realm}`", self.host))?;
-        {
-            let mut q = url.query_pairs_mut();
-            if let Some(service) = p.get("service") {
-                q.append_pair("service", service);
+        let realm = p
+            .get("realm")
+            .ok_or_else(|| Failure::permanent(anyhow!("registry {}: bearer challenge without a realm", self.host)))?;
+        let mut url = reqwest::Url::parse(realm)
+            .map_err(|e| Failure::permanent(anyhow!("registry {}: bad realm `{realm}`: {e}", self.host)))?;
+        let req = match &creds {
+            Some(Credential::IdentityToken(refresh)) => {
+                // OAuth2 (the distribution token spec): POST a refresh token.
+                let mut form = form_urlencoded::Serializer::new(String::new());
+                form.append_pair("grant_type", "refresh_token")
+                    .append_pair("refresh_token", refresh)
+                    .append_pair("client_id", "airlock")
+                    .append_pair("scope", scope);
+                if let Some(service) = p.get("service") {
+                    form.append_pair("service", service);
+                }
+                self.net
+                    .client()
+                    .post(url.clone())
+                    .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(form.finish())
             }
-            for s in scope.split(' ') {
-                q.append_pair("scope", s);
+            _ => {
+                {
+                    let mut q = url.query_pairs_mut();
+                    if let Some(service) = p.get("service") {
+                        q.append_pair("service", service);
+                    }
+                    for s in scope.split(' ') {
+                        q.append_pair("scope", s);
+                    }
+                }
+                let req = self.net.client().get(url.clone());
+                match &creds {
+                    Some(Credential::Basic(u, pw)) => req.basic_auth(u, Some(pw)),
+                    _ => req,
+                }
             }
+        };
+        let context = |f: Failure| f.context(format!("token server {realm}"));
+        let mut resp = req.send().map_err(|e| context(self.net.failure(e)))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let why = anyhow!("token server {realm} refused `{scope}`: {status}");
+            return Err(Failure::status_with(status, resp.headers(), why));
         }
-        let mut req = self.client.get(url);
-        if let Some((u, pw)) = &self.creds {
-            req = req.basic_auth(u, Some(pw));
-        }
-        let resp = req.send().with_context(|| format!("token server {realm} did not answer"))?;
-        if !resp.status().is_success() {
-            bail!("token server {realm} refused `{scope}`: {}", resp.status());
-        }
-        let body: serde_json::Value =
-            serde_json::from_reader(resp).with_context(|| format!("token server {realm}: not JSON"))?;
+        let bytes = self.net.read_capped(&mut resp, net::SMALL_MAX).map_err(context)?;
+        let body: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| Failure::permanent(anyhow!("token server {realm}: not JSON: {e}")))?;
         let token = body["token"]
             .as_str()
             .or(body["access_token"].as_str())
-            .ok_or_else(|| anyhow!("token server {realm}: no token"))?;
+            .ok_or_else(|| Failure::permanent(anyhow!("token server {realm}: no token")))?;
         Ok(format!("Bearer {token}"))
     }
 
@@ -124,29 +203,26 @@ impl Registry {
         format!("repository:{repo}:pull,push")
     }
 
-    /// A manifest's exact bytes and content type.
+    /// A manifest's exact bytes and content type (at most [`net::MANIFEST_MAX`] bytes).
     pub fn get_manifest(&self, repo: &str, reference: &str) -> Result<(Vec<u8>, Option<String>)> {
         let url = self.url(&format!("/v2/{repo}/manifests/{reference}"));
-        let resp = self.send(&Self::pull_scope(repo), &|| Ok(self.client.get(&url).header(ACCEPT, MANIFEST_ACCEPT)))?;
-        let status = resp.status();
-        if !status.is_success() {
-            bail!("{}/{repo}:{reference}: {status}{}", self.host, error_detail(resp));
-        }
-        let ct = resp.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let mut bytes = Vec::new();
-        resp.take(64 << 20).read_to_end(&mut bytes).with_context(|| format!("reading manifest {repo}:{reference}"))?;
-        Ok((bytes, ct))
+        let build = || Ok(self.net.client().get(&url).header(ACCEPT, MANIFEST_ACCEPT));
+        self.call(&format!("GET {url}"), &Self::pull_scope(repo), &build, |mut resp| {
+            let status = resp.status();
+            if !status.is_success() {
+                let headers = resp.headers().clone();
+                let why = anyhow!("{}/{repo}:{reference}: {status}{}", self.host, error_detail(resp));
+                return Err(Failure::status_with(status, &headers, why));
+            }
+            let ct = resp.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+            let bytes = self.net.read_capped(&mut resp, net::MANIFEST_MAX)?;
+            Ok((bytes, ct))
+        })
     }
 
-    /// Fetch a blob into `store`, checked against `digest`, resuming a broken transfer.
-    pub fn fetch_blob(
-        &self,
-        repo: &str,
-        digest: &Digest,
-        store: &Store,
-        retries: u32,
-        backoff: Duration,
-    ) -> Result<()> {
+    /// Fetch a blob into `store`, checked against `digest` and, when given, the size its
+    /// descriptor names (the download stops there), resuming a broken transfer.
+    pub fn fetch_blob(&self, repo: &str, digest: &Digest, size: Option<u64>, store: &Store) -> Result<()> {
         if store.contains(digest) {
             return Ok(());
         }
@@ -155,102 +231,64 @@ impl Registry {
         if store.contains(digest) {
             return Ok(()); // another image fetched it while this one waited for the slot
         }
-        let mut last = None;
-        for attempt in 0..=retries {
-            if attempt > 0 {
-                std::thread::sleep(backoff * 2u32.pow(attempt.min(6) - 1));
-            }
-            let have = partial.downloaded();
-            let resp = self.send(&Self::pull_scope(repo), &|| {
-                let r = self.client.get(&url);
-                Ok(if have > 0 { r.header(RANGE, format!("bytes={have}-")) } else { r })
-            });
-            let mut resp = match resp {
-                Ok(r) => r,
-                Err(e) => {
-                    last = Some(e);
-                    continue;
-                }
-            };
-            let resume = match resp.status() {
-                StatusCode::PARTIAL_CONTENT if have > 0 => true,
-                StatusCode::OK => false,
-                s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => {
-                    last = Some(anyhow!("GET {url}: {s}"));
-                    continue;
-                }
-                s => bail!("blob {digest} of {}/{repo}: {s}{}", self.host, error_detail(resp)),
-            };
-            let (mut file, mut hasher): (std::fs::File, Hasher) = partial.open(resume)?;
-            let mut buf = vec![0u8; 256 * 1024];
-            let broke = loop {
-                match resp.read(&mut buf) {
-                    Ok(0) => break None,
-                    Ok(n) => {
-                        hasher.update(&buf[..n]);
-                        file.write_all(&buf[..n]).with_context(|| format!("writing blob {digest} to the cache"))?;
-                    }
-                    Err(e) => break Some(e),
-                }
-            };
-            if let Some(e) = broke {
-                last = Some(anyhow!("blob {digest}: transfer broke after {} bytes: {e}", hasher.bytes()));
-                continue;
-            }
-            let (got, size) = hasher.finish();
-            if got != *digest {
-                partial.discard();
-                bail!(
-                    "blob {digest} of {}/{repo} does not match its digest: the registry sent {size} bytes hashing to {got}",
-                    self.host
-                );
-            }
-            return partial.commit(file, digest);
-        }
-        Err(last.expect("an attempt").context(format!("giving up on blob {digest} of {}/{repo}", self.host)))
+        let scope = Self::pull_scope(repo);
+        let send = |h: &HeaderMap| self.attempt(&scope, &|| Ok(self.net.client().get(&url).headers(h.clone())));
+        let want = Want { digest: Some(digest), size, size_from: "its descriptor" };
+        self.net.download(&url, &partial, &want, &send, &|got, n| {
+            anyhow!(
+                "blob {digest} of {}/{repo} does not match its digest: the registry sent {n} bytes hashing to {got}",
+                self.host
+            )
+        })?;
+        Ok(())
     }
 
     /// `GET /v2/`, authenticating if challenged: is the registry there, and do the
     /// credentials work? Called before an import changes anything.
     pub fn check(&self, repo: &str) -> Result<()> {
         let url = self.url("/v2/");
-        let resp = self.send(&Self::push_scope(repo), &|| Ok(self.client.get(&url)))?;
-        if !resp.status().is_success() {
-            bail!("registry {} answers {} at /v2/: is it an OCI registry?", self.host, resp.status());
-        }
-        Ok(())
+        self.call(&format!("GET {url}"), &Self::push_scope(repo), &|| Ok(self.net.client().get(&url)), |resp| {
+            if !resp.status().is_success() {
+                return Err(Failure::permanent(anyhow!(
+                    "registry {} answers {} at /v2/: is it an OCI registry?",
+                    self.host,
+                    resp.status()
+                )));
+            }
+            Ok(())
+        })
     }
 
     pub fn has_blob(&self, repo: &str, digest: &Digest) -> Result<bool> {
         let url = self.url(&format!("/v2/{repo}/blobs/{digest}"));
-        let resp = self.send(&Self::push_scope(repo), &|| Ok(self.client.head(&url)))?;
-        match resp.status() {
-            s if s.is_success() => Ok(true),
-            StatusCode::NOT_FOUND => Ok(false),
-            s => bail!("HEAD {url}: {s}"),
-        }
+        self.call(&format!("HEAD {url}"), &Self::push_scope(repo), &|| Ok(self.net.client().head(&url)), |resp| {
+            match resp.status() {
+                s if s.is_success() => Ok(true),
+                StatusCode::NOT_FOUND => Ok(false),
+                _ => Err(Failure::status(&resp)),
+            }
+        })
     }
 
     /// The digest a manifest reference resolves to at the registry, if it exists.
     pub fn manifest_digest(&self, repo: &str, reference: &str) -> Result<Option<Digest>> {
         let url = self.url(&format!("/v2/{repo}/manifests/{reference}"));
-        let resp =
-            self.send(&Self::push_scope(repo), &|| Ok(self.client.head(&url).header(ACCEPT, MANIFEST_ACCEPT)))?;
-        match resp.status() {
+        let build = || Ok(self.net.client().head(&url).header(ACCEPT, MANIFEST_ACCEPT));
+        self.call(&format!("HEAD {url}"), &Self::push_scope(repo), &build, |resp| match resp.status() {
             s if s.is_success() => Ok(resp
                 .headers()
                 .get("docker-content-digest")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse().ok())),
             StatusCode::NOT_FOUND => Ok(None),
-            s => bail!("HEAD {url}: {s}"),
-        }
+            _ => Err(Failure::status(&resp)),
+        })
     }
 
     /// Push a blob from the store: a cross-repository mount from `mount_from` when the
     /// registry allows, else a monolithic upload, or PATCH chunks of `chunk` bytes when the
     /// blob is larger (for registries and proxies that limit request sizes). Returns
-    /// whether it was mounted.
+    /// whether it was mounted. A failed attempt is retried with a new upload session.
     pub fn push_blob(
         &self,
         repo: &str,
@@ -260,6 +298,30 @@ impl Registry {
         mount_from: Option<&str>,
         chunk: u64,
     ) -> Result<bool> {
+        let what = format!("uploading {digest} to {}/{repo}", self.host);
+        self.net.retry(&what, || self.push_attempt(repo, digest, size, store, mount_from, chunk))
+    }
+
+    /// Fail on any status but `want`, with the registry's own error message.
+    fn expect(&self, resp: Response, want: StatusCode, doing: &str) -> Result<Response, Failure> {
+        let status = resp.status();
+        if status == want {
+            return Ok(resp);
+        }
+        let headers = resp.headers().clone();
+        let why = anyhow!("{doing}: {status}{}", error_detail(resp));
+        Err(Failure::status_with(status, &headers, why))
+    }
+
+    fn push_attempt(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        size: u64,
+        store: &Store,
+        mount_from: Option<&str>,
+        chunk: u64,
+    ) -> Result<bool, Failure> {
         let scope = match mount_from {
             Some(from) => format!("{} repository:{from}:pull", Self::push_scope(repo)),
             None => Self::push_scope(repo),
@@ -268,44 +330,36 @@ impl Registry {
             Some(from) => self.url(&format!("/v2/{repo}/blobs/uploads/?mount={digest}&from={from}")),
             None => self.url(&format!("/v2/{repo}/blobs/uploads/")),
         };
-        let resp = self.send(&scope, &|| Ok(self.client.post(&start).header("content-length", "0")))?;
-        match resp.status() {
-            StatusCode::CREATED if mount_from.is_some() => return Ok(true),
-            StatusCode::ACCEPTED => {}
-            s => bail!("starting the upload of {digest} to {}/{repo}: {s}{}", self.host, error_detail(resp)),
+        let resp = self.attempt(&scope, &|| Ok(self.net.client().post(&start).header("content-length", "0")))?;
+        if resp.status() == StatusCode::CREATED && mount_from.is_some() {
+            return Ok(true);
         }
-        let location = resp
-            .headers()
-            .get(LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| anyhow!("{}/{repo}: upload started without a Location", self.host))?;
-        let mut put = reqwest::Url::parse(&start)?.join(location)?;
+        let resp = self.expect(resp, StatusCode::ACCEPTED, "starting the upload")?;
+        let location =
+            resp.headers().get(LOCATION).and_then(|v| v.to_str().ok()).ok_or_else(|| {
+                Failure::permanent(anyhow!("{}/{repo}: upload started without a Location", self.host))
+            })?;
+        let mut put = reqwest::Url::parse(&start).and_then(|u| u.join(location)).map_err(anyhow::Error::from)?;
         if size > chunk {
             put = self.patch_chunks(repo, &scope, put, digest, size, store, chunk)?;
             put.query_pairs_mut().append_pair("digest", &digest.to_string());
-            let resp = self.send(&scope, &|| Ok(self.client.put(put.clone()).header("content-length", "0")))?;
-            if resp.status() != StatusCode::CREATED {
-                bail!(
-                    "closing the upload of {digest} to {}/{repo}: {}{}",
-                    self.host,
-                    resp.status(),
-                    error_detail(resp)
-                );
-            }
+            let resp =
+                self.attempt(&scope, &|| Ok(self.net.client().put(put.clone()).header("content-length", "0")))?;
+            self.expect(resp, StatusCode::CREATED, "closing the upload")?;
             return Ok(false);
         }
         put.query_pairs_mut().append_pair("digest", &digest.to_string());
-        let resp = self.send(&scope, &|| {
+        let resp = self.attempt(&scope, &|| {
             let file = store.open_blob(digest)?;
             Ok(self
-                .client
+                .net
+                .client()
                 .put(put.clone())
+                .timeout(self.net.upload_timeout(size))
                 .header(CONTENT_TYPE, "application/octet-stream")
                 .body(reqwest::blocking::Body::sized(file, size)))
         })?;
-        if resp.status() != StatusCode::CREATED {
-            bail!("uploading {digest} to {}/{repo}: {}{}", self.host, resp.status(), error_detail(resp));
-        }
+        self.expect(resp, StatusCode::CREATED, "uploading")?;
         Ok(false)
     }
 
@@ -320,50 +374,47 @@ impl Registry {
         size: u64,
         store: &Store,
         chunk: u64,
-    ) -> Result<reqwest::Url> {
+    ) -> Result<reqwest::Url, Failure> {
         use std::io::{Seek, SeekFrom};
         let mut start = 0u64;
         while start < size {
             let len = chunk.min(size - start);
             let end = start + len - 1;
-            let resp = self.send(scope, &|| {
+            let resp = self.attempt(scope, &|| {
                 let mut file = store.open_blob(digest)?;
                 file.seek(SeekFrom::Start(start))?;
                 Ok(self
-                    .client
+                    .net
+                    .client()
                     .patch(location.clone())
+                    .timeout(self.net.upload_timeout(len))
                     .header(CONTENT_TYPE, "application/octet-stream")
                     .header("content-range", format!("{start}-{end}"))
                     .body(reqwest::blocking::Body::sized(file.take(len), len)))
             })?;
-            if resp.status() != StatusCode::ACCEPTED {
-                bail!(
-                    "uploading {digest} to {}/{repo}, bytes {start}-{end}: {}{}",
-                    self.host,
-                    resp.status(),
-                    error_detail(resp)
-                );
-            }
-            let next = resp
-                .headers()
-                .get(LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .ok_or_else(|| anyhow!("{}/{repo}: a chunk was accepted without a Location", self.host))?;
-            location = location.join(next)?;
+            let resp = self.expect(resp, StatusCode::ACCEPTED, &format!("bytes {start}-{end}"))?;
+            let next = resp.headers().get(LOCATION).and_then(|v| v.to_str().ok()).ok_or_else(|| {
+                Failure::permanent(anyhow!("{}/{repo}: a chunk was accepted without a Location", self.host))
+            })?;
+            location = location.join(next).map_err(anyhow::Error::from)?;
             start += len;
         }
         Ok(location)
     }
 
+    /// PUT a manifest (by digest or tag: idempotent, so retried like a read).
     pub fn put_manifest(&self, repo: &str, reference: &str, media_type: &str, bytes: &[u8]) -> Result<()> {
         let url = self.url(&format!("/v2/{repo}/manifests/{reference}"));
-        let resp = self.send(&Self::push_scope(repo), &|| {
-            Ok(self.client.put(&url).header(CONTENT_TYPE, media_type).body(bytes.to_vec()))
-        })?;
-        if !resp.status().is_success() {
-            bail!("putting manifest {repo}:{reference} to {}: {}{}", self.host, resp.status(), error_detail(resp));
-        }
-        Ok(())
+        let build = || Ok(self.net.client().put(&url).header(CONTENT_TYPE, media_type).body(bytes.to_vec()));
+        self.call(&format!("PUT {url}"), &Self::push_scope(repo), &build, |resp| {
+            if !resp.status().is_success() {
+                let (status, headers) = (resp.status(), resp.headers().clone());
+                let why =
+                    anyhow!("putting manifest {repo}:{reference} to {}: {status}{}", self.host, error_detail(resp));
+                return Err(Failure::status_with(status, &headers, why));
+            }
+            Ok(())
+        })
     }
 }
 
@@ -393,43 +444,74 @@ fn parse_params(s: &str) -> HashMap<String, String> {
 
 /// The first OCI error message in a response, for error lines.
 fn error_detail(resp: Response) -> String {
-    let body: serde_json::Value = serde_json::from_reader(resp.take(1 << 20)).unwrap_or_default();
+    let body: serde_json::Value = serde_json::from_reader(resp.take(net::SMALL_MAX)).unwrap_or_default();
     match body["errors"][0]["message"].as_str() {
         Some(m) => format!(" ({}: {m})", body["errors"][0]["code"].as_str().unwrap_or("error")),
         None => String::new(),
     }
 }
 
-/// Credentials for `host`: AIRLOCK_REGISTRY_USERNAME/PASSWORD, else the Docker or Podman
-/// auth file (`$REGISTRY_AUTH_FILE`, `$DOCKER_CONFIG/config.json`, `~/.docker/config.json`,
-/// `$XDG_RUNTIME_DIR/containers/auth.json`).
-fn credentials(host: &str) -> Option<(String, String)> {
-    if let (Ok(u), Ok(p)) = (std::env::var("AIRLOCK_REGISTRY_USERNAME"), std::env::var("AIRLOCK_REGISTRY_PASSWORD")) {
-        return Some((u, p));
-    }
+/// The auth files, in the order they are read: `$REGISTRY_AUTH_FILE`,
+/// `$DOCKER_CONFIG/config.json`, `~/.docker/config.json`,
+/// `$XDG_RUNTIME_DIR/containers/auth.json`.
+fn auth_files() -> Vec<PathBuf> {
     let mut files = Vec::new();
     if let Some(f) = std::env::var_os("REGISTRY_AUTH_FILE") {
-        files.push(std::path::PathBuf::from(f));
+        files.push(PathBuf::from(f));
     }
     if let Some(d) = std::env::var_os("DOCKER_CONFIG") {
-        files.push(std::path::PathBuf::from(d).join("config.json"));
+        files.push(PathBuf::from(d).join("config.json"));
     }
     if let Some(h) = std::env::var_os("HOME") {
-        files.push(std::path::PathBuf::from(h).join(".docker/config.json"));
+        files.push(PathBuf::from(h).join(".docker/config.json"));
     }
     if let Some(r) = std::env::var_os("XDG_RUNTIME_DIR") {
-        files.push(std::path::PathBuf::from(r).join("containers/auth.json"));
+        files.push(PathBuf::from(r).join("containers/auth.json"));
     }
-    for f in files {
-        let Ok(text) = std::fs::read_to_string(&f) else { continue };
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
-        let Some(auth) = v["auths"][host]["auth"].as_str() else { continue };
-        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(auth) else { continue };
-        if let Some((u, p)) = String::from_utf8_lossy(&decoded).split_once(':') {
-            return Some((u.to_string(), p.to_string()));
+    files
+}
+
+/// Credentials for `host`: AIRLOCK_REGISTRY_USERNAME/PASSWORD, else the first auth file
+/// with something for the host, read as docker does: its `credHelpers` entry for the host
+/// (the helper `docker-credential-<name>` is run with `get`), else its `auths` entry, else
+/// its `credsStore` helper. A helper that has nothing for the host ("credentials not
+/// found") passes to the next file; one that fails is an error naming it.
+fn credentials(host: &str) -> Result<Option<Credential>> {
+    use docker_credential::{CredentialRetrievalError as E, DockerCredential};
+    if let (Ok(u), Ok(p)) = (std::env::var("AIRLOCK_REGISTRY_USERNAME"), std::env::var("AIRLOCK_REGISTRY_PASSWORD")) {
+        return Ok(Some(Credential::Basic(u, p)));
+    }
+    for f in auth_files() {
+        let Ok(file) = std::fs::File::open(&f) else { continue };
+        let helper = || {
+            let v: serde_json::Value =
+                std::fs::read(&f).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+            let name = v["credHelpers"][host].as_str().or(v["credsStore"].as_str()).unwrap_or("?").to_string();
+            format!("docker-credential-{name}")
+        };
+        match docker_credential::get_credential_from_reader(std::io::BufReader::new(file), host) {
+            Ok(DockerCredential::UsernamePassword(u, p)) => return Ok(Some(Credential::Basic(u, p))),
+            Ok(DockerCredential::IdentityToken(t)) => return Ok(Some(Credential::IdentityToken(t))),
+            Err(E::NoCredentialConfigured | E::ConfigNotFound | E::ConfigReadError) => {}
+            Err(E::HelperFailure { stdout, stderr, .. })
+                if (stdout.clone() + &stderr).to_ascii_lowercase().contains("credentials not found") => {}
+            Err(E::HelperFailure { helper, stdout, stderr }) => {
+                let said = if stderr.trim().is_empty() { stdout } else { stderr };
+                bail!(
+                    "registry {host}: the credential helper `{helper}` named in {} failed: {}",
+                    f.display(),
+                    said.trim().lines().next().unwrap_or("")
+                );
+            }
+            Err(E::HelperCommunicationError) => bail!(
+                "registry {host}: cannot run the credential helper `{}` named in {}: is it installed and on PATH?",
+                helper(),
+                f.display()
+            ),
+            Err(e) => bail!("registry {host}: the credentials in {} are unusable: {e}", f.display()),
         }
     }
-    None
+    Ok(None)
 }
 
 #[cfg(test)]

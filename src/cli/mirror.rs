@@ -5,8 +5,9 @@ use clap::Args;
 /// Resolve every entry of the spec to an immutable identity, write it to the lock and
 /// fetch the bytes into the cache. This is the only command that uses the network.
 ///
-/// URLs are fetched in parallel with retries and exponential backoff; a broken transfer
-/// resumes where it stopped. A file whose SHA-256 differs from the spec's `sha256` (or
+/// URLs are fetched in parallel, with retries and jittered exponential backoff for
+/// transient failures only; a broken transfer resumes where it stopped (`Range` with
+/// `If-Range`), and a stalled server fails the attempt after `--timeout`. A file whose SHA-256 differs from the spec's `sha256` (or
 /// from the lock's pin) is refused. The lock is rewritten only when something changed.
 #[derive(Debug, Args)]
 pub struct MirrorArgs {
@@ -35,11 +36,37 @@ pub struct MirrorArgs {
     #[arg(long, short = 'j', default_value_t = 8, value_name = "N")]
     pub jobs: usize,
 
-    /// Retries after a network error or a 5xx answer, per download or git fetch
-    #[arg(long, default_value_t = 4, value_name = "N")]
+    /// Retries after a transient failure (a network error, a timeout, 408, 425, 429 or
+    /// 5xx), per download, request or git command. Permanent failures (404, refused
+    /// credentials, a repository that is not there, a host name that does not resolve) are
+    /// never retried
+    #[arg(long, env = "AIRLOCK_RETRIES", default_value_t = 4, value_name = "N")]
     pub retries: u32,
 
-    /// Wait before the first retry; doubled for each further one
-    #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    /// Wait before the first retry; doubled for each further one (at most 32 times), with
+    /// random jitter of up to as much again. A server's `Retry-After` lengthens the wait
+    #[arg(long, env = "AIRLOCK_BACKOFF", default_value = "500ms", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub backoff: std::time::Duration,
+
+    /// Idle timeout: how long a server may take to answer a request, and to send the next
+    /// bytes of a transfer, before the attempt fails (and is retried). A stalled server
+    /// never hangs the mirror for longer
+    #[arg(long, env = "AIRLOCK_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub timeout: std::time::Duration,
+
+    /// How long connecting to a server (TCP and TLS) may take
+    #[arg(long, env = "AIRLOCK_CONNECT_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub connect_timeout: std::time::Duration,
+}
+
+impl MirrorArgs {
+    /// The network settings these flags give.
+    pub fn net(&self) -> crate::net::NetOptions {
+        crate::net::NetOptions {
+            retries: self.retries,
+            backoff: self.backoff,
+            timeout: self.timeout,
+            connect_timeout: self.connect_timeout,
+        }
+    }
 }

@@ -26,7 +26,8 @@ pub fn mirror(args: &MirrorArgs, cx: &Ctx) -> CmdResult {
     let cache = args.cache_dir.clone().unwrap_or_else(crate::dirs::cache_dir);
     let store = Store::open(&cache)?;
 
-    let source = FileSource::new(&spec, args.retries, args.backoff)?;
+    let net = args.net();
+    let source = FileSource::new(&spec, &net)?;
     let bar = cx.reporter.items("mirror", spec.files.len() as u64);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(args.jobs.max(1)).build()?;
     let results: Vec<Result<LockedArtifact>> = pool.install(|| {
@@ -56,8 +57,7 @@ pub fn mirror(args: &MirrorArgs, cx: &Ctx) -> CmdResult {
     }
     artifacts.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
 
-    let git_source =
-        GitSource { root: cache.join("git"), spec_dir: spec.dir.clone(), retries: args.retries, backoff: args.backoff };
+    let git_source = GitSource { root: cache.join("git"), spec_dir: spec.dir.clone(), net: net.clone() };
     let git_bar = cx.reporter.items("git", spec.git.len() as u64);
     let git_results: Vec<Result<GitLocked>> = pool.install(|| {
         spec.git
@@ -81,7 +81,7 @@ pub fn mirror(args: &MirrorArgs, cx: &Ctx) -> CmdResult {
     }
     git.sort_by(|a, b| a.name.cmp(&b.name));
 
-    let image_source = ImageSource::new(&spec.registries, &spec.dir, args.retries, args.backoff);
+    let image_source = ImageSource::new(&spec.registries, &spec.dir, &net);
     let image_bar = cx.reporter.items("images", spec.images.len() as u64);
     let images: Vec<Result<LockedImage>> = pool.install(|| {
         spec.images
@@ -107,7 +107,7 @@ pub fn mirror(args: &MirrorArgs, cx: &Ctx) -> CmdResult {
         }
     }
 
-    let python_source = PythonSource::new(&source, &store, args.retries, args.backoff)?;
+    let python_source = PythonSource::new(&source, &store)?;
     let python_bar = cx.reporter.items("python", spec.python.len() as u64);
     let mut python = Vec::new();
     for entry in &spec.python {

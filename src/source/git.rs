@@ -11,6 +11,7 @@ use anyhow::{Context, Result, bail};
 use crate::digest::Digest;
 use crate::git;
 use crate::lock::LockedGit;
+use crate::net::{self, Failure, NetOptions};
 use crate::spec::{GitEntry, ref_matches};
 
 pub struct GitSource {
@@ -18,28 +19,65 @@ pub struct GitSource {
     pub root: PathBuf,
     /// The spec's directory: a relative local path in `url:` is relative to it.
     pub spec_dir: PathBuf,
-    /// Network attempts after the first, with exponential backoff from `backoff`.
-    pub retries: u32,
-    pub backoff: std::time::Duration,
+    /// Retries and timeouts, as for downloads.
+    pub net: NetOptions,
 }
 
 impl GitSource {
-    /// Run a git command that talks to the remote, retrying as downloads do.
+    /// Run a git command that talks to the remote, retrying as downloads do, but not
+    /// when git's own words say another attempt cannot help ([`permanent`]).
     fn with_retries(&self, what: &str, f: impl Fn() -> Result<String>) -> Result<String> {
-        let mut attempt = 0;
-        loop {
-            match f() {
-                Ok(out) => return Ok(out),
-                Err(e) if attempt >= self.retries => {
-                    return Err(e.context(format!("{what} (after {} attempts)", attempt + 1)));
-                }
-                Err(_) => {
-                    std::thread::sleep(self.backoff * 2u32.saturating_pow(attempt).min(32));
-                    attempt += 1;
-                }
-            }
-        }
+        net::retry(&self.net, what, || {
+            f().map_err(|e| if permanent(&format!("{e:#}")) { Failure::permanent(e) } else { Failure::transient(e) })
+        })
     }
+
+    /// `-c` settings for a command that talks to the remote: over HTTP, a transfer slower
+    /// than 1 byte/s for the idle timeout is abandoned, as airlock's own downloads are.
+    fn network_args(&self) -> Vec<String> {
+        vec![
+            "-c".into(),
+            "http.lowSpeedLimit=1".into(),
+            "-c".into(),
+            format!("http.lowSpeedTime={}", self.net.timeout.as_secs().max(1)),
+        ]
+    }
+}
+
+/// Whether git's error says the remote will not serve this at all (it is not there, not
+/// exported, refuses the credentials, or its host name does not resolve), as opposed to
+/// a network failure worth another attempt.
+pub fn permanent(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    if m.contains("temporary failure in name resolution") {
+        return false;
+    }
+    [
+        "repository not exported",
+        "access denied",
+        "repository not found",
+        "not found",
+        "does not appear to be a git repository",
+        "not a git repository",
+        "authentication failed",
+        "could not read username",
+        "could not read password",
+        "permission denied",
+        "couldn't find remote ref",
+        "returned error: 401",
+        "returned error: 403",
+        "returned error: 404",
+        "returned error: 410",
+        "name or service not known",
+        "could not resolve host",
+        "no address associated with hostname",
+        "nodename nor servname",
+        "certificate",
+        "is not supported",
+        "unsupported protocol",
+    ]
+    .iter()
+    .any(|p| m.contains(p))
 }
 
 /// What git should be given for `url`: URLs and `host:path` as written, local paths
@@ -72,7 +110,9 @@ impl GitSource {
 
         // What the remote has, and which of it the spec selects.
         let advertised = self.with_retries(&format!("git repository `{name}`: listing refs of {url}"), || {
-            git::run(None, &["ls-remote", "--symref", url], None)
+            let mut args = self.network_args();
+            args.extend(["ls-remote".into(), "--symref".into(), url.clone()]);
+            git::run(None, &args, None)
         })?;
         let mut remote_head = None;
         let mut remote_head_oid = None;
@@ -119,11 +159,9 @@ impl GitSource {
         // whether to accept a rewrite.
         let refspecs: String = selected.keys().map(|r| format!("+{r}:{r}\n")).collect();
         self.with_retries(&format!("git repository `{name}`: fetching from {url}"), || {
-            git::run(
-                Some(&repo),
-                &["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--stdin", url],
-                Some(&refspecs),
-            )
+            let mut args = self.network_args();
+            args.extend(["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--stdin", url].map(String::from));
+            git::run(Some(&repo), &args, Some(&refspecs))
         })?;
 
         // Prune refs deleted upstream. Refs merely not selected stay: another spec may share
@@ -271,4 +309,31 @@ pub fn read_prerequisites(r: &mut dyn std::io::Read) -> Result<Vec<String>> {
         bail!("not a git bundle");
     }
     Ok(text.lines().filter_map(|l| l.strip_prefix('-')).filter_map(|l| l.split(' ').next()).map(String::from).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::permanent;
+
+    #[test]
+    fn git_failures_that_another_attempt_cannot_cure() {
+        for m in [
+            "`git ls-remote --symref git://h/x` failed: fatal: remote error: access denied or repository not exported: /x",
+            "fatal: repository 'https://git.mirror.example/x/' not found",
+            "fatal: unable to access 'https://git.mirror.example/x/': The requested URL returned error: 403",
+            "fatal: could not read Username for 'https://git.mirror.example': terminal prompts disabled",
+            "fatal: unable to look up git.mirror.example (port 9418) (Name or service not known)",
+            "fatal: '/srv/x' does not appear to be a git repository",
+        ] {
+            assert!(permanent(m), "{m}");
+        }
+        for m in [
+            "fatal: unable to connect to 127.0.0.1: Connection refused",
+            "fatal: unable to access 'https://git.mirror.example/x/': The requested URL returned error: 503",
+            "fatal: unable to look up git.mirror.example (port 9418) (Temporary failure in name resolution)",
+            "error: RPC failed; curl 18 transfer closed with outstanding read data remaining",
+        ] {
+            assert!(!permanent(m), "{m}");
+        }
+    }
 }

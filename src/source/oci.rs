@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use crate::bundle::manifest::BlobDescriptor;
 use crate::digest::Digest;
 use crate::lock::LockedImage;
+use crate::net::NetOptions;
 use crate::oci::{self, Parsed, Reference};
 use crate::registry::Registry;
 use crate::spec::{ImageEntry, RegistrySettings};
@@ -34,7 +35,7 @@ impl Upstream {
                     Err(_) => {
                         let index_path = dir.join(oci::LAYOUT_INDEX);
                         let index: serde_json::Value = serde_json::from_slice(
-                            &std::fs::read(&index_path).with_context(|| format!("reading {}", index_path.display()))?,
+                            &read_capped(&index_path).with_context(|| format!("reading {}", index_path.display()))?,
                         )
                         .with_context(|| format!("parsing {}", index_path.display()))?;
                         let found = index["manifests"]
@@ -49,45 +50,52 @@ impl Upstream {
                     }
                 };
                 let p = dir.join("blobs/sha256").join(digest.hex());
-                let bytes = std::fs::read(&p).with_context(|| format!("image {r}: reading {}", p.display()))?;
+                let bytes = read_capped(&p).with_context(|| format!("image {r}: reading {}", p.display()))?;
                 Ok((bytes, None))
             }
         }
     }
 
-    fn blob(&self, r: &Reference, d: &Digest, store: &Store, retries: u32, backoff: std::time::Duration) -> Result<()> {
+    fn blob(&self, r: &Reference, d: &oci::Descriptor, store: &Store) -> Result<()> {
         match self {
-            Upstream::Registry(reg) => reg.fetch_blob(&r.repository, d, store, retries, backoff),
+            Upstream::Registry(reg) => reg.fetch_blob(&r.repository, &d.digest, Some(d.size), store),
             Upstream::Layout(dir) => {
-                if store.contains(d) {
+                if store.contains(&d.digest) {
                     return Ok(());
                 }
-                let p = dir.join("blobs/sha256").join(d.hex());
-                let mut f = std::fs::File::open(&p).with_context(|| format!("image {r}: reading {}", p.display()))?;
-                store.insert(&mut f, Some(d), &p.display().to_string())?;
+                let p = dir.join("blobs/sha256").join(d.digest.hex());
+                let f = std::fs::File::open(&p).with_context(|| format!("image {r}: reading {}", p.display()))?;
+                // One byte past the descriptor's size is enough to tell a longer blob.
+                store.insert(&mut std::io::Read::take(f, d.size + 1), Some(&d.digest), &p.display().to_string())?;
                 Ok(())
             }
         }
     }
 }
 
+/// A layout's `index.json` or manifest, at most [`crate::net::MANIFEST_MAX`] bytes, as from
+/// a registry.
+fn read_capped(path: &std::path::Path) -> Result<Vec<u8>> {
+    let max = crate::net::MANIFEST_MAX;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(std::fs::File::open(path)?, max + 1), &mut bytes)?;
+    if bytes.len() as u64 > max {
+        bail!("larger than the {max} bytes airlock reads for a manifest");
+    }
+    Ok(bytes)
+}
+
 pub struct ImageSource<'a> {
     pub settings: &'a BTreeMap<String, RegistrySettings>,
     /// The spec's directory: `layout:` paths are relative to it.
     pub spec_dir: std::path::PathBuf,
-    pub retries: u32,
-    pub backoff: std::time::Duration,
+    pub net: NetOptions,
     clients: Mutex<HashMap<String, Arc<Registry>>>,
 }
 
 impl<'a> ImageSource<'a> {
-    pub fn new(
-        settings: &'a BTreeMap<String, RegistrySettings>,
-        spec_dir: &std::path::Path,
-        retries: u32,
-        backoff: std::time::Duration,
-    ) -> Self {
-        Self { settings, spec_dir: spec_dir.to_path_buf(), retries, backoff, clients: Mutex::new(HashMap::new()) }
+    pub fn new(settings: &'a BTreeMap<String, RegistrySettings>, spec_dir: &std::path::Path, net: &NetOptions) -> Self {
+        Self { settings, spec_dir: spec_dir.to_path_buf(), net: net.clone(), clients: Mutex::new(HashMap::new()) }
     }
 
     fn client(&self, host: &str) -> Result<Arc<Registry>> {
@@ -96,7 +104,7 @@ impl<'a> ImageSource<'a> {
             return Ok(r.clone());
         }
         let insecure = self.settings.get(host).is_some_and(|s| s.insecure);
-        let r = Arc::new(Registry::new(host, insecure)?);
+        let r = Arc::new(Registry::with_options(host, insecure, &self.net)?);
         c.insert(host.to_string(), r.clone());
         Ok(r)
     }
@@ -207,7 +215,7 @@ impl<'a> ImageSource<'a> {
         let mut seen = std::collections::BTreeSet::new();
         wanted.retain(|d| seen.insert(d.digest));
         wanted.par_iter().try_for_each(|d| {
-            up.blob(&r, &d.digest, store, self.retries, self.backoff).with_context(|| format!("image {r}"))?;
+            up.blob(&r, d, store).with_context(|| format!("image {r}"))?;
             let have = store.blob_size(&d.digest).unwrap_or(0);
             if have != d.size {
                 bail!("image {r}: blob {} is {have} bytes, its descriptor says {}", d.digest, d.size);

@@ -12,15 +12,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use pep508_rs::pep440_rs::{Operator, Version, VersionSpecifiers};
 use pep508_rs::{ExtraName, Requirement, VersionOrUrl};
 use rayon::prelude::*;
-use reqwest::StatusCode;
 use reqwest::Url;
-use reqwest::blocking::Client;
 
 use crate::bundle::manifest::BlobDescriptor;
 use crate::digest::Digest;
@@ -33,9 +30,6 @@ use crate::store::Store;
 pub struct PythonSource<'a> {
     pub files: &'a FileSource<'a>,
     pub store: &'a Store,
-    client: Client,
-    retries: u32,
-    backoff: Duration,
     pages: Memo<Arc<Vec<IndexFile>>>,
     metadata: Memo<Arc<Meta>>,
 }
@@ -81,54 +75,31 @@ struct Chosen {
 }
 
 impl<'a> PythonSource<'a> {
-    pub fn new(files: &'a FileSource<'a>, store: &'a Store, retries: u32, backoff: Duration) -> Result<Self> {
-        let client = Client::builder()
-            .connect_timeout(Duration::from_secs(20))
-            .timeout(Duration::from_secs(120))
-            .user_agent(concat!("airlock/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Self { files, store, client, retries, backoff, pages: Default::default(), metadata: Default::default() })
+    pub fn new(files: &'a FileSource<'a>, store: &'a Store) -> Result<Self> {
+        Ok(Self { files, store, pages: Default::default(), metadata: Default::default() })
     }
 
-    /// GET with retries: `None` for 404 (or a missing local file); the body, its
-    /// content type and its final URL otherwise.
+    /// GET through the shared network layer (retries, timeouts, at most
+    /// [`crate::net::PAGE_MAX`] bytes): `None` for 404 or 410 (or a missing local file);
+    /// the body, its content type and its final URL otherwise.
     fn get(&self, url: &Url, accept: &str) -> Result<Option<(Vec<u8>, String, Url)>> {
+        let max = crate::net::PAGE_MAX;
         if url.scheme() == "file" {
             let path = url.to_file_path().map_err(|_| anyhow!("{url} is not a local path"))?;
-            return match std::fs::read(&path) {
-                Ok(b) => Ok(Some((b, String::new(), url.clone()))),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(anyhow!("reading {}: {e}", path.display())),
+            let file = match std::fs::File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(anyhow!("reading {}: {e}", path.display())),
             };
-        }
-        let mut last = None;
-        for attempt in 0..=self.retries {
-            if attempt > 0 {
-                std::thread::sleep(self.backoff * 2u32.saturating_pow(attempt - 1).min(32));
+            let mut b = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::Read::take(file, max + 1), &mut b)
+                .with_context(|| format!("reading {}", path.display()))?;
+            if b.len() as u64 > max {
+                bail!("{}: larger than the {max} bytes airlock reads for an index page", path.display());
             }
-            match self.client.get(url.clone()).header(reqwest::header::ACCEPT, accept).send() {
-                Ok(r) if r.status() == StatusCode::NOT_FOUND || r.status() == StatusCode::GONE => return Ok(None),
-                Ok(r) if r.status().is_success() => {
-                    let ty = r
-                        .headers()
-                        .get(reqwest::header::CONTENT_TYPE)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("")
-                        .to_string();
-                    let final_url = r.url().clone();
-                    match r.bytes() {
-                        Ok(b) => return Ok(Some((b.to_vec(), ty, final_url))),
-                        Err(e) => last = Some(anyhow!("GET {url}: {e}")),
-                    }
-                }
-                Ok(r) if r.status().is_server_error() || r.status() == StatusCode::TOO_MANY_REQUESTS => {
-                    last = Some(anyhow!("GET {url}: {}", r.status()));
-                }
-                Ok(r) => bail!("GET {url}: {}", r.status()),
-                Err(e) => last = Some(anyhow!("GET {url}: {e}")),
-            }
+            return Ok(Some((b, String::new(), url.clone())));
         }
-        Err(last.expect("one attempt").context(format!("giving up after {} attempts", self.retries + 1)))
+        self.files.net.get_document(url, accept, max)
     }
 
     /// Every file the indexes offer for `project` (the first index wins a file name).

@@ -357,12 +357,35 @@ impl Partial {
 
     pub fn discard(&self) {
         let _ = fs::remove_file(&self.path);
+        let _ = fs::remove_file(self.validator_path());
+    }
+
+    /// The validator (`ETag` or `Last-Modified`) of the response the partial bytes came
+    /// from, for `If-Range` when they are resumed.
+    pub fn validator(&self) -> Option<String> {
+        fs::read_to_string(self.validator_path()).ok().filter(|v| !v.is_empty())
+    }
+
+    pub fn set_validator(&self, v: Option<&str>) -> Result<()> {
+        let path = self.validator_path();
+        match v {
+            Some(v) => atomic::write(&path, v.as_bytes()).with_context(|| format!("writing {}", path.display())),
+            None => {
+                let _ = fs::remove_file(&path);
+                Ok(())
+            }
+        }
+    }
+
+    fn validator_path(&self) -> PathBuf {
+        self.path.with_extension("validator")
     }
 
     /// Make the finished download a blob. The caller has hashed every byte and checked it.
     pub fn commit(&self, file: File, digest: &Digest) -> Result<()> {
         file.sync_all().with_context(|| format!("syncing {}", self.path.display()))?;
         drop(file);
+        let _ = fs::remove_file(self.validator_path());
         if self.store.contains(digest) {
             self.discard();
             return Ok(());

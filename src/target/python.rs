@@ -10,16 +10,15 @@
 //! the files they name, the root page last, each atomically.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use reqwest::StatusCode;
-use reqwest::blocking::Client;
 use reqwest::blocking::multipart::{Form, Part};
 
 use crate::bundle::manifest::{Artifact, Kind};
 use crate::bundle::verify::VerifiedBundle;
 use crate::digest::Digest;
+use crate::net::{self, Failure, Net, NetOptions};
 use crate::progress::Reporter;
 use crate::pypi::{self, Metadata, PageFile, ProjectPage};
 use crate::relpath::RelPath;
@@ -246,7 +245,7 @@ pub struct UploadIndex<'a> {
     pub url: String,
     pub username: Option<String>,
     pub password: Option<String>,
-    client: Client,
+    net: Net,
 }
 
 impl<'a> UploadIndex<'a> {
@@ -255,13 +254,8 @@ impl<'a> UploadIndex<'a> {
             bail!("--python-upload `{url}` must be an http:// or https:// URL");
         }
         // twine treats a redirect as an error: the upload URL must be exact.
-        let client = Client::builder()
-            .connect_timeout(Duration::from_secs(15))
-            .timeout(None)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("airlock/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Self { store, url: url.to_string(), username, password, client })
+        let net = Net::build(&NetOptions::from_env()?, |b| b.redirect(reqwest::redirect::Policy::none()))?;
+        Ok(Self { store, url: url.to_string(), username, password, net })
     }
 
     /// The form twine sends: the action, the file, its digest, and the core metadata
@@ -324,13 +318,22 @@ impl<'a> UploadIndex<'a> {
         let mut placed = Vec::new();
         for d in &dists {
             let what = format!("uploading {} to {}", d.filename, self.url);
-            let mut req = self.client.post(&self.url).multipart(self.form(d).with_context(|| what.clone())?);
-            if let Some(u) = &self.username {
-                req = req.basic_auth(u, self.password.as_deref());
-            }
-            let resp = req.send().with_context(|| format!("{what}: the server did not answer"))?;
-            let status = resp.status();
-            let text = resp.text().unwrap_or_default();
+            // Retried on network errors and 5xx: a repeated upload of a file that did
+            // arrive is answered "already exists", which counts as present.
+            let (status, text) = self.net.retry(&what, || {
+                let form = self.form(d)?;
+                let mut req =
+                    self.net.client().post(&self.url).timeout(self.net.upload_timeout(d.size)).multipart(form);
+                if let Some(u) = &self.username {
+                    req = req.basic_auth(u, self.password.as_deref());
+                }
+                let mut resp = req.send().map_err(|e| self.net.failure(e).context("the server did not answer"))?;
+                if net::is_transient_status(resp.status()) {
+                    return Err(Failure::status(&resp));
+                }
+                let body = self.net.read_capped(&mut resp, net::SMALL_MAX).unwrap_or_default();
+                Ok((resp.status(), String::from_utf8_lossy(&body).into_owned()))
+            })?;
             let action = match status {
                 s if s.is_success() => "added",
                 StatusCode::CONFLICT => "present",

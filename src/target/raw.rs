@@ -7,15 +7,15 @@
 //! audit trail, and silently replacing a tarball is how supply chains are attacked.
 
 use std::io::Read;
-use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use reqwest::StatusCode;
-use reqwest::blocking::{Client, Response};
+use reqwest::blocking::{RequestBuilder, Response};
 
 use crate::bundle::manifest::Kind;
 use crate::bundle::verify::VerifiedBundle;
 use crate::digest::Digest;
+use crate::net::{self, Failure, Net, NetOptions};
 use crate::progress::Reporter;
 use crate::relpath::RelPath;
 use crate::store::{PathState, Store, hash_reader};
@@ -108,7 +108,7 @@ pub struct HttpRaw {
     base: String,
     username: Option<String>,
     password: Option<String>,
-    client: Client,
+    net: Net,
 }
 
 /// An [`HttpRaw`] repository, fed from a store's blobs.
@@ -123,12 +123,7 @@ impl HttpRaw {
             bail!("raw target `{base}` must be an http:// or https:// URL");
         }
         let base = if base.ends_with('/') { base.to_string() } else { format!("{base}/") };
-        let client = Client::builder()
-            .connect_timeout(Duration::from_secs(15))
-            .timeout(None)
-            .user_agent(concat!("airlock/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Self { base, username, password, client })
+        Ok(Self { base, username, password, net: Net::new(&NetOptions::from_env()?)? })
     }
 
     pub fn on<'a>(&'a self, store: &'a Store) -> HttpRawTarget<'a> {
@@ -152,40 +147,58 @@ impl HttpRaw {
         u
     }
 
-    fn send(&self, req: reqwest::blocking::RequestBuilder, what: &str) -> Result<Response> {
+    /// One attempt of a request, with the credentials; refused credentials are permanent.
+    fn attempt(&self, build: &dyn Fn() -> Result<RequestBuilder>) -> Result<Response, Failure> {
         let req = match &self.username {
-            Some(u) => req.basic_auth(u, self.password.as_deref()),
-            None => req,
+            Some(u) => build()?.basic_auth(u, self.password.as_deref()),
+            None => build()?,
         };
-        let resp = req.send().with_context(|| format!("{what}: the raw target did not answer"))?;
+        let resp = req.send().map_err(|e| self.net.failure(e).context("the raw target did not answer"))?;
         if matches!(resp.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
-            bail!("{what}: {} (check the raw target's username and password)", resp.status());
+            return Err(Failure::permanent(anyhow!(
+                "{} (check the raw target's username and password)",
+                resp.status()
+            )));
+        }
+        if net::is_transient_status(resp.status()) {
+            return Err(Failure::status(&resp));
         }
         Ok(resp)
+    }
+
+    /// A request retried on network errors and transient statuses (every request here is
+    /// idempotent: HEAD, GET, PUT of a whole file, DELETE).
+    fn send(&self, what: &str, build: &dyn Fn() -> Result<RequestBuilder>) -> Result<Response> {
+        self.net.retry(what, || self.attempt(build))
     }
 
     /// The digest of what the server holds at `path`, if anything.
     fn remote_digest(&self, path: &RelPath) -> Result<Option<Digest>> {
         let url = self.url(path);
-        let head = self.send(self.client.head(&url), &format!("HEAD {url}"))?;
+        let head = self.send(&format!("HEAD {url}"), &|| Ok(self.net.client().head(&url)))?;
         match head.status() {
             StatusCode::NOT_FOUND => return Ok(None),
             s if s.is_success() => {}
             s => bail!("HEAD {url}: {s}"),
         }
         // Nexus publishes `<path>.sha256`; otherwise read the file and hash it.
-        let side = self.send(self.client.get(format!("{url}.sha256")), &format!("GET {url}.sha256"))?;
+        let side_url = format!("{url}.sha256");
+        let mut side = self.send(&format!("GET {side_url}"), &|| Ok(self.net.client().get(&side_url)))?;
         if side.status().is_success() {
-            let text = side.text().unwrap_or_default();
+            let text = String::from_utf8_lossy(&self.net.read_capped(&mut side, net::SMALL_MAX).unwrap_or_default())
+                .into_owned();
             if let Ok(d) = Digest::from_hex(text.split_whitespace().next().unwrap_or("")) {
                 return Ok(Some(d));
             }
         }
-        let mut resp = self.send(self.client.get(&url), &format!("GET {url}"))?;
-        if !resp.status().is_success() {
-            bail!("GET {url}: {}", resp.status());
-        }
-        let (d, _) = hash_reader(&mut resp as &mut dyn Read).with_context(|| format!("reading {url}"))?;
+        let d = self.net.retry(format!("GET {url}"), || {
+            let mut resp = self.attempt(&|| Ok(self.net.client().get(&url)))?;
+            if !resp.status().is_success() {
+                return Err(Failure::status(&resp));
+            }
+            let (d, _) = hash_reader(&mut resp as &mut dyn Read).map_err(|e| self.net.read_failure(e, 0))?;
+            Ok(d)
+        })?;
         Ok(Some(d))
     }
 }
@@ -216,9 +229,11 @@ impl Target for HttpRawTarget<'_> {
         for (path, d, size) in &plan.add {
             let url = self.raw.url(path);
             let put = || -> Result<()> {
-                let file = self.store.open_blob(d)?;
-                let body = reqwest::blocking::Body::sized(file, *size);
-                let resp = self.raw.send(self.raw.client.put(&url).body(body), &format!("PUT {url}"))?;
+                let resp = self.raw.send(&format!("PUT {url}"), &|| {
+                    let file = self.store.open_blob(d)?;
+                    let body = reqwest::blocking::Body::sized(file, *size);
+                    Ok(self.raw.net.client().put(&url).timeout(self.raw.net.upload_timeout(*size)).body(body))
+                })?;
                 if !resp.status().is_success() {
                     return Err(anyhow!("PUT {url}: {}", resp.status()));
                 }
@@ -226,7 +241,7 @@ impl Target for HttpRawTarget<'_> {
             };
             if let Err(e) = put() {
                 for u in &uploaded {
-                    let _ = self.raw.send(self.raw.client.delete(u), "DELETE");
+                    let _ = self.raw.send(&format!("DELETE {u}"), &|| Ok(self.raw.net.client().delete(u)));
                 }
                 return Err(e.context(format!("uploading {path}; the files uploaded before it were deleted again")));
             }

@@ -234,7 +234,8 @@ fn target_registry_stopped_mid_import_then_resumed() {
     let proxy = Proxy::start(target.port, 4_000_000);
     let t = format!("127.0.0.1:{}", proxy.port);
     let args = ["import", bundle.to_str().unwrap(), "--oci-registry", &t, "--oci-insecure", "--oci-jobs", "2"];
-    let failed = cx.run(&args);
+    // The import retries the vanished target, briefly here.
+    let failed = cx.run_env(&args, &[("AIRLOCK_BACKOFF", "10ms")]);
     assert!(proxy.is_down(), "the import ended before the target went away");
     assert_eq!(failed.code, 2, "{}", failed.stderr);
     assert!(failed.stderr.contains(&t), "the error names the target: {}", failed.stderr);

@@ -10,6 +10,7 @@ mod images;
 mod interrupt;
 mod keys;
 mod mirror;
+mod net;
 mod python;
 mod raw_http;
 mod roundtrip;

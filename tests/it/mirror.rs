@@ -75,6 +75,12 @@ fn broken_transfers_resume_with_range() {
     assert_eq!(gets[0].range, None);
     assert_eq!(gets[1].range.as_deref(), Some("bytes=700000-"));
     assert_eq!(gets[2].range.as_deref(), Some("bytes=1400000-"));
+    let tag = crate::common::http::etag(&big);
+    assert_eq!(gets[0].if_range, None);
+    assert!(
+        gets[1..].iter().all(|g| g.if_range.as_deref() == Some(tag.as_str())),
+        "each resume names its ETag: {gets:?}"
+    );
     assert_eq!(std::fs::read(cx.cache().join("blobs/sha256").join(hex(&big))).unwrap(), big);
 }
 
@@ -89,10 +95,10 @@ fn server_errors_are_retried_then_reported() {
     let ok = cx.spec(&format!("name: x\nfiles:\n  - path: f\n    url: {}\n", server.url("/flaky")));
     cx.run(&["mirror", "-f", ok.to_str().unwrap(), "--backoff", "10ms"]).ok();
     let bad = cx.spec(&format!("name: x\nfiles:\n  - path: d\n    url: {}\n", server.url("/down")));
-    cx.run(&["mirror", "-f", bad.to_str().unwrap(), "--backoff", "10ms", "--retries", "2"])
-        .fails(2, "giving up on")
-        .stderr
-        .contains("502");
+    let down = cx.run(&["mirror", "-f", bad.to_str().unwrap(), "--backoff", "10ms", "--retries", "2"]);
+    let down = down.fails(2, &format!("giving up on GET {} after 3 attempts", server.url("/down")));
+    assert!(down.stderr.contains("502"), "the error names the status: {}", down.stderr);
+    assert_eq!(server.log().iter().filter(|l| l.path == "/down").count(), 3, "--retries 2 is three attempts");
     let missing = cx.spec(&format!("name: x\nfiles:\n  - path: m\n    url: {}\n", server.url("/missing")));
     cx.run(&["mirror", "-f", missing.to_str().unwrap(), "--backoff", "10ms"]).fails(2, "404");
     let tries = server.log().iter().filter(|l| l.path == "/missing").count();
