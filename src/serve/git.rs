@@ -11,14 +11,11 @@ use tower::ServiceExt;
 use crate::relpath::RelPath;
 use crate::spec::valid_name;
 
-use super::{Shared, unauthorized};
+use super::{Access, Shared, blocking};
 
 pub async fn handle(State(s): State<Shared>, Path(path): Path<String>, req: Request) -> Response {
     if !matches!(*req.method(), Method::GET | Method::HEAD) {
         return (StatusCode::METHOD_NOT_ALLOWED, "read-only\n").into_response();
-    }
-    if !s.allowed(req.headers(), false) {
-        return unauthorized();
     }
     let Some((repo, rest)) = path.split_once(".git/") else {
         return (StatusCode::NOT_FOUND, "not a repository path\n").into_response();
@@ -26,7 +23,11 @@ pub async fn handle(State(s): State<Shared>, Path(path): Path<String>, req: Requ
     let (Ok(rel), true) = (RelPath::new(rest), valid_name(repo)) else {
         return (StatusCode::BAD_REQUEST, "invalid path\n").into_response();
     };
-    let Some(file) = s.store.git_file(repo, &rel) else {
+    if let Err(r) = s.check(req.headers(), &format!("git/{repo}"), Access::Read) {
+        return r;
+    }
+    let (store, r) = (s.store.clone(), repo.to_string());
+    let Ok(Some(file)) = blocking(move || store.git_file(&r, &rel)).await else {
         return (StatusCode::NOT_FOUND, "not found\n").into_response();
     };
     match tower_http::services::ServeFile::new(file).with_buf_chunk_size(super::FILE_CHUNK).oneshot(req).await {
