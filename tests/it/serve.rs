@@ -449,3 +449,112 @@ fn a_refused_upload_is_answered_not_cut_off() {
     );
     assert_eq!((code.as_str(), said.as_str()), ("401", "authentication required"));
 }
+
+/// Run git with no configuration but this test's identity; returns the whole output.
+fn git_out(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    require("git");
+    Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_AUTHOR_NAME", "Site Dev")
+        .env("GIT_AUTHOR_EMAIL", "dev@site.example")
+        .env("GIT_COMMITTER_NAME", "Site Dev")
+        .env("GIT_COMMITTER_EMAIL", "dev@site.example")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+#[track_caller]
+fn git_ok(dir: &Path, args: &[&str]) -> String {
+    let out = git_out(dir, args, &[]);
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn git_smart_http_clones_shallow_and_partial_over_v2_and_pushes_fast_forward_only() {
+    let cx = imported();
+    let file =
+        token_file(&cx, &[("hello-pusher-token-01", "write:git/hello"), ("other-pusher-token-01", "write:git/other")]);
+    let srv = Server::start(&cx, &["--token-file", &file]);
+    let d = cx.dir.path();
+    let url = srv.url("/git/hello.git");
+    let with = |token: &str| format!("http://any:{token}@{}/git/hello.git", srv.addr);
+    let served = cx.store().join("git/hello.git");
+    let main_on_server = || git_ok(&served, &["rev-parse", "refs/heads/main"]);
+
+    // A shallow clone over protocol v2.
+    let out = git_out(
+        d,
+        &["-c", "protocol.version=2", "clone", "--depth", "1", &url, "shallow"],
+        &[("GIT_TRACE_PACKET", "1")],
+    );
+    let trace = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{trace}");
+    assert!(trace.contains("version 2"), "protocol v2 was not spoken:\n{trace}");
+    let shallow = d.join("shallow");
+    assert_eq!(git_ok(&shallow, &["rev-parse", "--is-shallow-repository"]), "true");
+    assert_eq!(git_ok(&shallow, &["rev-list", "--count", "HEAD"]), "1");
+    assert_eq!(git_ok(&shallow, &["rev-parse", "HEAD"]), main_on_server());
+    // A partial clone: no blobs until checkout asks for them, fetched lazily.
+    git_ok(d, &["clone", "--filter=blob:none", &url, "partial"]);
+    assert_eq!(git_ok(&d.join("partial"), &["config", "remote.origin.promisor"]), "true");
+    assert!(d.join("partial/hello.c").is_file());
+
+    // Pushes: a fast-forward with the repository's write token goes in.
+    let work = d.join("work");
+    git_ok(d, &["clone", "-q", &url, "work"]);
+    std::fs::write(work.join("NEWS"), "pushed from the site\n").unwrap();
+    git_ok(&work, &["add", "NEWS"]);
+    git_ok(&work, &["commit", "-qm", "news"]);
+    let pushed = git_ok(&work, &["rev-parse", "HEAD"]);
+    let before = main_on_server();
+    let anonymous = git_out(&work, &["push", &url, "main"], &[]);
+    assert!(!anonymous.status.success(), "a push without a token must fail");
+    let said = String::from_utf8_lossy(&anonymous.stderr);
+    assert!(said.contains("could not read Username"), "git was asked for credentials: {said}");
+    let other = git_out(&work, &["push", &with("other-pusher-token-01"), "main"], &[]);
+    assert!(!other.status.success(), "a token for another repository must not push here");
+    assert!(String::from_utf8_lossy(&other.stderr).contains("403"), "{}", String::from_utf8_lossy(&other.stderr));
+    assert_eq!(main_on_server(), before, "refused pushes changed nothing");
+    git_ok(&work, &["push", "-q", &with("hello-pusher-token-01"), "main"]);
+    assert_eq!(main_on_server(), pushed);
+    // The shallow clone fetches it; the dumb-HTTP fallback sees it too.
+    git_ok(&shallow, &["fetch", "-q", "origin"]);
+    assert_eq!(git_ok(&shallow, &["rev-parse", "origin/main"]), pushed);
+    let dumb = git_out(d, &["clone", "-q", &url, "dumb"], &[("GIT_SMART_HTTP", "0")]);
+    assert!(dumb.status.success(), "{}", String::from_utf8_lossy(&dumb.stderr));
+    assert_eq!(git_ok(&d.join("dumb"), &["rev-parse", "HEAD"]), pushed);
+
+    // History is not rewritten, nor refs deleted, even with the token.
+    git_ok(&work, &["reset", "-q", "--hard", "HEAD~1"]);
+    std::fs::write(work.join("OTHER"), "another history\n").unwrap();
+    git_ok(&work, &["add", "OTHER"]);
+    git_ok(&work, &["commit", "-qm", "rewrite"]);
+    let forced = git_out(&work, &["push", "--force", &with("hello-pusher-token-01"), "main"], &[]);
+    assert!(!forced.status.success(), "a non-fast-forward push must be refused");
+    let said = String::from_utf8_lossy(&forced.stderr);
+    assert!(said.contains("non-fast-forward"), "{said}");
+    let deleted = git_out(&work, &["push", &with("hello-pusher-token-01"), ":stable/1.0"], &[]);
+    assert!(!deleted.status.success(), "deleting a branch must be refused");
+    assert_eq!(main_on_server(), pushed);
+    assert!(git_out(&served, &["rev-parse", "--verify", "refs/heads/stable/1.0"], &[]).status.success());
+}
+
+#[test]
+fn git_allow_force_lets_pushes_rewrite() {
+    let cx = imported();
+    let srv = Server::start(&cx, &["--git-allow-force"]);
+    let d = cx.dir.path();
+    let url = format!("http://any:{TOKEN}@{}/git/hello.git", srv.addr);
+    git_ok(d, &["clone", "-q", &url, "work"]);
+    let work = d.join("work");
+    git_ok(&work, &["reset", "-q", "--hard", "HEAD~1"]);
+    git_ok(&work, &["push", "-q", "--force", &url, "main"]);
+    let served = cx.store().join("git/hello.git");
+    assert_eq!(git_ok(&served, &["rev-parse", "refs/heads/main"]), git_ok(&work, &["rev-parse", "HEAD"]));
+}
