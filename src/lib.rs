@@ -25,6 +25,7 @@ pub mod spec;
 pub mod store;
 pub mod target;
 pub mod trust;
+pub mod upload;
 
 use cli::{Cli, Command};
 use commands::Ctx;

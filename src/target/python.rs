@@ -10,12 +10,10 @@
 //! the files they name, the root page last, each atomically.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use reqwest::StatusCode;
-use reqwest::blocking::Client;
-use reqwest::blocking::multipart::{Form, Part};
+use reqwest::multipart::{Form, Part};
 
 use crate::bundle::manifest::{Artifact, Kind};
 use crate::bundle::verify::VerifiedBundle;
@@ -245,7 +243,8 @@ pub struct UploadIndex<'a> {
     pub url: String,
     pub username: Option<String>,
     pub password: Option<String>,
-    client: Client,
+    /// Reports the server's answer even when it came before the whole file was sent.
+    uploader: crate::upload::Uploader,
 }
 
 impl<'a> UploadIndex<'a> {
@@ -254,13 +253,8 @@ impl<'a> UploadIndex<'a> {
             bail!("--python-upload `{url}` must be an http:// or https:// URL");
         }
         // twine treats a redirect as an error: the upload URL must be exact.
-        let client = Client::builder()
-            .connect_timeout(Duration::from_secs(15))
-            .timeout(None)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("airlock/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Self { store, url: url.to_string(), username, password, client })
+        let uploader = crate::upload::Uploader::new(false)?;
+        Ok(Self { store, url: url.to_string(), username, password, uploader })
     }
 
     /// The form twine sends: the action, the file, its digest, and the core metadata
@@ -308,7 +302,7 @@ impl<'a> UploadIndex<'a> {
             form = form.text(key, v.clone());
         }
         let file = self.store.open_blob(&d.digest)?;
-        let part = Part::reader_with_length(file, d.size)
+        let part = Part::stream_with_length(crate::upload::Uploader::file_body(file), d.size)
             .file_name(d.filename.clone())
             .mime_str("application/octet-stream")?;
         Ok(form.part("content", part))
@@ -323,13 +317,12 @@ impl<'a> UploadIndex<'a> {
         let mut placed = Vec::new();
         for d in &dists {
             let what = format!("uploading {} to {}", d.filename, self.url);
-            let mut req = self.client.post(&self.url).multipart(self.form(d).with_context(|| what.clone())?);
+            let mut req = self.uploader.client.post(&self.url).multipart(self.form(d).with_context(|| what.clone())?);
             if let Some(u) = &self.username {
                 req = req.basic_auth(u, self.password.as_deref());
             }
-            let resp = req.send().with_context(|| format!("{what}: the server did not answer"))?;
-            let status = resp.status();
-            let text = resp.text().unwrap_or_default();
+            let answer = self.uploader.send(req).with_context(|| format!("{what}: the server did not answer"))?;
+            let (status, text) = (answer.status, answer.text);
             let action = match status {
                 s if s.is_success() => "added",
                 StatusCode::CONFLICT => "present",
@@ -340,7 +333,7 @@ impl<'a> UploadIndex<'a> {
                 s if s.is_redirection() => {
                     bail!("{what}: the server redirects ({s}); give the exact upload URL (mind the trailing slash)")
                 }
-                s => bail!("{what}: {s}: {}", text.lines().next().unwrap_or("").trim()),
+                s => bail!("{what}: {s}: {text}"),
             };
             bar.inc(d.size);
             placed.push(Placed { kind: "python".into(), name: d.filename.clone(), action, location: self.url.clone() });

@@ -109,6 +109,8 @@ pub struct HttpRaw {
     username: Option<String>,
     password: Option<String>,
     client: Client,
+    /// PUTs go through it: it reports the server's answer even when it came early.
+    uploader: crate::upload::Uploader,
 }
 
 /// An [`HttpRaw`] repository, fed from a store's blobs.
@@ -128,7 +130,7 @@ impl HttpRaw {
             .timeout(None)
             .user_agent(concat!("airlock/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { base, username, password, client })
+        Ok(Self { base, username, password, client, uploader: crate::upload::Uploader::new(true)? })
     }
 
     pub fn on<'a>(&'a self, store: &'a Store) -> HttpRawTarget<'a> {
@@ -217,12 +219,25 @@ impl Target for HttpRawTarget<'_> {
             let url = self.raw.url(path);
             let put = || -> Result<()> {
                 let file = self.store.open_blob(d)?;
-                let body = reqwest::blocking::Body::sized(file, *size);
-                let resp = self.raw.send(self.raw.client.put(&url).body(body), &format!("PUT {url}"))?;
-                if !resp.status().is_success() {
-                    return Err(anyhow!("PUT {url}: {}", resp.status()));
+                let mut req = self
+                    .raw
+                    .uploader
+                    .client
+                    .put(&url)
+                    .header(reqwest::header::CONTENT_LENGTH, *size)
+                    .body(crate::upload::Uploader::file_body(file));
+                if let Some(u) = &self.raw.username {
+                    req = req.basic_auth(u, self.raw.password.as_deref());
                 }
-                Ok(())
+                let answer =
+                    self.raw.uploader.send(req).with_context(|| format!("PUT {url}: the raw target did not answer"))?;
+                match answer.status {
+                    s if s.is_success() => Ok(()),
+                    s @ (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => {
+                        bail!("PUT {url}: {s} (check the raw target's username and password)")
+                    }
+                    s => Err(anyhow!("PUT {url}: {s}: {}", answer.text)),
+                }
             };
             if let Err(e) = put() {
                 for u in &uploaded {
