@@ -476,7 +476,7 @@ fn git_ok(dir: &Path, args: &[&str]) -> String {
 }
 
 #[test]
-fn git_smart_http_clones_shallow_and_partial_over_v2_and_pushes_fast_forward_only() {
+fn git_smart_http_clones_shallow_and_partial_over_v2_and_pushes_fast_forward_only_unless_allowed() {
     let cx = imported();
     let file =
         token_file(&cx, &[("hello-pusher-token-01", "write:git/hello"), ("other-pusher-token-01", "write:git/other")]);
@@ -543,18 +543,13 @@ fn git_smart_http_clones_shallow_and_partial_over_v2_and_pushes_fast_forward_onl
     assert!(!deleted.status.success(), "deleting a branch must be refused");
     assert_eq!(main_on_server(), pushed);
     assert!(git_out(&served, &["rev-parse", "--verify", "refs/heads/stable/1.0"], &[]).status.success());
-}
 
-#[test]
-fn git_allow_force_lets_pushes_rewrite() {
-    let cx = imported();
+    // Unless the server allows it.
+    drop(srv);
     let srv = Server::start(&cx, &["--git-allow-force"]);
-    let d = cx.dir.path();
     let url = format!("http://any:{TOKEN}@{}/git/hello.git", srv.addr);
-    git_ok(d, &["clone", "-q", &url, "work"]);
-    let work = d.join("work");
-    git_ok(&work, &["reset", "-q", "--hard", "HEAD~1"]);
     git_ok(&work, &["push", "-q", "--force", &url, "main"]);
-    let served = cx.store().join("git/hello.git");
-    assert_eq!(git_ok(&served, &["rev-parse", "refs/heads/main"]), git_ok(&work, &["rev-parse", "HEAD"]));
+    assert_eq!(main_on_server(), git_ok(&work, &["rev-parse", "HEAD"]));
+    git_ok(&work, &["push", "-q", &url, ":stable/1.0"]);
+    assert!(!git_out(&served, &["rev-parse", "--verify", "refs/heads/stable/1.0"], &[]).status.success());
 }
