@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run airlock's whole test suite on a fresh Debian machine: install the tools the tests
-# run for real (minisign, zstd, nginx, openssl, git, docker-registry, skopeo, gnupg, dpkg-dev, apt) if they are
+# run for real (minisign, zstd, nginx, openssl, git, docker-registry, skopeo, gnupg,
+# dpkg-dev, apt, python3-venv; pip, pypiserver, twine and uv in a virtualenv) if they are
 # missing, check formatting and lints, then run every test. Tests never skip: a missing
 # tool fails them.
 set -euo pipefail
@@ -42,10 +43,24 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Debian's own Python with python3-venv: the installer tests make a venv with
+# /usr/bin/python3 and use the pip it bundles (23.0.1 on bookworm), never upgraded. The
+# python3 first on PATH may be another one (pyenv), so ask Debian's by its path.
+if ! /usr/bin/python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  echo "installing Debian's python3 and python3-venv" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3 python3-venv >/dev/null
+fi
+
 # Python tools the tests run for real: pip (installs from our index), pypiserver (an
-# upload target) and twine (uploads into airlock serve), in a virtualenv of their own.
+# upload target), twine (uploads into airlock serve) and uv (installs from our index), in
+# a virtualenv of their own.
 venv="target/test-tools/python"
-if ! "$venv/bin/python3" -c 'import pypiserver, passlib, twine' >/dev/null 2>&1; then
+uv_version="0.13.8"
+if ! "$venv/bin/python3" -c 'import pypiserver, passlib, twine' >/dev/null 2>&1 \
+  || [ "$("$venv/bin/uv" --version 2>/dev/null)" != "uv $uv_version" ]; then
   if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
     echo "installing python3-venv" >&2
     sudo=""
@@ -55,7 +70,7 @@ if ! "$venv/bin/python3" -c 'import pypiserver, passlib, twine' >/dev/null 2>&1;
   fi
   rm -rf "$venv"
   python3 -m venv "$venv"
-  "$venv/bin/python3" -m pip install -q --disable-pip-version-check "pip>=23" "pypiserver[passlib]==2.4.2" "twine==7.0.0"
+  "$venv/bin/python3" -m pip install -q --disable-pip-version-check "pip>=23" "pypiserver[passlib]==2.4.2" "twine==7.0.0" "uv==$uv_version"
 fi
 export PATH="$PWD/$venv/bin:$PATH"
 

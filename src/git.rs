@@ -109,3 +109,51 @@ pub fn init_bare(repo: &Path) -> Result<()> {
     run(None, &[OsStr::new("init"), OsStr::new("--bare"), OsStr::new("--quiet"), repo.as_os_str()], None)?;
     Ok(())
 }
+
+/// What `git http-backend` may do for one request.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpBackend {
+    /// Run receive-pack (a push the server has authorized).
+    pub push: bool,
+    /// Let a push rewrite history or delete refs.
+    pub allow_force: bool,
+}
+
+impl HttpBackend {
+    /// `git http-backend`, the CGI program behind git's smart HTTP, over the bare
+    /// repositories under `project_root` (`repo` is the one this request is for). The
+    /// caller adds the CGI variables of the request (`REQUEST_METHOD`, `PATH_INFO`,
+    /// `QUERY_STRING`, `CONTENT_TYPE`, `GIT_PROTOCOL`, ...) and pipes the body.
+    ///
+    /// upload-pack serves clones and fetches, shallow and partial (`--filter`) ones too,
+    /// over protocol v2. receive-pack runs only when `push`, and then only fast-forwards
+    /// and never deletes unless `allow_force`; after a push git updates the dumb-HTTP
+    /// files (`receive.updateServerInfo`). Only the configuration given here applies: not
+    /// the system's, nor the serving user's.
+    pub fn command(&self, project_root: &Path, repo: &Path) -> Command {
+        let mut c = command(None);
+        c.arg("http-backend")
+            .env("GIT_PROJECT_ROOT", project_root)
+            .env("GIT_HTTP_EXPORT_ALL", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env_remove("GIT_CONFIG_PARAMETERS");
+        let flag = |b: bool| if b { "true" } else { "false" };
+        let repo = repo.to_string_lossy();
+        let config = [
+            ("http.uploadpack", "true"),
+            ("http.receivepack", flag(self.push)),
+            ("uploadpack.allowFilter", "true"),
+            ("uploadpack.allowReachableSHA1InWant", "true"),
+            ("receive.denyNonFastForwards", flag(!self.allow_force)),
+            ("receive.denyDeletes", flag(!self.allow_force)),
+            ("receive.updateServerInfo", "true"),
+            // The repository may belong to the user that imports, not the one that serves.
+            ("safe.directory", &*repo),
+        ];
+        c.env("GIT_CONFIG_COUNT", config.len().to_string());
+        for (i, (k, v)) in config.iter().enumerate() {
+            c.env(format!("GIT_CONFIG_KEY_{i}"), k).env(format!("GIT_CONFIG_VALUE_{i}"), v);
+        }
+        c
+    }
+}

@@ -712,6 +712,16 @@ fn read_into(path: &Path, depth: usize, constraints: bool, out: &mut Requirement
 
 /// A file as the site's index lists it; also the record kept in each project's
 /// `index.json`, from which the pages are rebuilt when later bundles add files.
+///
+/// Core metadata is named as PEP 714 says, `core-metadata` (JSON) and
+/// `data-core-metadata` (HTML), and only so. The legacy PEP 658 names break installers
+/// still in use: pip 22.3 to 23.1 (Debian bookworm's `python3 -m venv` bundles 23.0.1)
+/// crashes on a `dist-info-metadata` object in JSON (`unhashable type: 'dict'`), and on
+/// `data-dist-info-metadata` in HTML fetches the metadata, then refuses any project whose
+/// `Name:` is not spelled in normalized form. Those pips download the wheel instead,
+/// which always works. Pages written by earlier versions carried both names with the same
+/// value: the legacy key is ignored when such a page is read, so it is gone once the page
+/// is written again.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PageFile {
     pub filename: String,
@@ -721,8 +731,6 @@ pub struct PageFile {
     pub requires_python: Option<String>,
     #[serde(default, rename = "core-metadata", skip_serializing_if = "Option::is_none")]
     pub core_metadata: Option<BTreeMap<String, String>>,
-    #[serde(default, rename = "dist-info-metadata", skip_serializing_if = "Option::is_none")]
-    pub dist_info_metadata: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub yanked: Option<serde_json::Value>,
     pub size: u64,
@@ -783,7 +791,7 @@ impl ProjectPage {
                 _ => {}
             }
             if let Some(h) = f.core_metadata.as_ref().and_then(|m| m.get("sha256")) {
-                s.push_str(&format!(" data-core-metadata=\"sha256={h}\" data-dist-info-metadata=\"sha256={h}\""));
+                s.push_str(&format!(" data-core-metadata=\"sha256={h}\""));
             }
             s.push_str(&format!(">{}</a><br>\n", escape(&f.filename)));
         }
@@ -958,7 +966,6 @@ mod tests {
                 hashes: [("sha256".into(), "ab".repeat(32))].into(),
                 requires_python: Some(">=3.9".into()),
                 core_metadata: Some([("sha256".into(), "cd".repeat(32))].into()),
-                dist_info_metadata: Some([("sha256".into(), "cd".repeat(32))].into()),
                 yanked: Some(serde_json::Value::String("broken".into())),
                 size: 1337,
             }],
@@ -976,6 +983,36 @@ mod tests {
             assert_eq!(f.core_metadata.unwrap().unwrap().hex(), "cd".repeat(32));
         }
         assert_eq!(page.versions, vec!["1.0"]);
+    }
+
+    #[test]
+    fn pages_name_core_metadata_as_pep_714_says_and_only_so() {
+        let file = |meta: Option<&str>| PageFile {
+            filename: "a_b-1.0-py3-none-any.whl".into(),
+            url: "../../files/a-b/a_b-1.0-py3-none-any.whl".into(),
+            hashes: [("sha256".into(), "ab".repeat(32))].into(),
+            requires_python: None,
+            core_metadata: meta.map(|h| [("sha256".into(), h.to_string())].into()),
+            yanked: None,
+            size: 1,
+        };
+        let page = ProjectPage::new("a-b", vec![file(Some(&"cd".repeat(32)))]);
+        let (json, html) = (String::from_utf8(page.to_json()).unwrap(), String::from_utf8(page.to_html()).unwrap());
+        assert!(
+            json.contains("\"core-metadata\"")
+                && html.contains(&format!("data-core-metadata=\"sha256={}\"", "cd".repeat(32)))
+        );
+        assert!(!json.contains("dist-info-metadata") && !html.contains("dist-info-metadata"), "{json}\n{html}");
+        // A page written with both names (as earlier versions did) reads back, and is
+        // written again with the PEP 714 name only.
+        let old =
+            json.replace("\"core-metadata\"", "\"dist-info-metadata\": {\"sha256\": \"cd\"},\n      \"core-metadata\"");
+        let reread: ProjectPage = serde_json::from_str(&old).unwrap();
+        assert_eq!(reread.files, page.files);
+        assert!(!String::from_utf8(reread.to_json()).unwrap().contains("dist-info-metadata"));
+        // No metadata, no attribute.
+        let bare = ProjectPage::new("a-b", vec![file(None)]);
+        assert!(!String::from_utf8(bare.to_html()).unwrap().contains("metadata"));
     }
 
     #[test]

@@ -23,6 +23,14 @@ impl ApiError {
     pub fn bad(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
+    /// The store's lock stayed held (an import is running): 503, try again later.
+    pub fn busy() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            "an import into the store is running; try again later",
+        )
+    }
     pub fn internal(e: impl std::fmt::Display) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", format!("{e:#}"))
     }
@@ -43,6 +51,11 @@ impl From<std::io::Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({"errors": [{"code": self.code, "message": self.message, "detail": null}]});
-        (self.status, [(axum::http::header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+        let mut r =
+            (self.status, [(axum::http::header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            r.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("10"));
+        }
+        r
     }
 }

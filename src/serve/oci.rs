@@ -13,7 +13,7 @@ use tower::ServiceExt;
 use crate::digest::{Digest, Hasher};
 use crate::oci;
 
-use super::{ApiError, Shared, unauthorized};
+use super::{Access, ApiError, Shared, lock, refuse, unauthorized};
 
 const MAX_MANIFEST: usize = 4 << 20;
 
@@ -22,7 +22,7 @@ const MAX_MANIFEST: usize = 4 << 20;
 /// challenged, so a push would otherwise go out without them.
 pub async fn base(State(s): State<Shared>, req: Request) -> Response {
     let has_auth = req.headers().contains_key(header::AUTHORIZATION);
-    if !has_auth || !s.allowed(req.headers(), false) {
+    if !has_auth || !(s.anonymous_read || s.known_token(req.headers())) {
         return unauthorized();
     }
     ([("Docker-Distribution-API-Version", "registry/2.0")], "{}").into_response()
@@ -30,10 +30,43 @@ pub async fn base(State(s): State<Shared>, req: Request) -> Response {
 
 enum Route {
     Manifest(String, String),
-    Blob(Digest),
+    Blob(String, Digest),
     Uploads(String, Option<String>),
     Tags(String),
     Referrers(String, Digest),
+}
+
+impl Route {
+    /// The image repository the request is about (a blob's is the one in its URL).
+    fn repository(&self) -> &str {
+        match self {
+            Route::Manifest(n, _)
+            | Route::Uploads(n, _)
+            | Route::Tags(n)
+            | Route::Referrers(n, _)
+            | Route::Blob(n, _) => n,
+        }
+    }
+}
+
+/// Blocking store work off the async workers, its failure an OCI error.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)?
+}
+
+/// Blocking store writes under the store's lock (503 while an import holds it).
+async fn locked<T: Send + 'static>(
+    s: &Shared,
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let (root, wait) = (s.store.root().to_path_buf(), s.lock_wait);
+    blocking(move || {
+        let Some(_lock) = lock::acquire(&root, wait)? else {
+            return Err(ApiError::busy());
+        };
+        f()
+    })
+    .await
 }
 
 fn route(rest: &str) -> Option<Route> {
@@ -61,8 +94,7 @@ fn route(rest: &str) -> Option<Route> {
         return Some(Route::Uploads(name_ok(name)?, None));
     }
     if let Some((name, digest)) = rest.rsplit_once("/blobs/") {
-        name_ok(name)?;
-        return Some(Route::Blob(digest.parse().ok()?));
+        return Some(Route::Blob(name_ok(name)?, digest.parse().ok()?));
     }
     None
 }
@@ -73,18 +105,22 @@ pub async fn dispatch(State(s): State<Shared>, req: Request) -> Response {
         return ApiError::not_found("NAME_INVALID", format!("no such endpoint or invalid name: /v2/{rest}"))
             .into_response();
     };
-    let write = !matches!(*req.method(), Method::GET | Method::HEAD);
-    if !s.allowed(req.headers(), write) {
-        return unauthorized();
+    let access = if matches!(*req.method(), Method::GET | Method::HEAD) { Access::Read } else { Access::Write };
+    let resource = format!("v2/{}", r.repository());
+    if let Err(denied) = s.check(req.headers(), &resource, access) {
+        let (parts, body) = req.into_parts();
+        return refuse(&parts.headers, body, denied).await;
     }
     let result = match (r, req.method().clone()) {
         (Route::Manifest(name, reference), Method::GET | Method::HEAD) => {
             get_manifest(&s, &name, &reference, req).await
         }
         (Route::Manifest(name, reference), Method::PUT) => put_manifest(&s, &name, &reference, req).await,
-        (Route::Blob(d), Method::GET | Method::HEAD) => get_blob(&s, &d, req).await,
-        (Route::Tags(name), Method::GET) => tags(&s, &name, &req),
-        (Route::Referrers(name, d), Method::GET | Method::HEAD) => referrers(&s, &name, &d, &req),
+        (Route::Blob(_, d), Method::GET | Method::HEAD) => get_blob(&s, &d, req).await,
+        (Route::Tags(name), Method::GET) => tags(&s, &name, req.uri().query().map(str::to_string)).await,
+        (Route::Referrers(name, d), Method::GET | Method::HEAD) => {
+            referrers(&s, &name, &d, req.uri().query().map(str::to_string)).await
+        }
         (Route::Uploads(name, None), Method::POST) => start_upload(&s, &name, req).await,
         (Route::Uploads(name, Some(id)), Method::PATCH) => patch_upload(&s, &name, &id, req).await,
         (Route::Uploads(name, Some(id)), Method::PUT) => finish_upload(&s, &name, &id, req).await,
@@ -99,21 +135,26 @@ fn digest_header(d: &Digest) -> (&'static str, String) {
 }
 
 async fn get_manifest(s: &Shared, name: &str, reference: &str, req: Request) -> Result<Response, ApiError> {
-    let digest = match reference.parse::<Digest>() {
-        Ok(d) => d,
-        Err(_) => s
-            .store
-            .oci_tag(name, reference)
-            .map_err(|_| ApiError::not_found("MANIFEST_UNKNOWN", format!("{name}:{reference}")))?
-            .ok_or_else(|| ApiError::not_found("MANIFEST_UNKNOWN", format!("{name}:{reference}")))?,
-    };
-    let Some(size) = s.store.blob_size(&digest) else {
-        return Err(ApiError::not_found("MANIFEST_UNKNOWN", format!("{name}@{digest}")));
-    };
-    if size as usize > MAX_MANIFEST {
-        return Err(ApiError::not_found("MANIFEST_UNKNOWN", format!("{digest} is not a manifest")));
-    }
-    let bytes = tokio::fs::read(s.store.blob_path_for_tool(&digest)).await?;
+    let (store, n, r) = (s.store.clone(), name.to_string(), reference.to_string());
+    let unknown = move |what: String| ApiError::not_found("MANIFEST_UNKNOWN", what);
+    let bytes = blocking(move || {
+        let digest = match r.parse::<Digest>() {
+            Ok(d) => d,
+            Err(_) => store
+                .oci_tag(&n, &r)
+                .map_err(|_| unknown(format!("{n}:{r}")))?
+                .ok_or_else(|| unknown(format!("{n}:{r}")))?,
+        };
+        let Some(size) = store.blob_size(&digest) else {
+            return Err(unknown(format!("{n}@{digest}")));
+        };
+        if size as usize > MAX_MANIFEST {
+            return Err(unknown(format!("{digest} is not a manifest")));
+        }
+        Ok((digest, std::fs::read(store.blob_path_for_tool(&digest))?))
+    })
+    .await;
+    let (digest, bytes) = bytes?;
     let media_type = oci::media_type_of(&bytes, None)
         .ok()
         .filter(|m| oci::is_manifest_type(m))
@@ -130,7 +171,7 @@ async fn get_manifest(s: &Shared, name: &str, reference: &str, req: Request) -> 
 }
 
 async fn get_blob(s: &Shared, d: &Digest, req: Request) -> Result<Response, ApiError> {
-    if !s.store.contains(d) {
+    if !tokio::fs::try_exists(s.store.blob_path_for_tool(d)).await.unwrap_or(false) {
         return Err(ApiError::not_found("BLOB_UNKNOWN", d.to_string()));
     }
     let mut resp = tower_http::services::ServeFile::new(s.store.blob_path_for_tool(d))
@@ -145,12 +186,13 @@ async fn get_blob(s: &Shared, d: &Digest, req: Request) -> Result<Response, ApiE
     Ok(resp)
 }
 
-fn tags(s: &Shared, name: &str, req: &Request) -> Result<Response, ApiError> {
-    let all = s.store.oci_tags(name)?;
+async fn tags(s: &Shared, name: &str, query: Option<String>) -> Result<Response, ApiError> {
+    let (store, n) = (s.store.clone(), name.to_string());
+    let all = blocking(move || Ok(store.oci_tags(&n)?)).await?;
     if all.is_empty() {
         return Err(ApiError::not_found("NAME_UNKNOWN", name.to_string()));
     }
-    let q: std::collections::HashMap<String, String> = url_query(req.uri().query().unwrap_or("")).into_iter().collect();
+    let q: std::collections::HashMap<String, String> = url_query(query.as_deref().unwrap_or("")).into_iter().collect();
     let after: Vec<&String> = match q.get("last") {
         Some(last) => all.iter().filter(|t| *t > last).collect(),
         None => all.iter().collect(),
@@ -236,7 +278,7 @@ async fn start_upload(s: &Shared, name: &str, req: Request) -> Result<Response, 
     let q = url_query(req.uri().query().unwrap_or(""));
     let get = |k: &str| q.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
     if let Some(mount) = get("mount").and_then(|m| m.parse::<Digest>().ok())
-        && s.store.contains(&mount)
+        && tokio::fs::try_exists(s.store.blob_path_for_tool(&mount)).await.unwrap_or(false)
     {
         return Ok(created(name, &mount));
     }
@@ -248,7 +290,7 @@ async fn start_upload(s: &Shared, name: &str, req: Request) -> Result<Response, 
     if let Some(digest) = get("digest") {
         // Monolithic upload in one POST.
         let len = append(s, &id, req.into_body()).await?;
-        return finish(s, name, &id, &digest, len);
+        return finish(s, name, &id, &digest, len).await;
     }
     Ok(accepted(name, &id, 0))
 }
@@ -275,10 +317,10 @@ async fn finish_upload(s: &Shared, name: &str, id: &str, req: Request) -> Result
     let digest = q.iter().find(|(k, _)| k == "digest").map(|(_, v)| v.clone());
     let Some(digest) = digest else { return Err(ApiError::bad("DIGEST_INVALID", "the closing PUT needs ?digest=")) };
     let len = append(s, id, req.into_body()).await?;
-    finish(s, name, id, &digest, len)
+    finish(s, name, id, &digest, len).await
 }
 
-fn finish(s: &Shared, name: &str, id: &str, digest: &str, len: u64) -> Result<Response, ApiError> {
+async fn finish(s: &Shared, name: &str, id: &str, digest: &str, len: u64) -> Result<Response, ApiError> {
     let (hasher, _) = s
         .uploads
         .lock()
@@ -288,11 +330,17 @@ fn finish(s: &Shared, name: &str, id: &str, digest: &str, len: u64) -> Result<Re
     let want: Digest =
         digest.parse().map_err(|_| ApiError::bad("DIGEST_INVALID", format!("`{digest}` is not a sha256 digest")))?;
     let (got, _) = hasher.finish();
+    let (store, id) = (s.store.clone(), id.to_string());
     if got != want {
-        let _ = std::fs::remove_file(s.store.upload_path(id));
+        let _ = tokio::fs::remove_file(store.upload_path(&id)).await;
         return Err(ApiError::bad("DIGEST_INVALID", format!("the {len} bytes uploaded hash to {got}, not {want}")));
     }
-    s.store.adopt_upload(id, &want)?;
+    let session = store.upload_path(&id);
+    let adopted = locked(s, move || Ok(store.adopt_upload(&id, &want)?)).await;
+    if adopted.is_err() {
+        let _ = tokio::fs::remove_file(session).await;
+    }
+    adopted?;
     Ok(created(name, &want))
 }
 
@@ -337,22 +385,27 @@ async fn put_manifest(s: &Shared, name: &str, reference: &str, req: Request) -> 
         oci::Parsed::Index { manifests } => manifests.iter().map(|m| m.digest).collect(),
         oci::Parsed::Image { config, layers } => std::iter::once(&config).chain(&layers).map(|d| d.digest).collect(),
     };
-    if let Some(missing) = children.iter().find(|d| !s.store.contains(d)) {
-        return Err(ApiError::bad(
-            "MANIFEST_BLOB_UNKNOWN",
-            format!("the manifest names {missing}, which was not pushed"),
-        ));
-    }
-    s.store.insert(&mut bytes.as_ref(), Some(&digest), &format!("manifest {digest}"))?;
     // A manifest with a `subject` is a referrer (a signature, an SBOM, an attestation):
-    // record its descriptor for the referrers API.
+    // its descriptor is recorded for the referrers API.
     let subject = referrer_descriptor(&bytes, &media_type, &digest);
-    if let Some((subject, descriptor)) = &subject {
-        s.store.add_oci_referrer(name, subject, &digest, descriptor)?;
-    }
-    if let Some(t) = tag {
-        s.store.set_oci_tag(name, t, &digest)?;
-    }
+    let (store, n, t, sub) = (s.store.clone(), name.to_string(), tag.map(str::to_string), subject.clone());
+    locked(s, move || {
+        if let Some(missing) = children.iter().find(|d| !store.contains(d)) {
+            return Err(ApiError::bad(
+                "MANIFEST_BLOB_UNKNOWN",
+                format!("the manifest names {missing}, which was not pushed"),
+            ));
+        }
+        store.insert(&mut bytes.as_ref(), Some(&digest), &format!("manifest {digest}"))?;
+        if let Some((subject, descriptor)) = &sub {
+            store.add_oci_referrer(&n, subject, &digest, descriptor)?;
+        }
+        if let Some(t) = t {
+            store.set_oci_tag(&n, &t, &digest)?;
+        }
+        Ok(())
+    })
+    .await?;
     let mut resp = (
         StatusCode::CREATED,
         [
@@ -396,17 +449,17 @@ fn referrer_descriptor(bytes: &[u8], media_type: &str, digest: &Digest) -> Optio
 
 /// `GET /v2/<name>/referrers/<digest>[?artifactType=...]`: an image index of the
 /// manifests whose subject is `<digest>` (OCI distribution spec 1.1).
-fn referrers(s: &Shared, name: &str, subject: &Digest, req: &Request) -> Result<Response, ApiError> {
-    let filter = req
-        .uri()
-        .query()
+async fn referrers(s: &Shared, name: &str, subject: &Digest, query: Option<String>) -> Result<Response, ApiError> {
+    let filter = query
+        .as_deref()
         .map(url_query)
         .unwrap_or_default()
         .into_iter()
         .find(|(k, _)| k == "artifactType")
         .map(|(_, v)| v);
     let mut manifests = Vec::new();
-    for raw in s.store.oci_referrers(name, subject)? {
+    let (store, n, subject) = (s.store.clone(), name.to_string(), *subject);
+    for raw in blocking(move || Ok(store.oci_referrers(&n, &subject)?)).await? {
         let Ok(d) = serde_json::from_slice::<serde_json::Value>(&raw) else { continue };
         if filter.as_ref().is_some_and(|f| d.get("artifactType").and_then(|t| t.as_str()) != Some(f.as_str())) {
             continue;

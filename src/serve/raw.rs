@@ -1,23 +1,68 @@
 //! Repositories, Nexus-style: `GET /repository/<name>/<path>` serves a file of the
 //! store's repository `<name>` (with Range): raw files, Python indexes (a directory answers
 //! with its `index.json` or `index.html`, chosen by `Accept`, so pip and uv read
-//! `/repository/<name>/simple/`), apt repositories. `PUT` stores a raw file (hashed while
-//! written, visible only when complete, needs a token).
+//! `/repository/<name>/simple/`), apt repositories.
+//!
+//! `PUT` stores a file in a raw repository: hashed while it arrives, visible only when
+//! complete, under the store's lock. A repository is a Python index when it has `simple/`,
+//! an apt repository when it has `dists/`, raw otherwise (a new one included); `PUT` goes
+//! only into raw repositories, and never creates `simple/` or `dists/` at the top of one.
+//! A file is never replaced by other bytes: the same bytes again answer `200`, other bytes
+//! `409 Conflict`, and nothing changes.
+
+use std::path::Path;
 
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path as UrlPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use http_body_util::BodyExt;
+use tokio::io::AsyncWriteExt;
 use tower::ServiceExt;
 
+use crate::digest::{Digest, Hasher};
 use crate::pypi;
 use crate::relpath::RelPath;
 use crate::spec::valid_name;
+use crate::store::{PathState, Store};
 
-use super::{Shared, text, unauthorized};
+use super::{Access, Shared, blocking, lock, refuse, text};
 
-pub async fn handle(State(s): State<Shared>, Path((repo, path)): Path<(String, String)>, mut req: Request) -> Response {
+/// What a repository of the store holds, by its top-level directories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepoKind {
+    /// Nothing there yet.
+    New,
+    Raw,
+    /// Has `simple/`: written by Python imports and uploads.
+    Python,
+    /// Has `dists/`: written by apt imports.
+    Apt,
+}
+
+impl RepoKind {
+    /// Blocking (it reads the directory).
+    pub fn of(store: &Store, repo: &str) -> Self {
+        let dir = store.repository_dir(repo);
+        if dir.join("dists").is_dir() {
+            RepoKind::Apt
+        } else if dir.join("simple").is_dir() {
+            RepoKind::Python
+        } else if std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some()) {
+            RepoKind::Raw
+        } else {
+            RepoKind::New
+        }
+    }
+}
+
+/// The top-level names that make a repository an index rather than raw files.
+const RESERVED: [&str; 2] = ["simple", "dists"];
+
+pub async fn handle(
+    State(s): State<Shared>,
+    UrlPath((repo, path)): UrlPath<(String, String)>,
+    mut req: Request,
+) -> Response {
     // Index files (InRelease, Packages, simple/ pages) change in place, possibly twice
     // within one second, and Last-Modified has one-second resolution: answering
     // If-Modified-Since with 304 could hide an import from apt. Always send the file.
@@ -29,40 +74,93 @@ pub async fn handle(State(s): State<Shared>, Path((repo, path)): Path<(String, S
     if !valid_name(&repo) {
         return text(StatusCode::BAD_REQUEST, "invalid repository name");
     }
+    let resource = format!("repository/{repo}/{rel}");
     match *req.method() {
         Method::GET | Method::HEAD => {
-            if !s.allowed(req.headers(), false) {
-                return unauthorized();
+            if let Err(r) = s.check(req.headers(), &resource, Access::Read) {
+                return r;
             }
-            let dir = s.store.repository_dir(&repo).join(rel.as_str());
-            if dir.is_dir() {
-                return index_page(&dir, slash, req).await;
-            }
-            let Some(file) = s.store.repository_file(&repo, &rel) else {
-                return text(StatusCode::NOT_FOUND, format!("{repo}/{rel}: not found"));
-            };
-            match tower_http::services::ServeFile::new(file).with_buf_chunk_size(super::FILE_CHUNK).oneshot(req).await {
-                Ok(r) => r.map(Body::new),
-                Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            let (store, r, p) = (s.store.clone(), repo.clone(), rel.clone());
+            let found = blocking(move || {
+                let dir = store.repository_dir(&r).join(p.as_str());
+                if dir.is_dir() {
+                    Found::Dir(dir)
+                } else {
+                    store.repository_file(&r, &p).map_or(Found::None, Found::File)
+                }
+            })
+            .await;
+            match found {
+                Err(r) => r,
+                Ok(Found::Dir(dir)) => index_page(&dir, slash, req).await,
+                Ok(Found::None) => text(StatusCode::NOT_FOUND, format!("{repo}/{rel}: not found")),
+                Ok(Found::File(file)) => {
+                    match tower_http::services::ServeFile::new(file)
+                        .with_buf_chunk_size(super::FILE_CHUNK)
+                        .oneshot(req)
+                        .await
+                    {
+                        Ok(r) => r.map(Body::new),
+                        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+                    }
+                }
             }
         }
         Method::PUT => {
-            if !s.allowed(req.headers(), true) {
-                return unauthorized();
+            let (headers, body) = {
+                let (parts, body) = req.into_parts();
+                (parts.headers, body)
+            };
+            if let Err(r) = s.check(&headers, &resource, Access::Write) {
+                return refuse(&headers, body, r).await;
             }
-            match put(&s, &repo, &rel, req.into_body()).await {
-                Ok(()) => text(StatusCode::CREATED, format!("{repo}/{rel}")),
-                Err(e) => e,
+            if let Err(r) = writable(&s, &repo, &rel).await {
+                return refuse(&headers, body, r).await;
             }
+            put(&s, &repo, &rel, body).await
         }
         _ => text(StatusCode::METHOD_NOT_ALLOWED, "GET, HEAD or PUT"),
+    }
+}
+
+enum Found {
+    Dir(std::path::PathBuf),
+    File(std::path::PathBuf),
+    None,
+}
+
+/// May a raw `PUT` write `repo/rel`? Checked before the body is read, and again under
+/// the lock.
+async fn writable(s: &Shared, repo: &str, rel: &RelPath) -> Result<(), Response> {
+    let (store, r, p) = (s.store.clone(), repo.to_string(), rel.clone());
+    blocking(move || writable_now(&store, &r, &p)).await?
+}
+
+fn writable_now(store: &Store, repo: &str, rel: &RelPath) -> Result<(), Response> {
+    let refused = |msg: String| {
+        (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, HEAD")], format!("{msg}\n")).into_response()
+    };
+    match RepoKind::of(store, repo) {
+        RepoKind::Python => Err(refused(format!(
+            "`{repo}` is a Python index: upload with twine's form (POST /repository/{repo}/), not PUT"
+        ))),
+        RepoKind::Apt => Err(refused(format!("`{repo}` is an apt repository: only `airlock import` writes into it"))),
+        RepoKind::New | RepoKind::Raw => {
+            let top = rel.components().next().unwrap_or("");
+            if RESERVED.contains(&top) {
+                return Err(refused(format!(
+                    "`{top}/` at the top of a repository is where an index keeps its pages: PUT cannot create it"
+                )));
+            }
+            Ok(())
+        }
     }
 }
 
 /// A directory: a package index page (`index.json` or `index.html`, chosen by `Accept`
 /// or `?format=` as PEP 691 says), or 404 when it has none. Index URLs end in `/`; the
 /// slash-less form redirects.
-async fn index_page(dir: &std::path::Path, slash: bool, req: Request) -> Response {
+async fn index_page(dir: &Path, slash: bool, req: Request) -> Response {
     if !slash {
         let location = format!("{}/", req.uri().path());
         return (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, location)]).into_response();
@@ -81,7 +179,7 @@ async fn index_page(dir: &std::path::Path, slash: bool, req: Request) -> Respons
         );
     };
     let file = dir.join(if content_type == pypi::JSON_V1 { "index.json" } else { "index.html" });
-    if !file.is_file() {
+    if !tokio::fs::metadata(&file).await.is_ok_and(|m| m.is_file()) {
         return text(StatusCode::NOT_FOUND, "no index page here");
     }
     match tower_http::services::ServeFile::new(file).oneshot(req).await {
@@ -95,54 +193,129 @@ async fn index_page(dir: &std::path::Path, slash: bool, req: Request) -> Respons
     }
 }
 
-async fn put(s: &Shared, repo: &str, rel: &RelPath, mut body: Body) -> Result<(), Response> {
-    let err = |e: &dyn std::fmt::Display| text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
-    // Stream into a blob writer on a blocking thread; the body arrives through a channel.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<bytes_chunk::Chunk>(8);
-    let store = s.store.clone();
-    let writer = tokio::task::spawn_blocking(move || -> anyhow::Result<crate::digest::Digest> {
-        let mut w = store.writer()?;
-        for chunk in rx {
-            match chunk {
-                bytes_chunk::Chunk::Data(d) => std::io::Write::write_all(&mut w, &d)?,
-                bytes_chunk::Chunk::Abort => anyhow::bail!("the client went away"),
-            }
-        }
-        Ok(w.commit(None, "an upload")?.0)
-    });
-    let mut len = 0u64;
-    while let Some(frame) = body.frame().await {
-        match frame {
-            Ok(f) => {
-                let Ok(data) = f.into_data() else { continue };
-                len += data.len() as u64;
-                if len > s.max_upload {
-                    let _ = tx.send(bytes_chunk::Chunk::Abort);
-                    drop(tx);
-                    let _ = writer.await;
-                    return Err(text(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        format!("uploads are limited to {} bytes (airlock serve --max-upload)", s.max_upload),
-                    ));
-                }
-                if tx.send(bytes_chunk::Chunk::Data(data.to_vec())).is_err() {
-                    break;
-                }
-            }
-            Err(_) => {
-                let _ = tx.send(bytes_chunk::Chunk::Abort);
-                break;
-            }
-        }
-    }
-    drop(tx);
-    let digest = writer.await.map_err(|e| err(&e))?.map_err(|e| text(StatusCode::BAD_REQUEST, format!("{e:#}")))?;
-    s.store.place_in_repository(repo, rel, &digest).map_err(|e| err(&format!("{e:#}")))
+/// An upload received into a session file of the store (`tmp/uploads/`), hashed as it
+/// came: not yet a blob, not yet visible.
+pub struct Received {
+    pub id: String,
+    pub digest: Digest,
+    pub size: u64,
 }
 
-mod bytes_chunk {
-    pub enum Chunk {
-        Data(Vec<u8>),
-        Abort,
+/// Stream an upload (a request body, a form's file field) into a new upload session
+/// file, bounded by `--max-upload`. On failure the file is gone and the error is the answer.
+pub async fn receive<S, E>(s: &Shared, mut chunks: S) -> Result<Received, Response>
+where
+    S: futures_util::Stream<Item = Result<axum::body::Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    use futures_util::StreamExt;
+    let id = uuid::Uuid::new_v4().to_string();
+    let path = s.store.upload_path(&id);
+    let fail = |status: StatusCode, msg: String| text(status, msg);
+    if let Some(dir) = path.parent() {
+        tokio::fs::create_dir_all(dir).await.map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    }
+    let mut file =
+        tokio::fs::File::create(&path).await.map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let mut hasher = Hasher::new();
+    let result: Result<(), Response> = async {
+        while let Some(data) = chunks.next().await {
+            let data = data.map_err(|e| fail(StatusCode::BAD_REQUEST, format!("reading the upload: {e}")))?;
+            hasher.update(&data);
+            if hasher.bytes() > s.max_upload {
+                let mut r = fail(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("uploads are limited to {} bytes (airlock serve --max-upload)", s.max_upload),
+                );
+                r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+                return Err(r);
+            }
+            file.write_all(&data).await.map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        }
+        file.flush().await.map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    }
+    .await;
+    drop(file);
+    if let Err(r) = result {
+        let _ = tokio::fs::remove_file(&path).await;
+        return Err(r);
+    }
+    let (digest, size) = hasher.finish();
+    Ok(Received { id, digest, size })
+}
+
+/// Drop an upload session file that will not become a blob.
+pub fn discard(store: &Store, id: &str) {
+    let _ = std::fs::remove_file(store.upload_path(id));
+}
+
+async fn put(s: &Shared, repo: &str, rel: &RelPath, body: Body) -> Response {
+    let up = match receive(s, body.into_data_stream()).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let (store, wait, repo, rel) = (s.store.clone(), s.lock_wait, repo.to_string(), rel.clone());
+    let placed = blocking(move || {
+        let answer = place(&store, wait, &repo, &rel, &up);
+        if !matches!(answer, Ok(StatusCode::CREATED)) {
+            discard(&store, &up.id);
+        }
+        match answer {
+            Ok(status) => text(status, format!("{repo}/{rel}")),
+            Err(r) => r,
+        }
+    })
+    .await;
+    placed.unwrap_or_else(|r| r)
+}
+
+/// Under the lock: put the upload at `repo/rel` unless something is there. `201` when
+/// placed (the session file became a blob), `200` when the same bytes were there already.
+fn place(
+    store: &Store,
+    wait: std::time::Duration,
+    repo: &str,
+    rel: &RelPath,
+    up: &Received,
+) -> Result<StatusCode, Response> {
+    let internal = |e: &dyn std::fmt::Display| text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"));
+    let Some(_lock) = lock::acquire(store.root(), wait).map_err(|e| internal(&e))? else {
+        return Err(lock::busy());
+    };
+    writable_now(store, repo, rel)?;
+    // A parent that is a file, or a directory where the file would go: a conflict too.
+    let mut p = store.repository_dir(repo);
+    let parts: Vec<&str> = rel.components().collect();
+    for (i, c) in parts.iter().enumerate() {
+        p.push(c);
+        let last = i + 1 == parts.len();
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if !last && !m.is_dir() => {
+                return Err(text(
+                    StatusCode::CONFLICT,
+                    format!("{repo}/{}: is a file, not a directory", parts[..=i].join("/")),
+                ));
+            }
+            Ok(m) if last && !m.is_file() => {
+                return Err(text(StatusCode::CONFLICT, format!("{repo}/{rel}: is a directory")));
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    match store.repository_state(repo, rel, &up.digest).map_err(|e| internal(&e))? {
+        PathState::Same => Ok(StatusCode::OK),
+        PathState::Different(have) => Err(text(
+            StatusCode::CONFLICT,
+            format!(
+                "{repo}/{rel} already exists with other content ({have}; this upload is {}): a published file never changes",
+                up.digest
+            ),
+        )),
+        PathState::Missing => {
+            store.adopt_upload(&up.id, &up.digest).map_err(|e| internal(&e))?;
+            store.place_in_repository(repo, rel, &up.digest).map_err(|e| internal(&e))?;
+            Ok(StatusCode::CREATED)
+        }
     }
 }

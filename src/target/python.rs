@@ -208,8 +208,7 @@ fn write_project(store: &Store, index: &str, project: &str, new: &[&Dist]) -> Re
             url: format!("../../files/{project}/{}", d.filename),
             hashes: BTreeMap::from([("sha256".to_string(), d.digest.hex())]),
             requires_python: d.requires_python.clone(),
-            core_metadata: meta.clone(),
-            dist_info_metadata: meta,
+            core_metadata: meta,
             yanked: d.yanked.as_ref().map(|r| {
                 if r.is_empty() { serde_json::Value::Bool(true) } else { serde_json::Value::String(r.clone()) }
             }),

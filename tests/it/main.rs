@@ -7,6 +7,7 @@ mod common;
 mod debian;
 mod git;
 mod images;
+mod installers;
 mod interrupt;
 mod keys;
 mod mirror;

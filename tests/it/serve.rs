@@ -63,11 +63,11 @@ fn writes_need_a_token_and_a_matching_digest() {
     let cx = imported();
     let srv = Server::start(&cx, &[]);
     let d = cx.dir.path();
-    // raw PUT: 401 without a token, 201 with one, then served.
+    // raw PUT: 401 without a token, 201 with one, then served; the same bytes again are 200.
     let put = format!("-X PUT --data-binary @/etc/hostname {}", srv.url("/repository/drop/etc/hostname"));
     assert_eq!(curl(d, &put), "401");
     assert_eq!(curl(d, &format!("-u any:{TOKEN} {put}")), "201");
-    assert_eq!(curl(d, &format!("-H 'Authorization: Bearer {TOKEN}' {put}")), "201");
+    assert_eq!(curl(d, &format!("-H 'Authorization: Bearer {TOKEN}' {put}")), "200");
     assert_eq!(
         sh(d, &format!("curl -sf {}", srv.url("/repository/drop/etc/hostname"))).as_bytes(),
         std::fs::read("/etc/hostname").unwrap()
@@ -287,4 +287,269 @@ fn serves_https_with_a_given_certificate() {
             srv.addr
         ),
     );
+}
+
+/// `curl` with the status and the body's first line, for answers that must say why.
+fn curl_said(dir: &Path, args: &str) -> (String, String) {
+    require("curl");
+    let out = sh(dir, &format!("curl -s -w '\\n%{{http_code}}' {args}"));
+    let (body, code) = out.rsplit_once('\n').unwrap();
+    (code.to_string(), body.lines().next().unwrap_or("").to_string())
+}
+
+#[test]
+fn raw_puts_never_replace_a_file_and_go_only_into_raw_repositories() {
+    let cx = imported();
+    let srv = Server::start(&cx, &[]);
+    let d = cx.dir.path();
+    let auth = format!("-u any:{TOKEN}");
+    std::fs::write(cx.path("one.txt"), "one\n").unwrap();
+    std::fs::write(cx.path("two.txt"), "two\n").unwrap();
+    let put = |file: &str, path: &str| curl_said(d, &format!("{auth} -T {file} {}", srv.url(path)));
+    assert_eq!(put("one.txt", "/repository/raw/new/x.txt").0, "201");
+    assert_eq!(put("one.txt", "/repository/raw/new/x.txt").0, "200", "the same bytes again");
+    let (code, said) = put("two.txt", "/repository/raw/new/x.txt");
+    assert_eq!(code, "409");
+    assert!(said.contains("raw/new/x.txt") && said.contains("already exists with other content"), "{said}");
+    assert_eq!(sh(d, &format!("curl -sf {}", srv.url("/repository/raw/new/x.txt"))), "one\n");
+    // An imported file is not replaced either.
+    assert_eq!(put("two.txt", "/repository/raw/licenses/NOTICE.txt").0, "409");
+    assert_eq!(put("two.txt", "/repository/raw/licenses").0, "409", "a directory");
+    assert_eq!(put("two.txt", "/repository/raw/licenses/NOTICE.txt/x").0, "409", "under a file");
+
+    // Python indexes and the apt repository are written by import (and twine's form) only.
+    let before = cx.store_files();
+    for (path, what) in [
+        ("/repository/pypi/simple/aldemo-app/index.html", "is a Python index"),
+        ("/repository/pypi/files/new/x.whl", "is a Python index"),
+        ("/repository/apt/pool/main/x.deb", "is an apt repository"),
+        ("/repository/apt/dists/fixtures/InRelease", "is an apt repository"),
+        ("/repository/raw/simple/x/index.html", "where an index keeps its pages"),
+        ("/repository/fresh/dists/x/Release", "where an index keeps its pages"),
+    ] {
+        let (code, said) = put("two.txt", path);
+        assert_eq!(code, "405", "{path}: {said}");
+        assert!(said.contains(what), "{path}: {said}");
+    }
+    // Nor does twine's form go into a raw repository.
+    let wheel = crate::common::root().join("fixtures/python/files/aldemo_lib-1.0-py3-none-any.whl");
+    let (code, said) = curl_said(
+        d,
+        &format!("{auth} -F ':action=file_upload' -F 'content=@{}' {}", wheel.display(), srv.url("/repository/raw/")),
+    );
+    assert_eq!(code, "405", "{said}");
+    assert_eq!(cx.store_files(), before, "nothing changed");
+}
+
+/// A token file: one hash per line with its scopes.
+fn token_file(cx: &TestContext, tokens: &[(&str, &str)]) -> String {
+    let text: String =
+        tokens.iter().map(|(t, scopes)| format!("sha256:{} {scopes}\n", Digest::of(t.as_bytes()).hex())).collect();
+    let path = cx.path("scoped-tokens");
+    std::fs::write(&path, format!("# token scopes\n{text}")).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn scoped_tokens_write_only_where_they_may() {
+    let cx = imported();
+    let file = token_file(
+        &cx,
+        &[
+            ("files-team-token-0001", "write:repository/files"),
+            ("reader-token-00000001", "read:*"),
+            ("kolla-team-token-0001", "write:v2/kolla/ read:repository/raw"),
+        ],
+    );
+    let srv = Server::start_env(
+        &cx,
+        &["--no-anonymous-read", "--token-file", &file],
+        &[("AIRLOCK_SERVE_TOKEN", "env-token-writes-everything")],
+    );
+    let d = cx.dir.path();
+    std::fs::write(cx.path("a.txt"), "a\n").unwrap();
+    let put = |token: &str, path: &str| curl(d, &format!("-u any:{token} -T a.txt {}", srv.url(path)));
+    let get = |token: &str, path: &str| curl(d, &format!("-u any:{token} {}", srv.url(path)));
+    assert_eq!(put("files-team-token-0001", "/repository/files/src/a.txt"), "201");
+    assert_eq!(put("files-team-token-0001", "/repository/files-old/a.txt"), "403");
+    assert_eq!(put("files-team-token-0001", "/repository/raw/a.txt"), "403");
+    assert_eq!(get("files-team-token-0001", "/repository/files/src/a.txt"), "200", "write implies read");
+    assert_eq!(get("files-team-token-0001", "/repository/raw/licenses/NOTICE.txt"), "403");
+    assert_eq!(put("reader-token-00000001", "/repository/files/src/b.txt"), "403", "a read-only token");
+    assert_eq!(get("reader-token-00000001", "/repository/raw/licenses/NOTICE.txt"), "200");
+    assert_eq!(get("kolla-team-token-0001", "/repository/raw/licenses/NOTICE.txt"), "200");
+    assert_eq!(put("not-a-known-token-0001", "/repository/files/src/c.txt"), "401");
+    assert_eq!(put("env-token-writes-everything", "/repository/raw/env/a.txt"), "201", "AIRLOCK_SERVE_TOKEN");
+    assert_eq!(put(TOKEN, "/repository/raw/hashes/a.txt"), "201", "--token-hashes");
+
+    // The registry: a token for v2/kolla/ pushes there, and nowhere else.
+    let layout = crate::common::root().join("fixtures/images/hello");
+    let push = |dest: &str, token: &str| {
+        Command::new("skopeo")
+            .args(["copy", "--quiet", "--all", "--dest-tls-verify=false", "--dest-creds"])
+            .arg(format!("any:{token}"))
+            .arg(format!("oci:{}:1.0", layout.display()))
+            .arg(format!("docker://{}/{dest}", srv.addr))
+            .output()
+            .unwrap()
+    };
+    let ok = push("kolla/hello:1.0", "kolla-team-token-0001");
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(!push("other/hello:1.0", "kolla-team-token-0001").status.success());
+    assert!(!push("kolla/hello:2.0", "reader-token-00000001").status.success());
+    assert_eq!(curl(d, &format!("-u any:reader-token-00000001 {}", srv.url("/v2/kolla/hello/manifests/1.0"))), "200");
+    assert_eq!(curl(d, &format!("-u any:reader-token-00000001 {}", srv.url("/v2/other/hello/manifests/1.0"))), "404");
+}
+
+#[test]
+fn writes_wait_for_a_running_import_then_answer_503() {
+    let cx = imported();
+    let srv = Server::start(&cx, &["--write-lock-wait", "300ms"]);
+    let d = cx.dir.path();
+    // Hold the store's lock as `airlock import` does.
+    let lock = std::fs::File::create(cx.store().join(".import.lock")).unwrap();
+    lock.lock().unwrap();
+    std::fs::write(cx.path("a.txt"), "a\n").unwrap();
+    let headers = sh(
+        d,
+        &format!("curl -s -D - -o /dev/null -u any:{TOKEN} -T a.txt {}", srv.url("/repository/raw/locked/a.txt")),
+    );
+    assert!(headers.contains("HTTP/1.1 503 Service Unavailable"), "{headers}");
+    assert!(headers.to_ascii_lowercase().contains("retry-after: "), "{headers}");
+    assert_eq!(curl(d, &srv.url("/repository/raw/locked/a.txt")), "404", "nothing was written");
+    assert_eq!(curl(d, &srv.url("/repository/raw/licenses/NOTICE.txt")), "200", "reads go on");
+    drop(lock);
+    assert_eq!(curl(d, &format!("-u any:{TOKEN} -T a.txt {}", srv.url("/repository/raw/locked/a.txt"))), "201");
+}
+
+#[test]
+fn a_refused_upload_is_answered_not_cut_off() {
+    // airlock's own uploader sends its body at once: the server must read it (up to a
+    // bound) before it answers 401, or the client sees a reset connection ("send failed
+    // because receiver is gone") instead of the answer.
+    let site = imported();
+    let srv = Server::start(&site, &[]);
+    let factory = TestContext::new();
+    factory.key();
+    std::fs::create_dir_all(factory.path("spec")).unwrap();
+    std::fs::write(factory.path("spec/big.bin"), vec![7u8; 14 << 20]).unwrap();
+    let spec = factory.spec("name: big\nversion: \"1\"\nfiles:\n  - path: big.bin\n    source: big.bin\n");
+    let bundle = factory.bundle(&spec, "out", &[]).join("big-1.airlock");
+    let args = ["import", bundle.to_str().unwrap(), "--raw-url", &srv.url("/repository/incoming/")];
+    for _ in 0..3 {
+        factory
+            .run_env(&args, &[("AIRLOCK_RAW_USERNAME", "x"), ("AIRLOCK_RAW_PASSWORD", "not-the-token")])
+            .fails(2, "401 Unauthorized");
+    }
+    // curl sends `Expect: 100-continue` and waits: the 401 comes before any body is sent.
+    let d = site.dir.path();
+    let (code, said) = curl_said(
+        d,
+        &format!("-u any:wrong -T {} {}", factory.path("spec/big.bin").display(), srv.url("/repository/raw/big.bin")),
+    );
+    assert_eq!((code.as_str(), said.as_str()), ("401", "authentication required"));
+}
+
+/// Run git with no configuration but this test's identity; returns the whole output.
+fn git_out(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    require("git");
+    Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_AUTHOR_NAME", "Site Dev")
+        .env("GIT_AUTHOR_EMAIL", "dev@site.example")
+        .env("GIT_COMMITTER_NAME", "Site Dev")
+        .env("GIT_COMMITTER_EMAIL", "dev@site.example")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+#[track_caller]
+fn git_ok(dir: &Path, args: &[&str]) -> String {
+    let out = git_out(dir, args, &[]);
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn git_smart_http_clones_shallow_and_partial_over_v2_and_pushes_fast_forward_only_unless_allowed() {
+    let cx = imported();
+    let file =
+        token_file(&cx, &[("hello-pusher-token-01", "write:git/hello"), ("other-pusher-token-01", "write:git/other")]);
+    let srv = Server::start(&cx, &["--token-file", &file]);
+    let d = cx.dir.path();
+    let url = srv.url("/git/hello.git");
+    let with = |token: &str| format!("http://any:{token}@{}/git/hello.git", srv.addr);
+    let served = cx.store().join("git/hello.git");
+    let main_on_server = || git_ok(&served, &["rev-parse", "refs/heads/main"]);
+
+    // A shallow clone over protocol v2.
+    let out = git_out(
+        d,
+        &["-c", "protocol.version=2", "clone", "--depth", "1", &url, "shallow"],
+        &[("GIT_TRACE_PACKET", "1")],
+    );
+    let trace = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{trace}");
+    assert!(trace.contains("version 2"), "protocol v2 was not spoken:\n{trace}");
+    let shallow = d.join("shallow");
+    assert_eq!(git_ok(&shallow, &["rev-parse", "--is-shallow-repository"]), "true");
+    assert_eq!(git_ok(&shallow, &["rev-list", "--count", "HEAD"]), "1");
+    assert_eq!(git_ok(&shallow, &["rev-parse", "HEAD"]), main_on_server());
+    // A partial clone: no blobs until checkout asks for them, fetched lazily.
+    git_ok(d, &["clone", "--filter=blob:none", &url, "partial"]);
+    assert_eq!(git_ok(&d.join("partial"), &["config", "remote.origin.promisor"]), "true");
+    assert!(d.join("partial/hello.c").is_file());
+
+    // Pushes: a fast-forward with the repository's write token goes in.
+    let work = d.join("work");
+    git_ok(d, &["clone", "-q", &url, "work"]);
+    std::fs::write(work.join("NEWS"), "pushed from the site\n").unwrap();
+    git_ok(&work, &["add", "NEWS"]);
+    git_ok(&work, &["commit", "-qm", "news"]);
+    let pushed = git_ok(&work, &["rev-parse", "HEAD"]);
+    let before = main_on_server();
+    let anonymous = git_out(&work, &["push", &url, "main"], &[]);
+    assert!(!anonymous.status.success(), "a push without a token must fail");
+    let said = String::from_utf8_lossy(&anonymous.stderr);
+    assert!(said.contains("could not read Username"), "git was asked for credentials: {said}");
+    let other = git_out(&work, &["push", &with("other-pusher-token-01"), "main"], &[]);
+    assert!(!other.status.success(), "a token for another repository must not push here");
+    assert!(String::from_utf8_lossy(&other.stderr).contains("403"), "{}", String::from_utf8_lossy(&other.stderr));
+    assert_eq!(main_on_server(), before, "refused pushes changed nothing");
+    git_ok(&work, &["push", "-q", &with("hello-pusher-token-01"), "main"]);
+    assert_eq!(main_on_server(), pushed);
+    // The shallow clone fetches it; the dumb-HTTP fallback sees it too.
+    git_ok(&shallow, &["fetch", "-q", "origin"]);
+    assert_eq!(git_ok(&shallow, &["rev-parse", "origin/main"]), pushed);
+    let dumb = git_out(d, &["clone", "-q", &url, "dumb"], &[("GIT_SMART_HTTP", "0")]);
+    assert!(dumb.status.success(), "{}", String::from_utf8_lossy(&dumb.stderr));
+    assert_eq!(git_ok(&d.join("dumb"), &["rev-parse", "HEAD"]), pushed);
+
+    // History is not rewritten, nor refs deleted, even with the token.
+    git_ok(&work, &["reset", "-q", "--hard", "HEAD~1"]);
+    std::fs::write(work.join("OTHER"), "another history\n").unwrap();
+    git_ok(&work, &["add", "OTHER"]);
+    git_ok(&work, &["commit", "-qm", "rewrite"]);
+    let forced = git_out(&work, &["push", "--force", &with("hello-pusher-token-01"), "main"], &[]);
+    assert!(!forced.status.success(), "a non-fast-forward push must be refused");
+    let said = String::from_utf8_lossy(&forced.stderr);
+    assert!(said.contains("non-fast-forward"), "{said}");
+    let deleted = git_out(&work, &["push", &with("hello-pusher-token-01"), ":stable/1.0"], &[]);
+    assert!(!deleted.status.success(), "deleting a branch must be refused");
+    assert_eq!(main_on_server(), pushed);
+    assert!(git_out(&served, &["rev-parse", "--verify", "refs/heads/stable/1.0"], &[]).status.success());
+
+    // Unless the server allows it.
+    drop(srv);
+    let srv = Server::start(&cx, &["--git-allow-force"]);
+    let url = format!("http://any:{TOKEN}@{}/git/hello.git", srv.addr);
+    git_ok(&work, &["push", "-q", "--force", &url, "main"]);
+    assert_eq!(main_on_server(), git_ok(&work, &["rev-parse", "HEAD"]));
+    git_ok(&work, &["push", "-q", &url, ":stable/1.0"]);
+    assert!(!git_out(&served, &["rev-parse", "--verify", "refs/heads/stable/1.0"], &[]).status.success());
 }

@@ -55,6 +55,45 @@ http {{
             work = work.display(),
             root = root.display()
         );
+        Self::launch(work, &conf, port, root)
+    }
+
+    /// A reverse proxy to `upstream` (`host:port`) that sets each request header of
+    /// `headers` to the value given, whatever the client sent.
+    pub fn proxy(work: &Path, upstream: &str, headers: &[(&str, &str)]) -> Self {
+        super::require("nginx");
+        std::fs::create_dir_all(work).unwrap();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let set: String = headers.iter().map(|(k, v)| format!("proxy_set_header {k} \"{v}\";\n")).collect();
+        let conf = format!(
+            r#"
+daemon off;
+master_process off;
+worker_processes 1;
+error_log {work}/nginx-error.log warn;
+pid {work}/nginx.pid;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {work}/client_body;
+    proxy_temp_path {work}/proxy; fastcgi_temp_path {work}/fastcgi;
+    uwsgi_temp_path {work}/uwsgi; scgi_temp_path {work}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://{upstream};
+            proxy_http_version 1.1;
+            {set}
+        }}
+    }}
+}}
+"#,
+            work = work.display(),
+        );
+        Self::launch(work, &conf, port, work.to_path_buf())
+    }
+
+    fn launch(work: &Path, conf: &str, port: u16, root: PathBuf) -> Self {
         std::fs::write(work.join("nginx.conf"), conf).unwrap();
         let child = Command::new("nginx")
             .arg("-p")

@@ -17,10 +17,16 @@ pub struct Server {
 
 impl Server {
     pub fn start(cx: &TestContext, extra: &[&str]) -> Self {
+        Self::start_env(cx, extra, &[])
+    }
+
+    /// With these environment variables set for the server.
+    pub fn start_env(cx: &TestContext, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let hashes = cx.path("tokens");
         std::fs::write(&hashes, format!("# writers\nsha256:{}\n", Digest::of(TOKEN.as_bytes()).hex())).unwrap();
         let mut child = cx
             .command()
+            .envs(env.iter().copied())
             .args(["serve", "--listen", "127.0.0.1:0", "--token-hashes", hashes.to_str().unwrap()])
             .args(extra)
             .stdout(Stdio::piped())
