@@ -432,6 +432,47 @@ fn credentials(host: &str) -> Option<(String, String)> {
     None
 }
 
+impl Registry {
+    /// `DELETE /v2/<repo>/manifests/<reference>`, to undo an import: by digest it deletes
+    /// the manifest and every tag naming it; by tag, where the registry supports it
+    /// (distribution 3, Harbor, Zot), the tag alone. Returns the registry's status (202
+    /// deleted, 404 not there, 400/405 not supported or deletes disabled); an error only
+    /// when the registry does not answer.
+    pub fn delete_manifest(&self, repo: &str, reference: &str) -> Result<StatusCode> {
+        let url = self.url(&format!("/v2/{repo}/manifests/{reference}"));
+        let scope = format!("repository:{repo}:pull,push,delete");
+        let resp = self.send(&scope, &|| Ok(self.client.delete(&url)))?;
+        Ok(resp.status())
+    }
+
+    /// Every tag of a repository (`GET /v2/<repo>/tags/list`, following `Link` pages).
+    pub fn tags(&self, repo: &str) -> Result<Vec<String>> {
+        let mut url = self.url(&format!("/v2/{repo}/tags/list"));
+        let mut tags = Vec::new();
+        for _ in 0..1000 {
+            let resp = self.send(&Self::pull_scope(repo), &|| Ok(self.client.get(&url)))?;
+            match resp.status() {
+                StatusCode::NOT_FOUND => return Ok(tags),
+                s if s.is_success() => {}
+                s => bail!("listing the tags of {}/{repo}: {s}", self.host),
+            }
+            let next = resp
+                .headers()
+                .get("link")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| l.split_once('<')?.1.split_once('>').map(|(u, _)| u.to_string()));
+            let body: serde_json::Value = serde_json::from_reader(resp.take(64 << 20))
+                .with_context(|| format!("listing the tags of {}/{repo}: not JSON", self.host))?;
+            tags.extend(body["tags"].as_array().into_iter().flatten().filter_map(|t| t.as_str().map(String::from)));
+            match next {
+                Some(n) => url = reqwest::Url::parse(&self.base)?.join(&n)?.to_string(),
+                None => return Ok(tags),
+            }
+        }
+        Ok(tags)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
