@@ -12,6 +12,7 @@ mod keys;
 mod mirror;
 mod python;
 mod raw_http;
+mod rollback;
 mod roundtrip;
 mod serve;
 mod tamper;
