@@ -85,10 +85,6 @@ impl<'a> Journal<'a> {
         self.changes.push(Change { items, undo: Undo::Never(why.into()) });
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.changes.is_empty()
-    }
-
     /// Undo every change, newest first.
     pub fn roll_back(self) -> Rollback {
         let mut r = Rollback::default();
