@@ -514,6 +514,62 @@ fn credentials(host: &str) -> Result<Option<Credential>> {
     Ok(None)
 }
 
+impl Registry {
+    /// `DELETE /v2/<repo>/manifests/<reference>`, to undo an import: by digest it deletes
+    /// the manifest and every tag naming it; by tag, where the registry supports it
+    /// (distribution 3, Harbor, Zot), the tag alone. Returns the registry's status (202
+    /// deleted, 404 not there, 400/405 not supported or deletes disabled); an error only
+    /// when the registry does not answer.
+    pub fn delete_manifest(&self, repo: &str, reference: &str) -> Result<StatusCode> {
+        let url = self.url(&format!("/v2/{repo}/manifests/{reference}"));
+        let scope = format!("repository:{repo}:pull,push,delete");
+        self.call(&format!("DELETE {url}"), &scope, &|| Ok(self.net.client().delete(&url)), |resp| Ok(resp.status()))
+    }
+
+    /// Every tag of a repository (`GET /v2/<repo>/tags/list`, following `Link` pages).
+    pub fn tags(&self, repo: &str) -> Result<Vec<String>> {
+        let mut url = self.url(&format!("/v2/{repo}/tags/list"));
+        let mut tags = Vec::new();
+        for _ in 0..1000 {
+            let page = self.call(
+                &format!("GET {url}"),
+                &Self::pull_scope(repo),
+                &|| Ok(self.net.client().get(&url)),
+                |mut resp| {
+                    match resp.status() {
+                        StatusCode::NOT_FOUND => return Ok(None),
+                        s if s.is_success() => {}
+                        _ => return Err(Failure::status(&resp)),
+                    }
+                    let next = resp
+                        .headers()
+                        .get("link")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|l| l.split_once('<')?.1.split_once('>').map(|(u, _)| u.to_string()));
+                    let bytes = self.net.read_capped(&mut resp, net::MANIFEST_MAX)?;
+                    let body: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+                        Failure::permanent(anyhow!("listing the tags of {}/{repo}: not JSON: {e}", self.host))
+                    })?;
+                    let names: Vec<String> = body["tags"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|t| t.as_str().map(String::from))
+                        .collect();
+                    Ok(Some((names, next)))
+                },
+            )?;
+            let Some((names, next)) = page else { return Ok(tags) };
+            tags.extend(names);
+            match next {
+                Some(n) => url = reqwest::Url::parse(&self.base)?.join(&n)?.to_string(),
+                None => return Ok(tags),
+            }
+        }
+        Ok(tags)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,9 +5,22 @@ use clap::Args;
 /// Verify a bundle, then load it into the site's repositories.
 ///
 /// The bundle is verified in the same pass that stages its blobs, and nothing reaches a
-/// repository unless every byte verified. Files that are already present are skipped; a
-/// path that holds other content is refused before anything changes; a failed import
-/// removes what it added. Running the same import again resumes it.
+/// repository unless every byte verified. What is already there is skipped (`present`).
+///
+/// The import is one transaction over its targets. Each target is planned first, and
+/// planning changes nothing, so a conflict anywhere (a path that holds other content, a
+/// git ref that would not fast-forward, a registry that does not answer) stops the import
+/// with every target as it was. If a target then fails, or the receipt cannot be written,
+/// the import undoes what it changed, newest first: files it placed or uploaded are
+/// removed, git refs and HEAD are set back, image tags go back to the manifest they named
+/// (or are deleted if it added them), Python index pages and the apt repository are put
+/// back. It exits 2 and says on its one error line, and with `--json` in its result on
+/// stdout, what it rolled back and exactly what stayed: a `--git-push` or
+/// `--python-upload` that a remote accepted (never taken back), or a change whose undo
+/// failed (a registry gone away). Blobs, manifests pushed by digest and git objects no ref
+/// reaches may stay; no name points at them. A killed import undoes nothing but never
+/// leaves a tag or ref naming missing content; running the same import again resumes it,
+/// and every run first removes the temporary files a killed one left behind.
 ///
 /// Files go to the store's raw repository (`<store>/repository/<raw-repo>/`), or with
 /// `--raw-url` to a remote raw repository that accepts HTTP PUT (Nexus raw-hosted).
@@ -81,7 +94,8 @@ pub struct ImportArgs {
     pub git_allow_force: bool,
 
     /// After importing into the store, push each git repository to this URL template, where
-    /// `{name}` is the repository's name (e.g. `ssh://gerrit.site.example:29418/{name}`)
+    /// `{name}` is the repository's name (e.g. `ssh://gerrit.site.example:29418/{name}`);
+    /// pushes come last, and a push the remote accepted stays even if a later one fails
     #[arg(long, value_name = "URL")]
     pub git_push: Option<String>,
 
@@ -92,7 +106,7 @@ pub struct ImportArgs {
 
     /// Upload Python files to this twine-compatible endpoint instead (pypiserver,
     /// Nexus `https://nexus.site.example/repository/pypi-hosted/`, devpi); files it already
-    /// has are skipped
+    /// has are skipped, and files it accepted stay even if the import fails later
     #[arg(long, value_name = "URL", conflicts_with = "python_index")]
     pub python_upload: Option<String>,
 

@@ -1,4 +1,3 @@
-use std::fs::File;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -8,13 +7,13 @@ use crate::bundle::manifest::Kind;
 use crate::bundle::verify::{BlobSink, verify};
 use crate::cli::ImportArgs;
 use crate::exit::ExitStatus;
-use crate::store::Store;
-use crate::target::Target;
+use crate::store::{Store, hook};
 use crate::target::apt::{KEYRING_STEM, StoreApt, sources_example};
 use crate::target::git::{RemoteGit, StoreGit};
 use crate::target::oci::{RegistryOci, StoreOci};
 use crate::target::python::{StoreIndex, UploadIndex};
 use crate::target::raw::{HttpRaw, StoreRaw};
+use crate::target::{Journal, Placed, Target};
 
 use super::{CmdResult, Ctx};
 
@@ -59,12 +58,19 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
             UploadIndex::new(&store, url, args.python_username.clone(), std::env::var("AIRLOCK_PYTHON_PASSWORD").ok())
         })
         .transpose()?;
-    // One import at a time per store; whatever a killed import staged is discarded.
-    let lock_file = File::create(root.join(".import.lock")).with_context(|| format!("locking {}", root.display()))?;
-    lock_file
-        .try_lock()
-        .map_err(|_| anyhow::anyhow!("another import into {} is running; wait for it to finish", root.display()))?;
+    // One import at a time per store; whatever a killed import staged or left half
+    // written is discarded.
+    // A write of `airlock serve` holds the lock briefly: wait for it, not for an import.
+    let _lock = store.lock_within(std::time::Duration::from_secs(10))?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "another import into {} is running (or `airlock serve` is writing to it); wait for it to finish",
+            root.display()
+        )
+    })?;
     let _ = std::fs::remove_dir_all(root.join("staging"));
+    if let Err(e) = store.remove_litter() {
+        cx.printer.warn(format!("{e:#}"));
+    }
 
     let staging = store.staging("current")?;
     let bar = cx.reporter.bytes("verify", None);
@@ -82,46 +88,18 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
     let digests: Vec<_> = bundle.manifest.blobs.iter().map(|b| b.digest).collect();
     staging.promote(&digests).context("moving verified blobs into the store")?;
 
-    // Plan every target before changing any: a conflict anywhere changes nothing.
-    if args.python_upload.is_none() {
-        let python_indexes = bundle
-            .manifest
-            .artifacts
-            .iter()
-            .filter_map(|a| args.python_index.as_ref().or(a.index.as_ref()).filter(|_| a.kind == Kind::Python));
-        for index in python_indexes {
-            if *index == args.apt_repo || (*index == args.raw_repo && args.raw_url.is_none()) {
-                anyhow::bail!(
-                    "the Python index `{index}` would share its directory with the raw or apt repository of the same name: \
-                     pass --python-index, --raw-repo or --apt-repo to separate them"
-                );
-            }
-        }
-    }
+    // The import is one transaction: plan every target (a plan changes nothing, so a
+    // conflict anywhere leaves every target as it was), then load each, recording every
+    // change; if anything fails, undo them all, newest first.
     let raw_http = http.as_ref().map(|h| h.on(&store));
     let raw_store = StoreRaw { store: &store, repo: args.raw_repo.clone() };
     let git_store = StoreGit { store: &store, allow_force: args.git_allow_force };
-    let raw_plan = match &raw_http {
-        Some(t) => t.plan(&bundle)?,
-        None => raw_store.plan(&bundle)?,
-    };
-    let git_plan = git_store.plan(&bundle)?;
     let apt_store = StoreApt {
         store: &store,
         repo: args.apt_repo.clone(),
         key_path: args.apt_key.clone().unwrap_or_else(|| cx.config_dir.join("keys").join("apt.key")),
         passphrase: std::env::var(crate::debian::openpgp::APT_PASSWORD_ENV).ok(),
     };
-    let apt_plan = apt_store.plan(&bundle)?;
-    let apt_info = (!apt_plan.is_empty()).then(|| {
-        let dir = store.repository_dir(&args.apt_repo);
-        json!({
-            "repository": dir,
-            "suites": apt_plan.suites(),
-            "fingerprint": apt_plan.fingerprint(),
-            "keyring": dir.join(format!("{KEYRING_STEM}.asc")),
-        })
-    });
     let oci_store = StoreOci { store: &store };
     let oci_remote = oci_target.map(|(registry, prefix)| RegistryOci {
         store: &store,
@@ -133,63 +111,133 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
         moved: Default::default(),
         mounted: Default::default(),
     });
-    let (oci_store_plan, oci_remote_plan) = match &oci_remote {
-        Some(t) => (None, Some(t.plan(&bundle)?)),
-        None => (Some(oci_store.plan(&bundle)?), None),
-    };
     let python_store = StoreIndex { store: &store, index: args.python_index.clone() };
-    let python_plan = match &python_upload {
-        Some(_) => None,
-        None => Some(python_store.plan(&bundle)?),
+    let remote_git = args.git_push.as_ref().map(|template| RemoteGit {
+        store: &store,
+        template: template.clone(),
+        allow_force: args.git_allow_force,
+    });
+    let mut apt_info = None;
+    let mut journal = Journal::default();
+    let mut loading = false;
+    let outcome = (|| -> anyhow::Result<(Vec<Placed>, serde_json::Value, std::path::PathBuf)> {
+        if args.python_upload.is_none() {
+            let python_indexes = bundle
+                .manifest
+                .artifacts
+                .iter()
+                .filter_map(|a| args.python_index.as_ref().or(a.index.as_ref()).filter(|_| a.kind == Kind::Python));
+            for index in python_indexes {
+                if *index == args.apt_repo || (*index == args.raw_repo && args.raw_url.is_none()) {
+                    anyhow::bail!(
+                        "the Python index `{index}` would share its directory with the raw or apt repository of the same name: \
+                         pass --python-index, --raw-repo or --apt-repo to separate them"
+                    );
+                }
+            }
+        }
+        let raw_plan = match &raw_http {
+            Some(t) => t.plan(&bundle)?,
+            None => raw_store.plan(&bundle)?,
+        };
+        let git_plan = git_store.plan(&bundle)?;
+        let apt_plan = apt_store.plan(&bundle)?;
+        apt_info = (!apt_plan.is_empty()).then(|| {
+            let dir = store.repository_dir(&args.apt_repo);
+            json!({
+                "repository": dir,
+                "suites": apt_plan.suites(),
+                "fingerprint": apt_plan.fingerprint(),
+                "keyring": dir.join(format!("{KEYRING_STEM}.asc")),
+            })
+        });
+        let (oci_store_plan, oci_remote_plan) = match &oci_remote {
+            Some(t) => (None, Some(t.plan(&bundle)?)),
+            None => (Some(oci_store.plan(&bundle)?), None),
+        };
+        let python_plan = match &python_upload {
+            Some(_) => None,
+            None => Some(python_store.plan(&bundle)?),
+        };
+        hook::pause("planned");
+        loading = true;
+
+        // Local targets first, then remote ones; last, what no one can take back.
+        let r = &cx.reporter;
+        let mut placed = match &raw_http {
+            Some(t) => t.load(raw_plan, &bundle, r, &mut journal)?,
+            None => raw_store.load(raw_plan, &bundle, r, &mut journal)?,
+        };
+        placed.extend(git_store.load(git_plan, &bundle, r, &mut journal)?);
+        placed.extend(apt_store.load(apt_plan, &bundle, r, &mut journal)?);
+        if let Some(p) = oci_store_plan {
+            placed.extend(oci_store.load(p, &bundle, r, &mut journal)?);
+        }
+        if let (Some(t), Some(p)) = (&oci_remote, oci_remote_plan) {
+            placed.extend(t.load(p, &bundle, r, &mut journal)?);
+        }
+        if let Some(p) = python_plan {
+            placed.extend(python_store.load(p, &bundle, r, &mut journal)?);
+        }
+        if let Some(t) = &python_upload {
+            placed.extend(t.upload(&bundle, r, &mut journal)?);
+        }
+        if let Some(remote) = &remote_git {
+            placed.extend(remote.push(&bundle, r, &mut journal)?);
+        }
+        let secs = started.elapsed().as_secs_f64();
+        let count = |action: &str| placed.iter().filter(|p| p.action == action).count();
+        let receipt = json!({
+            "bundle": bundle.id(),
+            "manifest": bundle.manifest_digest,
+            "signer": bundle.signer.to_string(),
+            "store": root,
+            "imported": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            "added": count("added"),
+            "updated": count("updated") + count("forced"),
+            "present": count("present"),
+            "pushed": count("pushed"),
+            "registry": registry_json(oci_remote.as_ref()),
+            "apt": apt_info,
+            "artifacts": placed,
+            "seconds": secs,
+        });
+        let mut receipt_bytes = serde_json::to_vec_pretty(&receipt)?;
+        receipt_bytes.push(b'\n');
+        hook::pause("receipt");
+        let receipt_path = store.write_receipt(&bundle.id(), &receipt_bytes)?;
+        Ok((placed, receipt, receipt_path))
+    })();
+    let (placed, receipt, receipt_path) = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            let rollback = journal.roll_back();
+            // A plan's refusal says itself that nothing changed.
+            let line = if loading { format!("{e:#}; {}", rollback.summary()) } else { format!("{e:#}") };
+            if cx.printer.json {
+                let status = if rollback.stayed.is_empty() { "rolled-back" } else { "partly-rolled-back" };
+                cx.printer.data(
+                    &json!({
+                        "ok": false,
+                        "status": status,
+                        "error": line,
+                        "bundle": bundle.id(),
+                        "manifest": bundle.manifest_digest,
+                        "store": root,
+                        "rolledBack": rollback.undone,
+                        "stayed": rollback.stayed,
+                        "registry": registry_json(oci_remote.as_ref()),
+                    }),
+                    String::new,
+                );
+            }
+            return Err(anyhow::anyhow!(line));
+        }
     };
-    let mut placed = match &raw_http {
-        Some(t) => t.load(raw_plan, &bundle, &cx.reporter)?,
-        None => raw_store.load(raw_plan, &bundle, &cx.reporter)?,
-    };
-    placed.extend(git_store.load(git_plan, &bundle, &cx.reporter)?);
-    placed.extend(apt_store.load(apt_plan, &bundle, &cx.reporter)?);
-    if let Some(p) = oci_store_plan {
-        placed.extend(oci_store.load(p, &bundle, &cx.reporter)?);
-    }
-    if let (Some(t), Some(p)) = (&oci_remote, oci_remote_plan) {
-        placed.extend(t.load(p, &bundle, &cx.reporter)?);
-    }
-    if let Some(p) = python_plan {
-        placed.extend(python_store.load(p, &bundle, &cx.reporter)?);
-    }
-    if let Some(t) = &python_upload {
-        placed.extend(t.upload(&bundle, &cx.reporter)?);
-    }
-    if let Some(template) = &args.git_push {
-        let remote = RemoteGit { store: &store, template: template.clone(), allow_force: args.git_allow_force };
-        placed.extend(remote.push(&bundle, &cx.reporter)?);
-    }
-    let secs = started.elapsed().as_secs_f64();
+    let secs = receipt["seconds"].as_f64().unwrap_or_default();
     let count = |action: &str| placed.iter().filter(|p| p.action == action).count();
     let (added, present) = (count("added"), count("present"));
     let changed = count("updated") + count("forced");
-    let receipt = json!({
-        "bundle": bundle.id(),
-        "manifest": bundle.manifest_digest,
-        "signer": bundle.signer.to_string(),
-        "store": root,
-        "imported": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-        "added": added,
-        "updated": changed,
-        "present": present,
-        "pushed": count("pushed"),
-        "registry": oci_remote.as_ref().map(|t| json!({
-            "host": t.registry.host,
-            "bytesUploaded": t.moved.load(std::sync::atomic::Ordering::Relaxed),
-            "blobsMounted": t.mounted.load(std::sync::atomic::Ordering::Relaxed),
-        })),
-        "apt": apt_info,
-        "artifacts": placed,
-        "seconds": secs,
-    });
-    let mut receipt_bytes = serde_json::to_vec_pretty(&receipt)?;
-    receipt_bytes.push(b'\n');
-    let receipt_path = store.write_receipt(&bundle.id(), &receipt_bytes)?;
     cx.printer.data(&receipt, || {
         let mut s = format!(
             "imported {} (signed by {}): {added} added, {changed} updated, {present} already present, in {:.1}s\n  receipt {}\n",
@@ -230,4 +278,16 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
         s
     });
     Ok(ExitStatus::Success)
+}
+
+/// The receipt's `registry` block: what moved to `--oci-registry`.
+fn registry_json(remote: Option<&RegistryOci<'_>>) -> serde_json::Value {
+    use std::sync::atomic::Ordering::Relaxed;
+    remote.map_or(serde_json::Value::Null, |t| {
+        json!({
+            "host": t.registry.host,
+            "bytesUploaded": t.moved.load(Relaxed),
+            "blobsMounted": t.mounted.load(Relaxed),
+        })
+    })
 }

@@ -25,6 +25,10 @@ pub fn mirror(args: &MirrorArgs, cx: &Ctx) -> CmdResult {
     let previous = if lock_path.exists() { Some(Lock::load(&lock_path)?) } else { None };
     let cache = args.cache_dir.clone().unwrap_or_else(crate::dirs::cache_dir);
     let store = Store::open(&cache)?;
+    // What a killed mirror left: temporary files in `tmp/`, download slots' lock files.
+    if let Err(e) = store.remove_litter() {
+        cx.printer.warn(format!("{e:#}"));
+    }
 
     let net = args.net();
     let source = FileSource::new(&spec, &net)?;

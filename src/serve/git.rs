@@ -119,7 +119,7 @@ async fn smart_http(s: &Shared, repo: &str, advertise: bool, service: Service, r
             return Err(text(StatusCode::NOT_FOUND, format!("no git repository `{name}`")));
         }
         let guard = if push_post {
-            match lock::acquire(store.root(), wait) {
+            match lock::acquire(&store, wait) {
                 Ok(Some(g)) => Some(g),
                 Ok(None) => return Err(lock::busy()),
                 Err(e) => return Err(text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),

@@ -4,38 +4,17 @@
 //! interleaves with an import or with another write. An import holds it for its whole run:
 //! a write waits up to `--write-lock-wait`, then is answered `503` with `Retry-After`.
 
-use std::fs::File;
-use std::io;
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-/// Held while a write is made; released on drop.
-pub struct WriteLock {
-    _file: File,
-}
+use crate::store::{Store, StoreLock};
 
-/// Take the lock, waiting up to `wait`. `None` when it stayed held that long. Blocking:
-/// call it from `spawn_blocking`.
-pub fn acquire(store_root: &Path, wait: Duration) -> io::Result<Option<WriteLock>> {
-    let file = File::create(store_root.join(".import.lock"))?;
-    let deadline = Instant::now() + wait;
-    let mut pause = Duration::from_millis(5);
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(Some(WriteLock { _file: file })),
-            Err(std::fs::TryLockError::WouldBlock) => {}
-            Err(std::fs::TryLockError::Error(e)) => return Err(e),
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return Ok(None);
-        }
-        std::thread::sleep(pause.min(deadline - now));
-        pause = (pause * 2).min(Duration::from_millis(100));
-    }
+/// Take the store's lock, waiting up to `wait`. `None` when it stayed held that long.
+/// Blocking: call it from `spawn_blocking`.
+pub fn acquire(store: &Store, wait: Duration) -> anyhow::Result<Option<StoreLock>> {
+    store.lock_within(wait)
 }
 
 /// Seconds a client is told to wait when the store stays locked.
@@ -58,11 +37,12 @@ mod tests {
     #[test]
     fn waits_a_bounded_time_for_a_held_lock() {
         let dir = tempfile::tempdir().unwrap();
-        let held = acquire(dir.path(), Duration::ZERO).unwrap().expect("free");
-        let started = Instant::now();
-        assert!(acquire(dir.path(), Duration::from_millis(200)).unwrap().is_none());
+        let store = Store::open(dir.path()).unwrap();
+        let held = acquire(&store, Duration::ZERO).unwrap().expect("free");
+        let started = std::time::Instant::now();
+        assert!(acquire(&store, Duration::from_millis(200)).unwrap().is_none());
         assert!(started.elapsed() >= Duration::from_millis(200));
         drop(held);
-        assert!(acquire(dir.path(), Duration::ZERO).unwrap().is_some());
+        assert!(acquire(&store, Duration::ZERO).unwrap().is_some());
     }
 }

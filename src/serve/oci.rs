@@ -59,9 +59,9 @@ async fn locked<T: Send + 'static>(
     s: &Shared,
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let (root, wait) = (s.store.root().to_path_buf(), s.lock_wait);
+    let (store, wait) = (s.store.clone(), s.lock_wait);
     blocking(move || {
-        let Some(_lock) = lock::acquire(&root, wait)? else {
+        let Some(_lock) = lock::acquire(&store, wait).map_err(ApiError::internal)? else {
             return Err(ApiError::busy());
         };
         f()

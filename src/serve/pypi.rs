@@ -155,7 +155,7 @@ fn place(
     digest: crate::digest::Digest,
     size: u64,
 ) -> Result<Response, Failure> {
-    let Some(_lock) = lock::acquire(store.root(), wait).map_err(internal)? else {
+    let Some(_lock) = lock::acquire(store, wait).map_err(internal)? else {
         return Ok(lock::busy());
     };
     accepts_uploads(store, repo).map_err(|r| (r.status(), format!("`{repo}` takes no Python uploads")))?;

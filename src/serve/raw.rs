@@ -279,7 +279,7 @@ fn place(
     up: &Received,
 ) -> Result<StatusCode, Response> {
     let internal = |e: &dyn std::fmt::Display| text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"));
-    let Some(_lock) = lock::acquire(store.root(), wait).map_err(|e| internal(&e))? else {
+    let Some(_lock) = lock::acquire(store, wait).map_err(|e| internal(&e))? else {
         return Err(lock::busy());
     };
     writable_now(store, repo, rel)?;

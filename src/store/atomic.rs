@@ -1,12 +1,21 @@
 //! Files that appear whole or not at all: write to a temporary file in the destination's
 //! directory, fsync it, rename it over the destination, then fsync the directory.
 //! A crash at any point leaves either the old file or the new one, never a torn one.
+//!
+//! A crash can leave the temporary file, `.airlock-XXXXXX.tmp`. Its writer holds an
+//! exclusive lock on it while it lives, so the next run can tell litter (no holder) from a
+//! file another process is writing, and removes only the litter
+//! ([`super::Store::remove_litter`]).
 
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
+
+/// Temporary files and directories are named `.airlock-<random>.tmp`.
+pub const TEMP_PREFIX: &str = ".airlock-";
+pub const TEMP_SUFFIX: &str = ".tmp";
 
 /// A file being written; it becomes visible at `dest` only on [`AtomicFile::commit`].
 pub struct AtomicFile {
@@ -18,7 +27,13 @@ impl AtomicFile {
     /// Start writing `dest`, with the temporary file in `tmp_dir` (same filesystem).
     pub fn new_in(tmp_dir: &Path, dest: &Path) -> io::Result<Self> {
         fs::create_dir_all(tmp_dir)?;
-        let tmp = tempfile::Builder::new().prefix(".airlock-").tempfile_in(tmp_dir)?;
+        let tmp = loop {
+            let tmp = tempfile::Builder::new().prefix(TEMP_PREFIX).suffix(TEMP_SUFFIX).tempfile_in(tmp_dir)?;
+            // Removed as litter between its creation and the lock: make another.
+            if super::litter::lock_held(tmp.as_file(), tmp.path())? {
+                break tmp;
+            }
+        };
         let f = Self { tmp, dest: dest.to_path_buf() };
         // Temporary files are created 0600; what airlock publishes is world-readable
         // unless the caller says otherwise (secret keys are 0600).
@@ -50,6 +65,7 @@ impl AtomicFile {
     /// Like [`AtomicFile::commit`], to a destination chosen once the content is known.
     pub fn commit_to(self, dest: &Path) -> io::Result<()> {
         self.tmp.as_file().sync_all()?;
+        super::hook::pause("atomic-commit");
         let dir = parent_of(dest);
         fs::create_dir_all(&dir)?;
         self.tmp.persist(dest).map_err(|e| e.error)?;

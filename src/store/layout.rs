@@ -10,6 +10,7 @@
 //! <root>/git/<name>.git                   bare git repositories
 //! <root>/oci/<repository>/tags/<tag>     image tags: the digest of the tagged manifest
 //! <root>/receipts/<bundle>/<time>.json   what each import did, one file per import
+//! <root>/.import.lock                    the store's lock (imports, `airlock serve` writes)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -34,6 +35,9 @@ impl Layout {
     }
     pub fn blob(&self, digest: &Digest) -> PathBuf {
         self.blobs_dir().join(digest.hex())
+    }
+    pub fn lock_file(&self) -> PathBuf {
+        self.root.join(".import.lock")
     }
     pub fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")

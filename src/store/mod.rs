@@ -6,7 +6,9 @@
 //! expected, so a blob present in the store is a blob whose content is its name.
 
 pub mod atomic;
+pub mod hook;
 mod layout;
+mod litter;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -18,10 +20,18 @@ use crate::digest::{Digest, Hasher};
 use crate::relpath::RelPath;
 pub use atomic::AtomicFile;
 pub use layout::Layout;
+pub use litter::{TempDir, is_temp_name};
 
 #[derive(Debug, Clone)]
 pub struct Store {
     layout: Layout,
+}
+
+/// The store's lock, held while an import runs and while `airlock serve` writes: one
+/// writer at a time. Released when dropped (and by the kernel when its process dies).
+#[derive(Debug)]
+pub struct StoreLock {
+    _file: File,
 }
 
 /// What a repository path holds compared with the blob meant to go there.
@@ -44,6 +54,51 @@ impl Store {
 
     pub fn root(&self) -> &Path {
         self.layout.root()
+    }
+
+    fn lock_file(&self) -> Result<File> {
+        let p = self.layout.lock_file();
+        OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .with_context(|| format!("opening the store's lock {}", p.display()))
+    }
+
+    /// Take the store's lock (`<store>/.import.lock`), waiting for its holder.
+    pub fn lock(&self) -> Result<StoreLock> {
+        let file = self.lock_file()?;
+        file.lock().with_context(|| format!("locking {}", self.root().display()))?;
+        Ok(StoreLock { _file: file })
+    }
+
+    /// Take the store's lock, waiting up to `wait` for whoever holds it (an import, a
+    /// write of `airlock serve`); `None` when it stayed held that long.
+    pub fn lock_within(&self, wait: std::time::Duration) -> Result<Option<StoreLock>> {
+        let deadline = std::time::Instant::now() + wait;
+        let mut pause = std::time::Duration::from_millis(5);
+        loop {
+            if let Some(l) = self.try_lock()? {
+                return Ok(Some(l));
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            std::thread::sleep(pause.min(deadline - now));
+            pause = (pause * 2).min(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// Take the store's lock if no one holds it.
+    pub fn try_lock(&self) -> Result<Option<StoreLock>> {
+        let file = self.lock_file()?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(StoreLock { _file: file })),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("locking {}", self.root().display())),
+        }
     }
 
     pub fn contains(&self, d: &Digest) -> bool {
@@ -74,17 +129,29 @@ impl Store {
     }
 
     /// A resumable download slot, keyed by something stable (a hash of the URL, or the
-    /// digest). Only one thread or process holds a slot at a time: the lock is released
-    /// when the `Partial` is dropped.
+    /// digest). Only one thread or process holds a slot at a time: the lock is released,
+    /// and its file `partial/<key>.lock` removed, when the `Partial` is dropped.
     pub fn partial(&self, key: &str) -> Result<Partial> {
         let path = self.layout.partial(key);
         if let Some(d) = path.parent() {
             fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
         }
         let lock_path = path.with_extension("lock");
-        let lock = File::create(&lock_path).with_context(|| format!("creating {}", lock_path.display()))?;
-        lock.lock().with_context(|| format!("locking {}", lock_path.display()))?;
-        Ok(Partial { store: self.clone(), path, _lock: lock })
+        // The previous holder removes the file before it unlocks: whoever waited on the old
+        // file finds that it no longer names the path, and starts again.
+        let lock = loop {
+            let lock = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)
+                .with_context(|| format!("creating {}", lock_path.display()))?;
+            if litter::lock_held(&lock, &lock_path).with_context(|| format!("locking {}", lock_path.display()))? {
+                break lock;
+            }
+        };
+        hook::pause("partial");
+        Ok(Partial { store: self.clone(), path, lock_path, _lock: lock })
     }
 
     /// Move a complete, already-hashed file into the blob directory.
@@ -176,21 +243,59 @@ impl Store {
         let dest = self.layout.repository_file(repo, path);
         let dir = dest.parent().expect("repository files have a parent");
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let tmp = dir.join(format!(".airlock-{}.tmp", d.hex()));
-        let _ = fs::remove_file(&tmp);
-        if fs::hard_link(self.layout.blob(d), &tmp).is_err() {
+        let Some((tmp, _lock)) = self.link_blob_in(d, dir)? else {
             let mut src = self.open_blob(d)?;
             let mut f = AtomicFile::new(&dest).with_context(|| format!("creating {}", dest.display()))?;
             io::copy(&mut src, &mut f).with_context(|| format!("writing {}", dest.display()))?;
             f.set_permissions(0o444)?;
             return f.commit().with_context(|| format!("writing {}", dest.display()));
-        }
+        };
+        hook::pause("place-link");
         atomic::rename(&tmp, &dest).with_context(|| format!("writing {}", dest.display()))
+    }
+
+    /// A hard link to blob `d` under a temporary name in `dir`, locked as every temporary
+    /// file is; None if the file system cannot link.
+    fn link_blob_in(&self, d: &Digest, dir: &Path) -> Result<Option<(PathBuf, File)>> {
+        loop {
+            let name = format!("{}{}{}", atomic::TEMP_PREFIX, uuid::Uuid::new_v4().simple(), atomic::TEMP_SUFFIX);
+            let tmp = dir.join(name);
+            match fs::hard_link(self.layout.blob(d), &tmp) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(_) => return Ok(None),
+            }
+            let f = File::open(&tmp).with_context(|| format!("opening {}", tmp.display()))?;
+            if litter::lock_held(&f, &tmp).with_context(|| format!("locking {}", tmp.display()))? {
+                return Ok(Some((tmp, f)));
+            }
+        }
     }
 
     pub fn remove_from_repository(&self, repo: &str, path: &RelPath) -> Result<()> {
         let p = self.layout.repository_file(repo, path);
         fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))
+    }
+
+    /// The directories that placing `repo/path` would create, deepest first: what
+    /// [`remove_empty_dirs`] takes away again when an import is undone.
+    pub fn repository_dirs_to_create(&self, repo: &str, path: &RelPath) -> Vec<PathBuf> {
+        missing_dirs(&self.layout.repository_file(repo, path))
+    }
+
+    /// The directories that setting the tag would create, deepest first.
+    pub fn oci_tag_dirs_to_create(&self, repository: &str, tag: &str) -> Vec<PathBuf> {
+        missing_dirs(&self.layout.oci_tag(repository, tag))
+    }
+
+    /// Remove an image tag from the store's registry (to undo an import that added it).
+    pub fn remove_oci_tag(&self, repository: &str, tag: &str) -> Result<()> {
+        let p = self.layout.oci_tag(repository, tag);
+        match fs::remove_file(&p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("removing {}", p.display())),
+        }
     }
 
     /// A blob's file, for external tools that only read by path (git reads bundles so).
@@ -260,6 +365,29 @@ impl Store {
     }
 }
 
+/// The ancestors of `path` that do not exist yet, deepest first.
+pub fn missing_dirs(path: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut dir = path.parent();
+    while let Some(d) = dir {
+        if d.as_os_str().is_empty() || d.exists() {
+            break;
+        }
+        out.push(d.to_path_buf());
+        dir = d.parent();
+    }
+    out
+}
+
+/// Remove each of `dirs` (deepest first) that is empty; stop at the first that is not.
+pub fn remove_empty_dirs(dirs: &[PathBuf]) {
+    for d in dirs {
+        if fs::remove_dir(d).is_err() && d.exists() {
+            break;
+        }
+    }
+}
+
 /// Hash a whole reader.
 pub fn hash_reader(r: &mut dyn Read) -> io::Result<(Digest, u64)> {
     let mut h = Hasher::new();
@@ -310,6 +438,7 @@ impl BlobWriter {
         }
         let dest = self.store.layout.blob(&digest);
         self.tmp.set_permissions(0o444)?;
+        hook::pause("blob-commit");
         self.tmp.commit_to(&dest).with_context(|| format!("storing {what} as {}", dest.display()))?;
         Ok((digest, size))
     }
@@ -320,7 +449,15 @@ impl BlobWriter {
 pub struct Partial {
     store: Store,
     path: PathBuf,
+    lock_path: PathBuf,
     _lock: File,
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        // Still holding the lock: no one else can have replaced the file.
+        let _ = fs::remove_file(&self.lock_path);
+    }
 }
 
 impl Partial {
@@ -405,7 +542,9 @@ pub struct Staging {
 impl Staging {
     pub fn create(&self, d: &Digest) -> Result<File> {
         let p = self.store.layout.staged_blob(&self.id, d);
-        File::create(&p).with_context(|| format!("creating {}", p.display()))
+        let f = File::create(&p).with_context(|| format!("creating {}", p.display()))?;
+        hook::pause("staged");
+        Ok(f)
     }
 
     /// fsync each staged blob and move it into the blob directory.
@@ -421,6 +560,7 @@ impl Staging {
             } else {
                 self.store.adopt(&p, d)?;
             }
+            hook::pause("promote");
         }
         self.discard();
         Ok(())

@@ -32,7 +32,7 @@ use crate::relpath::RelPath;
 use crate::source::debian::ARCHIVE_FIELDS;
 use crate::store::{PathState, Store, atomic};
 
-use super::{Placed, Target};
+use super::{Journal, Placed, Target};
 
 pub const KEYRING_STEM: &str = "airlock-archive-keyring";
 
@@ -229,7 +229,13 @@ impl Target for StoreApt<'_> {
         Ok(plan)
     }
 
-    fn load(&self, plan: AptPlan, _bundle: &VerifiedBundle, reporter: &Reporter) -> Result<Vec<Placed>> {
+    fn load<'a>(
+        &'a self,
+        plan: AptPlan,
+        _bundle: &VerifiedBundle,
+        reporter: &Reporter,
+        journal: &mut Journal<'a>,
+    ) -> Result<Vec<Placed>> {
         if plan.is_empty() {
             return Ok(Vec::new());
         }
@@ -259,7 +265,7 @@ impl Target for StoreApt<'_> {
             return Err(e.context("publishing the apt repository; it was put back as it was"));
         }
         let dir = self.dir();
-        Ok(plan
+        let placed: Vec<Placed> = plan
             .placed
             .into_iter()
             .map(|(name, action, path)| Placed {
@@ -268,7 +274,18 @@ impl Target for StoreApt<'_> {
                 action,
                 location: dir.join(path.as_str()).display().to_string(),
             })
-            .collect())
+            .collect();
+        // A later target's failure undoes this one as its own failure would have.
+        let added: Vec<RelPath> = added.into_iter().cloned().collect();
+        let (store, repo) = (self.store, self.repo.as_str());
+        journal.record(placed.iter().filter(|p| p.action != "present").cloned().collect(), move || {
+            replaced.restore();
+            for p in &added {
+                let _ = store.remove_from_repository(repo, p);
+            }
+            Ok(())
+        });
+        Ok(placed)
     }
 }
 

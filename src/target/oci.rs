@@ -4,8 +4,14 @@
 //! then child manifests by digest, then the top manifest by digest, tags last, so no tag
 //! ever points at missing content, and an interrupted import is resumed by running it
 //! again. Blobs already there are skipped (HEAD), or mounted from another repository.
+//!
+//! Undoing an import puts each tag back where it pointed (the old manifest's exact bytes,
+//! read before the tag moved), or deletes a tag the import added: with the manifest, when
+//! this import pushed that manifest (no other tag can name it), else the tag alone where
+//! the registry can (distribution 3, Harbor, Zot), else the manifest if no other tag names
+//! it. Blobs and manifests pushed by digest stay: no name points at them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use anyhow::{Context, Result, bail};
 use rayon::prelude::*;
@@ -16,9 +22,9 @@ use crate::digest::Digest;
 use crate::oci::{self, Parsed, Reference};
 use crate::progress::Reporter;
 use crate::registry::Registry;
-use crate::store::Store;
+use crate::store::{Store, hook, remove_empty_dirs};
 
-use super::{Placed, Target};
+use super::{Journal, Placed, Target};
 
 /// One step of pushing an image, in the order it must happen.
 #[derive(Debug, Clone)]
@@ -113,15 +119,34 @@ impl Target for StoreOci<'_> {
         Ok(StorePlan { tags })
     }
 
-    fn load(&self, plan: StorePlan, _bundle: &VerifiedBundle, _reporter: &Reporter) -> Result<Vec<Placed>> {
+    fn load<'a>(
+        &'a self,
+        plan: StorePlan,
+        _bundle: &VerifiedBundle,
+        _reporter: &Reporter,
+        journal: &mut Journal<'a>,
+    ) -> Result<Vec<Placed>> {
         let mut placed = Vec::new();
         for (name, repo, tag, d, action) in plan.tags {
-            if action != "present" {
-                self.store.set_oci_tag(&repo, &tag, &d)?;
-            }
             let location =
                 if tag.is_empty() { format!("store {repo}@{d}") } else { format!("store {repo}:{tag} at {d}") };
-            placed.push(Placed { kind: "image".into(), name, action, location });
+            let p = Placed { kind: "image".into(), name, action, location };
+            if action != "present" {
+                let old = self.store.oci_tag(&repo, &tag)?;
+                let dirs = self.store.oci_tag_dirs_to_create(&repo, &tag);
+                self.store.set_oci_tag(&repo, &tag, &d)?;
+                let store = self.store;
+                journal.record(vec![p.clone()], move || match old {
+                    Some(o) => store.set_oci_tag(&repo, &tag, &o),
+                    None => {
+                        store.remove_oci_tag(&repo, &tag)?;
+                        remove_empty_dirs(&dirs);
+                        Ok(())
+                    }
+                });
+                hook::pause("oci-tag");
+            }
+            placed.push(p);
         }
         Ok(placed)
     }
@@ -200,7 +225,13 @@ impl Target for RegistryOci<'_> {
         Ok(RegistryPlan { images: out })
     }
 
-    fn load(&self, plan: RegistryPlan, _bundle: &VerifiedBundle, reporter: &Reporter) -> Result<Vec<Placed>> {
+    fn load<'a>(
+        &'a self,
+        plan: RegistryPlan,
+        _bundle: &VerifiedBundle,
+        reporter: &Reporter,
+        journal: &mut Journal<'a>,
+    ) -> Result<Vec<Placed>> {
         use std::sync::atomic::Ordering::Relaxed;
         let reg = &self.registry;
         // Every blob once, with the repositories that need it (and the first image naming
@@ -246,11 +277,14 @@ impl Target for RegistryOci<'_> {
                     home.get_or_insert(repo);
                 }
                 bar.inc(*size);
+                hook::pause("registry-blob");
                 Ok(())
             })
         })?;
         bar.finish_and_clear();
 
+        // Manifests this run pushed: no tag at the registry could name them before.
+        let mut pushed: HashSet<(String, Digest)> = HashSet::new();
         let mut placed = Vec::new();
         for img in &plan.images {
             // Manifests, children before parents, each by digest; the tag last.
@@ -264,27 +298,97 @@ impl Target for RegistryOci<'_> {
                     let bytes = std::fs::read(self.store.blob_path_for_tool(digest))?;
                     reg.put_manifest(&img.repo, &digest.to_string(), media_type, &bytes)
                         .with_context(|| format!("image `{}`", img.name))?;
+                    pushed.insert((img.repo.clone(), *digest));
+                    hook::pause("registry-manifest");
                 }
             }
-            let action = match &img.tag {
-                Some(tag) => match reg.manifest_digest(&img.repo, tag)? {
-                    Some(d) if d == img.top => "present",
-                    have => {
-                        let bytes = std::fs::read(self.store.blob_path_for_tool(&img.top))?;
-                        reg.put_manifest(&img.repo, tag, &img.top_media_type, &bytes)
-                            .with_context(|| format!("image `{}`: tagging", img.name))?;
-                        if have.is_some() { "updated" } else { "added" }
-                    }
-                },
-                None if top_was_there => "present",
-                None => "added",
-            };
+            let top_new = pushed.contains(&(img.repo.clone(), img.top));
             let at = match &img.tag {
                 Some(t) => format!("{}/{}:{t}", reg.host, img.repo),
                 None => format!("{}/{}@{}", reg.host, img.repo, img.top),
             };
-            placed.push(Placed { kind: "image".into(), name: img.name.clone(), action, location: at });
+            let mut p = Placed { kind: "image".into(), name: img.name.clone(), action: "present", location: at };
+            match &img.tag {
+                Some(tag) => {
+                    let have = reg.manifest_digest(&img.repo, tag)?;
+                    if have != Some(img.top) {
+                        // What the tag names now, byte for byte, so that undoing puts it back.
+                        let old = match have {
+                            Some(h) => Some(
+                                previous_manifest(reg, &img.repo, &h)
+                                    .with_context(|| format!("image `{}`: reading what {tag} names now", img.name))?,
+                            ),
+                            None => None,
+                        };
+                        let bytes = std::fs::read(self.store.blob_path_for_tool(&img.top))?;
+                        reg.put_manifest(&img.repo, tag, &img.top_media_type, &bytes)
+                            .with_context(|| format!("image `{}`: tagging", img.name))?;
+                        p.action = if old.is_some() { "updated" } else { "added" };
+                        let (repo, tag, top) = (img.repo.clone(), tag.clone(), img.top);
+                        journal.record(vec![p.clone()], move || match old {
+                            Some((bytes, media_type)) => reg.put_manifest(&repo, &tag, &media_type, &bytes),
+                            None => untag(reg, &repo, &tag, &top, top_new),
+                        });
+                        hook::pause("registry-tag");
+                    }
+                }
+                None if top_was_there => {}
+                None => {
+                    p.action = "added";
+                    let (repo, top) = (img.repo.clone(), img.top);
+                    // Only this run's manifest: no tag names it.
+                    journal.record(vec![p.clone()], move || delete(reg, &repo, &top.to_string()));
+                }
+            }
+            placed.push(p);
         }
         Ok(placed)
     }
+}
+
+/// A manifest's exact bytes and media type, checked against its digest.
+fn previous_manifest(reg: &Registry, repo: &str, d: &Digest) -> Result<(Vec<u8>, String)> {
+    let (bytes, ct) = reg.get_manifest(repo, &d.to_string())?;
+    if Digest::of(&bytes) != *d {
+        bail!("{}/{repo}@{d}: the registry sent a manifest that does not match its digest", reg.host);
+    }
+    let media_type = ct.filter(|c| !c.is_empty() && c != "application/json").unwrap_or_else(|| {
+        serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v["mediaType"].as_str().map(String::from))
+            .unwrap_or_else(|| oci::OCI_MANIFEST.to_string())
+    });
+    Ok((bytes, media_type))
+}
+
+/// `DELETE` a manifest reference; gone already is fine.
+fn delete(reg: &Registry, repo: &str, reference: &str) -> Result<()> {
+    match reg.delete_manifest(repo, reference)? {
+        s if s.is_success() || s == reqwest::StatusCode::NOT_FOUND => Ok(()),
+        s => bail!("the registry refuses to delete {}/{repo}:{reference} ({s})", reg.host),
+    }
+}
+
+/// Take away a tag this run added, pointing at `top`.
+fn untag(reg: &Registry, repo: &str, tag: &str, top: &Digest, top_new: bool) -> Result<()> {
+    if top_new {
+        // Deleting the manifest deletes every tag naming it: only this run's.
+        return delete(reg, repo, &top.to_string());
+    }
+    let s = reg.delete_manifest(repo, tag)?;
+    if s.is_success() || s == reqwest::StatusCode::NOT_FOUND {
+        return Ok(());
+    }
+    // Registries of the distribution 2 line delete manifests, not tags: delete the
+    // manifest if no other tag names it.
+    for other in reg.tags(repo)? {
+        if other != tag && reg.manifest_digest(repo, &other)? == Some(*top) {
+            bail!(
+                "{}/{repo} cannot delete a tag alone ({s}) and its manifest {top} is also tagged {other}: \
+                 delete {tag} with the registry's own tools",
+                reg.host
+            );
+        }
+    }
+    delete(reg, repo, &top.to_string())
 }

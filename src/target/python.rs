@@ -7,7 +7,8 @@
 //! Files already in the index are kept: each later bundle adds to the union, and each
 //! project's page is rebuilt from its JSON page plus the new files. A file name that holds
 //! other bytes is a conflict, refused before anything is written. Pages are written after
-//! the files they name, the root page last, each atomically.
+//! the files they name, the root page last, each atomically; undoing an import puts back
+//! every page it rewrote, then removes the files it added.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,9 +23,9 @@ use crate::net::{self, Failure, Net, NetOptions};
 use crate::progress::Reporter;
 use crate::pypi::{self, Metadata, PageFile, ProjectPage};
 use crate::relpath::RelPath;
-use crate::store::{PathState, Store, atomic};
+use crate::store::{PathState, Store, atomic, hook, missing_dirs, remove_empty_dirs};
 
-use super::{Placed, Target};
+use super::{Journal, Placed, Target};
 
 /// One distribution file: of a bundle, or uploaded to `airlock serve`.
 #[derive(Clone)]
@@ -122,39 +123,64 @@ impl Target for StoreIndex<'_> {
         Ok(plan)
     }
 
-    fn load(&self, plan: IndexPlan, _bundle: &VerifiedBundle, reporter: &Reporter) -> Result<Vec<Placed>> {
+    fn load<'a>(
+        &'a self,
+        plan: IndexPlan,
+        _bundle: &VerifiedBundle,
+        reporter: &Reporter,
+        journal: &mut Journal<'a>,
+    ) -> Result<Vec<Placed>> {
         let bar = reporter.items("python", plan.add.len() as u64);
-        let mut added: Vec<(String, RelPath)> = Vec::new();
-        let placing = (|| -> Result<()> {
-            for d in &plan.add {
-                let path = file_path(d)?;
-                self.store.place_in_repository(&d.index, &path, &d.digest)?;
-                added.push((d.index.clone(), path));
-                if let Some((m, _)) = d.metadata {
-                    let mp = metadata_path(d)?;
-                    if matches!(self.store.repository_state(&d.index, &mp, &m)?, PathState::Missing) {
-                        self.store.place_in_repository(&d.index, &mp, &m)?;
-                        added.push((d.index.clone(), mp));
-                    }
-                }
-                bar.inc(1);
-            }
-            Ok(())
-        })();
-        if let Err(e) = placing {
-            for (index, path) in added.iter().rev() {
-                let _ = self.store.remove_from_repository(index, path);
-            }
-            return Err(e.context("importing Python files; the files added were removed again"));
-        }
-        // Every page that names a file of this bundle, even one already present: a page
-        // lost in an interrupted import is rebuilt on the re-run. Once pages are being
-        // written the files stay (a page may already list them); running the import again
-        // finds them present and finishes the pages.
-        let all: Vec<&Dist> = plan.add.iter().chain(&plan.present).collect();
-        publish(self.store, &all).context("writing the Python index pages; run the import again to finish them")?;
         let location =
             |d: &Dist| self.store.repository_dir(&d.index).join("simple").join(&d.project).display().to_string() + "/";
+        let store = self.store;
+        for d in &plan.add {
+            let p = Placed { kind: "python".into(), name: d.filename.clone(), action: "added", location: location(d) };
+            let mut files = vec![file_path(d)?];
+            if let Some((m, _)) = d.metadata {
+                let mp = metadata_path(d)?;
+                if matches!(self.store.repository_state(&d.index, &mp, &m)?, PathState::Missing) {
+                    files.push(mp);
+                }
+            }
+            let digests = std::iter::once(d.digest).chain(d.metadata.map(|m| m.0));
+            let mut placed: Vec<(RelPath, Vec<std::path::PathBuf>)> = Vec::new();
+            let undo = move |placed: &[(RelPath, Vec<std::path::PathBuf>)], index: &str| -> Result<()> {
+                for (path, dirs) in placed.iter().rev() {
+                    store.remove_from_repository(index, path)?;
+                    remove_empty_dirs(dirs);
+                }
+                Ok(())
+            };
+            for (path, digest) in files.into_iter().zip(digests) {
+                let dirs = store.repository_dirs_to_create(&d.index, &path);
+                if let Err(e) = store.place_in_repository(&d.index, &path, &digest) {
+                    let _ = undo(&placed, &d.index);
+                    return Err(e.context(format!("importing {} into python index `{}`", d.filename, d.index)));
+                }
+                placed.push((path, dirs));
+            }
+            let index = d.index.clone();
+            journal.record(vec![p], move || undo(&placed, &index));
+            bar.inc(1);
+        }
+        hook::pause("python-placed");
+        // Every page that names a file of this bundle, even one already present: a page
+        // lost in an interrupted import is rebuilt on the re-run.
+        let all: Vec<&Dist> = plan.add.iter().chain(&plan.present).collect();
+        let mut pages = Pages::default();
+        let published = publish_into(self.store, &all, &mut pages);
+        if !pages.0.is_empty() {
+            let indexes: BTreeSet<&str> = all.iter().map(|d| d.index.as_str()).collect();
+            let item = Placed {
+                kind: "python".into(),
+                name: format!("the pages of {}", indexes.into_iter().collect::<Vec<_>>().join(", ")),
+                action: "updated",
+                location: self.store.repository_dir(&all[0].index).join("simple").display().to_string() + "/",
+            };
+            journal.record(vec![item], move || pages.restore());
+        }
+        published.context("writing the Python index pages")?;
         let mut placed: Vec<Placed> = plan
             .add
             .iter()
@@ -170,9 +196,49 @@ impl Target for StoreIndex<'_> {
     }
 }
 
+/// Pages an import wrote, with what each held before (None: it did not exist, nor did
+/// the directories listed), so that undoing puts them back.
+#[derive(Default)]
+pub struct Pages(Vec<(std::path::PathBuf, Option<Vec<u8>>, Vec<std::path::PathBuf>)>);
+
+impl Pages {
+    fn write(&mut self, path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+        let old = match std::fs::read(path) {
+            Ok(b) if b == bytes => return Ok(()),
+            Ok(b) => Some(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        let dirs = missing_dirs(path);
+        self.0.push((path.to_path_buf(), old, dirs));
+        if let Some(d) = path.parent() {
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+        }
+        atomic::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+    }
+
+    fn restore(self) -> Result<()> {
+        for (path, old, dirs) in self.0.into_iter().rev() {
+            match old {
+                Some(b) => atomic::write(&path, &b).with_context(|| format!("writing {}", path.display()))?,
+                None => {
+                    std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+                    remove_empty_dirs(&dirs);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Rebuild the pages that list `dists` (whose files are in place): each touched project's
 /// page from its JSON page plus these files, then each touched index's root page.
 pub fn publish(store: &Store, dists: &[&Dist]) -> Result<()> {
+    publish_into(store, dists, &mut Pages::default())
+}
+
+/// [`publish`], noting in `pages` what each page held before.
+fn publish_into(store: &Store, dists: &[&Dist], pages: &mut Pages) -> Result<()> {
     let mut touched: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for d in dists {
         touched.entry(&d.index).or_default().insert(&d.project);
@@ -181,14 +247,14 @@ pub fn publish(store: &Store, dists: &[&Dist]) -> Result<()> {
         for project in projects {
             let files: Vec<&Dist> =
                 dists.iter().copied().filter(|d| d.index == index && d.project == project).collect();
-            write_project(store, index, project, &files)?;
+            write_project(store, index, project, &files, pages)?;
         }
-        write_root(store, index)?;
+        write_root(store, index, pages)?;
     }
     Ok(())
 }
 
-fn write_project(store: &Store, index: &str, project: &str, new: &[&Dist]) -> Result<()> {
+fn write_project(store: &Store, index: &str, project: &str, new: &[&Dist], pages: &mut Pages) -> Result<()> {
     let dir = store.repository_dir(index).join("simple").join(project);
     let json_path = dir.join("index.json");
     let mut files: Vec<PageFile> = match std::fs::read(&json_path) {
@@ -216,13 +282,11 @@ fn write_project(store: &Store, index: &str, project: &str, new: &[&Dist]) -> Re
         });
     }
     let page = ProjectPage::new(project, files);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    atomic::write(&dir.join("index.html"), &page.to_html())
-        .with_context(|| format!("writing {}", dir.join("index.html").display()))?;
-    atomic::write(&json_path, &page.to_json()).with_context(|| format!("writing {}", json_path.display()))
+    pages.write(&dir.join("index.html"), &page.to_html())?;
+    pages.write(&json_path, &page.to_json())
 }
 
-fn write_root(store: &Store, index: &str) -> Result<()> {
+fn write_root(store: &Store, index: &str, pages: &mut Pages) -> Result<()> {
     let simple = store.repository_dir(index).join("simple");
     let mut projects = Vec::new();
     for e in std::fs::read_dir(&simple).with_context(|| format!("reading {}", simple.display()))? {
@@ -234,8 +298,8 @@ fn write_root(store: &Store, index: &str) -> Result<()> {
     }
     projects.sort();
     let (html, json) = pypi::root_pages(&projects);
-    atomic::write(&simple.join("index.html"), &html).with_context(|| format!("writing {}", simple.display()))?;
-    atomic::write(&simple.join("index.json"), &json).with_context(|| format!("writing {}", simple.display()))
+    pages.write(&simple.join("index.html"), &html)?;
+    pages.write(&simple.join("index.json"), &json)
 }
 
 /// A server that takes twine's legacy upload form (`POST <url>`, multipart, Basic auth).
@@ -310,8 +374,14 @@ impl<'a> UploadIndex<'a> {
 
     /// Upload every Python file of the bundle; files the server already has are skipped.
     /// The server's own answer decides (409, or 400 "already exists", as twine's
-    /// --skip-existing reads it), so a re-run after a failure resumes.
-    pub fn upload(&self, bundle: &VerifiedBundle, reporter: &Reporter) -> Result<Vec<Placed>> {
+    /// --skip-existing reads it), so a re-run after a failure resumes. Each file the
+    /// server accepts is recorded in `journal` as final: an index keeps what it published.
+    pub fn upload(
+        &self,
+        bundle: &VerifiedBundle,
+        reporter: &Reporter,
+        journal: &mut Journal<'_>,
+    ) -> Result<Vec<Placed>> {
         let dists = dists(bundle, self.store, None)?;
         let bar = reporter.bytes("upload", Some(dists.iter().map(|d| d.size).sum()));
         let mut placed = Vec::new();
@@ -346,7 +416,14 @@ impl<'a> UploadIndex<'a> {
                 s => bail!("{what}: {s}: {}", text.lines().next().unwrap_or("").trim()),
             };
             bar.inc(d.size);
-            placed.push(Placed { kind: "python".into(), name: d.filename.clone(), action, location: self.url.clone() });
+            let p = Placed { kind: "python".into(), name: d.filename.clone(), action, location: self.url.clone() };
+            if action == "added" {
+                journal.record_final(
+                    vec![p.clone()],
+                    format!("uploaded to {}, which keeps it: a package index never takes a file back", self.url),
+                );
+            }
+            placed.push(p);
         }
         Ok(placed)
     }

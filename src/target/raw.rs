@@ -8,7 +8,7 @@
 
 use std::io::Read;
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use reqwest::StatusCode;
 use reqwest::blocking::{RequestBuilder, Response};
 
@@ -18,9 +18,9 @@ use crate::digest::Digest;
 use crate::net::{self, Failure, Net, NetOptions};
 use crate::progress::Reporter;
 use crate::relpath::RelPath;
-use crate::store::{PathState, Store, hash_reader};
+use crate::store::{PathState, Store, hash_reader, hook, remove_empty_dirs};
 
-use super::{Placed, Target};
+use super::{Journal, Placed, Target};
 
 /// The files of a bundle, as (path, digest, size). Each blob must be in the store by now
 /// (carried by the bundle, or by the base a differential bundle builds on).
@@ -62,6 +62,13 @@ impl Target for StoreRaw<'_> {
     fn plan(&self, bundle: &VerifiedBundle) -> Result<RawPlan> {
         let mut plan = RawPlan { add: Vec::new(), present: Vec::new() };
         for (path, d, size) in files(bundle, self.store)? {
+            if path.components().any(|c| c.starts_with(crate::store::atomic::TEMP_PREFIX)) {
+                bail!(
+                    "raw file {path}: names starting with `{}` are kept for airlock's temporary files, which a \
+                     later import removes; no file was changed",
+                    crate::store::atomic::TEMP_PREFIX
+                );
+            }
             match self.store.repository_state(&self.repo, &path, &d)? {
                 PathState::Missing => plan.add.push((path, d, size)),
                 PathState::Same => plan.present.push((path, d, size)),
@@ -75,20 +82,28 @@ impl Target for StoreRaw<'_> {
         Ok(plan)
     }
 
-    fn load(&self, plan: RawPlan, _bundle: &VerifiedBundle, reporter: &Reporter) -> Result<Vec<Placed>> {
+    fn load<'a>(
+        &'a self,
+        plan: RawPlan,
+        _bundle: &VerifiedBundle,
+        reporter: &Reporter,
+        journal: &mut Journal<'a>,
+    ) -> Result<Vec<Placed>> {
         let bar = reporter.items("raw", plan.add.len() as u64);
         let mut placed = Vec::new();
-        let mut added: Vec<&RelPath> = Vec::new();
-        for (path, d, _) in &plan.add {
-            if let Err(e) = self.store.place_in_repository(&self.repo, path, d) {
-                for p in added {
-                    let _ = self.store.remove_from_repository(&self.repo, p);
-                }
-                return Err(e.context(format!("importing {path}; the files added before it were removed again")));
-            }
-            added.push(path);
+        for (path, d, _) in plan.add {
+            let dirs = self.store.repository_dirs_to_create(&self.repo, &path);
+            self.store.place_in_repository(&self.repo, &path, &d).with_context(|| format!("importing {path}"))?;
+            let p = self.placed(&path, "added");
+            let (store, repo) = (self.store, self.repo.as_str());
+            journal.record(vec![p.clone()], move || {
+                store.remove_from_repository(repo, &path)?;
+                remove_empty_dirs(&dirs);
+                Ok(())
+            });
+            placed.push(p);
             bar.inc(1);
-            placed.push(self.placed(path, "added"));
+            hook::pause("raw-placed");
         }
         placed.extend(plan.present.iter().map(|(p, _, _)| self.placed(p, "present")));
         Ok(placed)
@@ -222,32 +237,36 @@ impl Target for HttpRawTarget<'_> {
         Ok(plan)
     }
 
-    fn load(&self, plan: RawPlan, _bundle: &VerifiedBundle, reporter: &Reporter) -> Result<Vec<Placed>> {
+    fn load<'a>(
+        &'a self,
+        plan: RawPlan,
+        _bundle: &VerifiedBundle,
+        reporter: &Reporter,
+        journal: &mut Journal<'a>,
+    ) -> Result<Vec<Placed>> {
         let bar = reporter.bytes("upload", Some(plan.add.iter().map(|a| a.2).sum()));
         let mut placed = Vec::new();
-        let mut uploaded = Vec::new();
         for (path, d, size) in &plan.add {
             let url = self.raw.url(path);
-            let put = || -> Result<()> {
-                let resp = self.raw.send(&format!("PUT {url}"), &|| {
-                    let file = self.store.open_blob(d)?;
-                    let body = reqwest::blocking::Body::sized(file, *size);
-                    Ok(self.raw.net.client().put(&url).timeout(self.raw.net.upload_timeout(*size)).body(body))
-                })?;
-                if !resp.status().is_success() {
-                    return Err(anyhow!("PUT {url}: {}", resp.status()));
-                }
-                Ok(())
-            };
-            if let Err(e) = put() {
-                for u in &uploaded {
-                    let _ = self.raw.send(&format!("DELETE {u}"), &|| Ok(self.raw.net.client().delete(u)));
-                }
-                return Err(e.context(format!("uploading {path}; the files uploaded before it were deleted again")));
+            let resp = self.raw.send(&format!("PUT {url}"), &|| {
+                let file = self.store.open_blob(d)?;
+                let body = reqwest::blocking::Body::sized(file, *size);
+                Ok(self.raw.net.client().put(&url).timeout(self.raw.net.upload_timeout(*size)).body(body))
+            })?;
+            if !resp.status().is_success() {
+                bail!("PUT {url}: {}", resp.status());
             }
+            let p = Placed { kind: "file".into(), name: path.to_string(), action: "added", location: url.clone() };
+            let raw = self.raw;
+            journal.record(vec![p.clone()], move || {
+                let resp = raw.send(&format!("DELETE {url}"), &|| Ok(raw.net.client().delete(&url)))?;
+                match resp.status() {
+                    s if s.is_success() || s == StatusCode::NOT_FOUND => Ok(()),
+                    s => Err(anyhow!("DELETE {url}: {s}")),
+                }
+            });
             bar.inc(*size);
-            placed.push(Placed { kind: "file".into(), name: path.to_string(), action: "added", location: url.clone() });
-            uploaded.push(url);
+            placed.push(p);
         }
         placed.extend(plan.present.iter().map(|(p, _, _)| Placed {
             kind: "file".into(),

@@ -14,6 +14,7 @@ mod mirror;
 mod net;
 mod python;
 mod raw_http;
+mod rollback;
 mod roundtrip;
 mod serve;
 mod tamper;

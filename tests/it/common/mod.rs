@@ -9,6 +9,7 @@ pub mod nginx;
 pub mod proxy;
 pub mod registry;
 pub mod server;
+pub mod snapshot;
 pub mod tarhack;
 
 use std::path::{Path, PathBuf};
