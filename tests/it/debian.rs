@@ -51,7 +51,7 @@ const CLOSURE_AMD64: &[&str] = &[
     "vprov-impl_1.0_all.deb",
 ];
 
-fn build_deb(work: &Path, pool: &Path, (name, version, arch, extra): (&str, &str, &str, &str), salt: &str) {
+pub(crate) fn build_deb(work: &Path, pool: &Path, (name, version, arch, extra): (&str, &str, &str, &str), salt: &str) {
     let dir = work.join(format!("build/{name}_{version}_{arch}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("DEBIAN")).unwrap();
@@ -71,7 +71,7 @@ fn build_deb(work: &Path, pool: &Path, (name, version, arch, extra): (&str, &str
 }
 
 /// gpg in a private home: a throwaway ed25519 key. Returns GNUPGHOME.
-fn gpg_home(work: &Path, name: &str) -> PathBuf {
+pub(crate) fn gpg_home(work: &Path, name: &str) -> PathBuf {
     require("gpg");
     let home = work.join(name);
     std::fs::create_dir_all(&home).unwrap();
@@ -399,7 +399,7 @@ fn upstream_tampering_is_refused() {
     let idx = e.join("dists/stable/main/binary-amd64");
     std::fs::write(idx.join("Packages"), "Package: evil\n").unwrap();
     sh(&idx, "xz -kf Packages && gzip -kf9 Packages");
-    mirror("badindex").fails(2, "does not match the Release of suite `stable`");
+    mirror("badindex").fails(2, "the Release of suite `stable` lists main/binary-amd64/Packages.xz as SHA256");
 
     // A .deb whose bytes differ from its Packages SHA256: refused, and not cached.
     let f = up.copy("baddeb");
