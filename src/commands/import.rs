@@ -111,6 +111,7 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
         repo: args.apt_repo.clone(),
         key_path: args.apt_key.clone().unwrap_or_else(|| cx.config_dir.join("keys").join("apt.key")),
         passphrase: std::env::var(crate::debian::openpgp::APT_PASSWORD_ENV).ok(),
+        valid_for: args.apt_valid_for,
     };
     let apt_plan = apt_store.plan(&bundle)?;
     let apt_info = (!apt_plan.is_empty()).then(|| {
