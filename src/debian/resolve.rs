@@ -100,12 +100,12 @@ impl Pkg {
             bail!("{what}: package `{name}` has an invalid version `{version}`");
         }
         let arch = field("Architecture")?;
+        // apt reads an unknown value as `no` (with a warning).
         let multi_arch = match para.get("Multi-Arch") {
-            None | Some("no") => MultiArch::No,
             Some("same") => MultiArch::Same,
             Some("foreign") => MultiArch::Foreign,
             Some("allowed") => MultiArch::Allowed,
-            Some(m) => bail!("{what}: package `{name}`: unknown `Multi-Arch: {m}`"),
+            _ => MultiArch::No,
         };
         let filename = field("Filename")?;
         let size: u64 =
