@@ -8,7 +8,7 @@
 //! the oracle: after mirror, export, import and `airlock serve`, apt-get downloads exactly
 //! the same closure from the site repository, in both layouts (`merged`, `as-upstream`).
 //! Then `--apt-valid-for` puts `Valid-Until` in the site's Release, and apt refuses the
-//! repository once it has passed.
+//! repository once it has passed; and a corrupt by-hash file is named with its hashes.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -383,29 +383,23 @@ fn overlay_suites_resolve_to_apts_closure() {
     let (ok, text) = run("-o Acquire::Check-Valid-Until=false update");
     assert!(ok, "the expiry was the only problem:\n{text}");
     drop(srv);
-}
 
-#[test]
-fn a_bad_index_names_the_file_and_the_hash() {
-    let cx = TestContext::new();
-    let up = Upstream::new(&cx);
-    let spec = cx.spec(&format!(
-        "name: suites\ndebian:\n  - name: site\n    architectures: [amd64, arm64]\n    packages: [{}]\n    sources:\n{}",
-        ROOTS.replace(' ', ", "),
-        up.sources_yaml()
-    ));
     // A by-hash copy with other bytes: named by its URL, with the file and hash the
-    // signed Release lists for it, and the hash it has.
+    // signed Release lists for it, and the hash it has (a fresh cache, which does not
+    // hold the good copy).
     let dir = up.nginx.root.join("debian/dists/rel/main/binary-amd64");
     let release = std::fs::read_to_string(up.nginx.root.join("debian/dists/rel/Release")).unwrap();
     let xz = release.lines().find(|l| l.ends_with("main/binary-amd64/Packages.xz")).unwrap();
     let hex = xz.split_whitespace().next().unwrap();
     std::fs::write(dir.join("by-hash/SHA256").join(hex), b"not the index").unwrap();
-    let run = cx.mirror(&spec).fails(
-        2,
-        &format!(
-            "/debian/dists/rel/main/binary-amd64/by-hash/SHA256/{hex}: the Release of suite `rel` lists main/binary-amd64/Packages.xz as SHA256 {hex}"
-        ),
-    );
+    let cache = cx.path("cache-tampered");
+    let run = cx
+        .run(&["mirror", "-f", spec.to_str().unwrap(), "--cache-dir", cache.to_str().unwrap(), "--retries", "0"])
+        .fails(
+            2,
+            &format!(
+                "/debian/dists/rel/main/binary-amd64/by-hash/SHA256/{hex}: the Release of suite `rel` lists main/binary-amd64/Packages.xz as SHA256 {hex}"
+            ),
+        );
     assert!(run.stderr.contains(&Digest::of(b"not the index").hex()), "{}", run.stderr);
 }
