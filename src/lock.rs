@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::bundle::manifest::Kind;
 use crate::digest::Digest;
 use crate::relpath::RelPath;
+use crate::spec::DebianLayout;
 use crate::store::atomic;
 
 pub const LOCK_MEDIA_TYPE: &str = "application/vnd.airlock.lock.v1+json";
@@ -76,10 +77,15 @@ pub struct LockedPython {
 pub struct LockedDebian {
     /// The suite's name at the site.
     pub name: String,
-    /// The upstream archive root.
+    /// The upstream archive root (the first of the entry's `sources`).
     pub upstream: String,
     /// The purl namespace (`pkg:deb/<vendor>/...`).
     pub vendor: String,
+    /// How the site gets the packages: one suite named `name` (merged, the default), or
+    /// the upstream suites.
+    #[serde(default, skip_serializing_if = "DebianLayout::is_merged")]
+    pub layout: DebianLayout,
+    /// Every upstream suite read, in order, across all the entry's archives.
     pub suites: Vec<String>,
     pub components: Vec<String>,
     pub architectures: Vec<String>,
@@ -96,6 +102,9 @@ pub struct LockedDebian {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LockedRelease {
     pub suite: String,
+    /// The archive root of the suite, when it is not the entry's `upstream`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
     /// The file that was verified (`InRelease`, or `Release` with `Release.gpg`).
     pub file: String,
     pub signed_by: String,
@@ -108,9 +117,13 @@ pub struct LockedDeb {
     pub version: String,
     /// The package's `Architecture` (`amd64`, `all`, ...).
     pub arch: String,
-    /// The upstream suite and component it came from.
+    /// The upstream suite and component it came from (its origin: the suite whose
+    /// candidate it was).
     pub suite: String,
     pub component: String,
+    /// The archive root it came from, when it is not the entry's `upstream`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
     /// Its path upstream, relative to the archive root (Packages' `Filename`).
     pub filename: RelPath,
     pub size: u64,

@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
 use crate::relpath::RelPath;
@@ -223,18 +223,25 @@ impl PythonEntry {
     }
 }
 
-/// Debian packages to carry from an apt archive: the download closure of the listed
-/// packages, verified against the archive's signed Release and republished at the site
-/// as a signed suite of the store's apt repository.
+/// Debian packages to carry from apt archives: the download closure of the listed
+/// packages over one or more upstream suites (a release, its updates, its security
+/// suite, from different archives and keyrings), verified against each suite's signed
+/// Release and republished at the site as signed suites of the store's apt repository.
 ///
 /// ```yaml
 /// debian:
-///   - name: bookworm-site            # the suite it gets at the site
-///     url: https://deb.mirror.example/debian
-///     suites: [bookworm, bookworm-updates]
+///   - name: bookworm-site            # the suite it gets at the site (layout: merged)
+///     sources:                       # resolved together; the highest version wins
+///       - url: https://deb.mirror.example/debian
+///         suites: [bookworm, bookworm-updates]
+///         keyring: keys/debian.asc   # relative to the spec; armored or binary
+///       - url: https://security.mirror.example/debian-security
+///         suites: [bookworm-security]
+///         keyring: keys/security.asc
+///         components: [main]         # default: the entry's components
 ///     components: [main]             # default: [main]
 ///     architectures: [amd64, arm64]  # arch:all packages come along
-///     keyring: keys/upstream.asc     # relative to the spec; armored or binary
+///     layout: merged                 # or as-upstream: the site gets the upstream suites
 ///     packages: [curl, python3-yaml]
 ///     include: ["python3-*"]         # optional globs over package names
 ///     exclude: [libc6]               # optional globs: never carried, assumed present at the site
@@ -242,21 +249,33 @@ impl PythonEntry {
 ///     recommends: false              # also Recommends (default false)
 ///     vendor: debian                 # purl namespace: pkg:deb/<vendor>/... (default debian)
 /// ```
+///
+/// One archive can also be written without `sources:`, as `url:`, `suites:` and
+/// `keyring:` on the entry itself.
 #[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct DebianEntry {
-    /// The suite's name at the site (`dists/<name>/`).
+    /// The suite's name at the site (`dists/<name>/`) with `layout: merged`; with
+    /// `as-upstream`, the entry's name in the lock.
     pub name: String,
     /// The archive root upstream (where `dists/` and `pool/` are): an http(s) URL, or a
-    /// local directory relative to the spec.
-    pub url: String,
-    /// Upstream suites (or codenames) to read, in order of preference on equal versions.
+    /// local directory relative to the spec. The one-archive form; see `sources`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Upstream suites (or codenames) of `url`, in order of preference on equal versions.
+    #[serde(default)]
     pub suites: Vec<String>,
+    /// The OpenPGP keyring that the Release files of `url` must be signed by.
+    #[serde(default)]
+    pub keyring: Option<PathBuf>,
+    /// Several archives, each with its suites and keyring, resolved together.
+    #[serde(default)]
+    pub sources: Vec<DebianSource>,
     #[serde(default = "default_components")]
     pub components: Vec<String>,
     pub architectures: Vec<String>,
-    /// The OpenPGP keyring that upstream Release files must be signed by.
-    pub keyring: PathBuf,
+    #[serde(default)]
+    pub layout: DebianLayout,
     #[serde(default)]
     pub packages: Vec<String>,
     #[serde(default)]
@@ -269,6 +288,57 @@ pub struct DebianEntry {
     pub recommends: bool,
     #[serde(default)]
     pub vendor: Option<String>,
+}
+
+/// One upstream archive of a `debian` entry.
+#[derive(Debug, Deserialize, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DebianSource {
+    pub url: String,
+    pub suites: Vec<String>,
+    pub keyring: PathBuf,
+    /// Default: the entry's `components`.
+    #[serde(default)]
+    pub components: Option<Vec<String>>,
+}
+
+/// How an entry's packages are published at the site.
+#[derive(Debug, Deserialize, Serialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum DebianLayout {
+    /// One suite, named after the entry, holding the whole closure.
+    #[default]
+    Merged,
+    /// The upstream suites by their own names, each holding the packages chosen from it.
+    AsUpstream,
+}
+
+impl DebianLayout {
+    pub fn is_merged(&self) -> bool {
+        *self == DebianLayout::Merged
+    }
+}
+
+impl DebianEntry {
+    /// The archives to read, in order: `sources`, or the one-archive form.
+    pub fn sources(&self) -> Vec<DebianSource> {
+        let mut v = self.sources.clone();
+        if let (Some(url), Some(keyring)) = (&self.url, &self.keyring) {
+            v.insert(
+                0,
+                DebianSource {
+                    url: url.clone(),
+                    suites: self.suites.clone(),
+                    keyring: keyring.clone(),
+                    components: None,
+                },
+            );
+        }
+        for s in &mut v {
+            s.components.get_or_insert_with(|| self.components.clone());
+        }
+        v
+    }
 }
 
 fn default_components() -> Vec<String> {
@@ -467,16 +537,52 @@ impl Spec {
             if !names.insert(n) {
                 bail!("two debian entries are named `{n}`");
             }
-            let local = !d.url.contains("://") && !d.url.is_empty();
-            if !(d.url.starts_with("http://") || d.url.starts_with("https://") || local)
-                || d.url.contains(char::is_whitespace)
-            {
-                bail!("debian entry `{n}`: `url: {}` must be an http:// or https:// URL, or a local directory", d.url);
+            let single = d.url.is_some() || !d.suites.is_empty() || d.keyring.is_some();
+            if single && !d.sources.is_empty() {
+                bail!("debian entry `{n}`: give `url`, `suites` and `keyring`, or `sources`, not both");
             }
-            if d.suites.is_empty() || d.components.is_empty() || d.architectures.is_empty() {
-                bail!("debian entry `{n}`: `suites`, `components` and `architectures` must not be empty");
+            if single && (d.url.is_none() || d.suites.is_empty() || d.keyring.is_none()) {
+                bail!("debian entry `{n}`: `url`, `suites` and `keyring` go together (or list `sources`)");
             }
-            for s in d.suites.iter().chain(&d.components).chain(&d.architectures) {
+            if !single && d.sources.is_empty() {
+                bail!("debian entry `{n}`: list `sources` (or give `url`, `suites` and `keyring`)");
+            }
+            let sources = d.sources();
+            let mut site_suites = BTreeSet::new();
+            for src in &sources {
+                let local = !src.url.contains("://") && !src.url.is_empty();
+                if !(src.url.starts_with("http://") || src.url.starts_with("https://") || local)
+                    || src.url.contains(char::is_whitespace)
+                {
+                    bail!(
+                        "debian entry `{n}`: `url: {}` must be an http:// or https:// URL, or a local directory",
+                        src.url
+                    );
+                }
+                let comps = src.components.as_deref().unwrap_or_default();
+                if src.suites.is_empty() || comps.is_empty() {
+                    bail!("debian entry `{n}`: the `suites` and `components` of {} must not be empty", src.url);
+                }
+                for s in src.suites.iter().chain(comps) {
+                    if !valid_dist_name(s) {
+                        bail!("debian entry `{n}`: `{s}` is not a suite or component name");
+                    }
+                }
+                if comps.iter().any(|c| c.contains('/')) {
+                    bail!("debian entry `{n}`: components have no `/`");
+                }
+                for s in &src.suites {
+                    if !site_suites.insert(s) && d.layout == DebianLayout::AsUpstream {
+                        bail!(
+                            "debian entry `{n}`: suite `{s}` is listed twice; with `layout: as-upstream` each upstream suite becomes a site suite of that name"
+                        );
+                    }
+                }
+            }
+            if d.components.is_empty() || d.architectures.is_empty() {
+                bail!("debian entry `{n}`: `components` and `architectures` must not be empty");
+            }
+            for s in d.components.iter().chain(&d.architectures) {
                 if !valid_dist_name(s) {
                     bail!("debian entry `{n}`: `{s}` is not a suite, component or architecture name");
                 }
@@ -590,10 +696,57 @@ mod tests {
                 "name: x\ndebian:\n  - {name: a, url: http://h/d, suites: [s], architectures: [amd64], keyring: k, packages: [Ab]}\n",
                 "not a Debian package",
             ),
+            (
+                "name: x\ndebian:\n  - {name: a, url: http://h/d, suites: [s], architectures: [amd64], packages: [ab]}\n",
+                "go together",
+            ),
+            (
+                "name: x\ndebian:\n  - {name: a, url: http://h/d, suites: [s], keyring: k, sources: [{url: http://h/e, suites: [t], keyring: k}], architectures: [amd64], packages: [ab]}\n",
+                "not both",
+            ),
+            ("name: x\ndebian:\n  - {name: a, architectures: [amd64], packages: [ab]}\n", "list `sources`"),
+            (
+                "name: x\ndebian:\n  - {name: a, layout: as-upstream, sources: [{url: http://h/d, suites: [s], keyring: k}, {url: http://h/e, suites: [s], keyring: k}], architectures: [amd64], packages: [ab]}\n",
+                "listed twice",
+            ),
+            (
+                "name: x\ndebian:\n  - {name: a, layout: flat, sources: [{url: http://h/d, suites: [s], keyring: k}], architectures: [amd64], packages: [ab]}\n",
+                "unknown variant `flat`",
+            ),
         ];
         for (y, want) in cases {
             let err = format!("{:#}", parse(y).unwrap_err());
             assert!(err.contains(want), "{y}: {err}");
         }
+    }
+
+    #[test]
+    fn debian_sources() {
+        let one = parse(
+            "name: x\ndebian:\n  - {name: a, url: http://h/d, suites: [s, t], keyring: k, components: [main, contrib], architectures: [amd64], packages: [ab]}\n",
+        )
+        .unwrap();
+        let d = &one.debian[0];
+        assert_eq!(d.layout, DebianLayout::Merged);
+        assert_eq!(
+            d.sources(),
+            [DebianSource {
+                url: "http://h/d".into(),
+                suites: vec!["s".into(), "t".into()],
+                keyring: "k".into(),
+                components: Some(vec!["main".into(), "contrib".into()])
+            }]
+        );
+        let many = parse(
+            "name: x\ndebian:\n  - name: a\n    layout: as-upstream\n    architectures: [amd64]\n    packages: [ab]\n    sources:\n      - {url: http://h/d, suites: [rel], keyring: k1}\n      - {url: http://h/sec, suites: [rel-security], keyring: k2, components: [updates]}\n",
+        )
+        .unwrap();
+        let d = &many.debian[0];
+        assert_eq!(d.layout, DebianLayout::AsUpstream);
+        let s = d.sources();
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].components.as_deref(), Some(&["main".to_string()][..]));
+        assert_eq!(s[1].components.as_deref(), Some(&["updates".to_string()][..]));
+        assert_eq!(s[1].keyring, PathBuf::from("k2"));
     }
 }

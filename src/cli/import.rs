@@ -57,6 +57,14 @@ pub struct ImportArgs {
     #[arg(long, value_name = "FILE")]
     pub apt_key: Option<PathBuf>,
 
+    /// Give the apt Release files a `Valid-Until` DURATION after the import (e.g. `14d`,
+    /// `36h`): freeze protection. apt clients refuse the repository once it passes, so a
+    /// client that is cut off from new imports, or served an old copy, stops instead of
+    /// installing stale packages. Each import re-signs every suite of the bundle with a
+    /// new `Valid-Until`: import again before it runs out. Off by default
+    #[arg(long, value_name = "DURATION", value_parser = parse_valid_for)]
+    pub apt_valid_for: Option<std::time::Duration>,
+
     /// Upload files to this raw repository URL instead (e.g. `https://nexus.site.example/repository/files/`)
     #[arg(long, value_name = "URL")]
     pub raw_url: Option<String>,
@@ -118,4 +126,12 @@ pub struct ImportArgs {
     /// Also trust this public key (minisign format) for this run
     #[arg(long = "trusted-key", value_name = "FILE")]
     pub trusted_keys: Vec<PathBuf>,
+}
+
+fn parse_valid_for(s: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if d.as_secs() == 0 => Err("must be at least one second".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!("{e} (e.g. `14d`, `36h`)")),
+    }
 }

@@ -99,6 +99,7 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
         repo: args.apt_repo.clone(),
         key_path: args.apt_key.clone().unwrap_or_else(|| cx.config_dir.join("keys").join("apt.key")),
         passphrase: std::env::var(crate::debian::openpgp::APT_PASSWORD_ENV).ok(),
+        valid_for: args.apt_valid_for,
     };
     let oci_store = StoreOci { store: &store };
     let oci_remote = oci_target.map(|(registry, prefix)| RegistryOci {

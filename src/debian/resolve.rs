@@ -1,9 +1,21 @@
-//! The download closure of a set of packages, per architecture (Debian Policy ch. 7):
-//! the highest version of each requested package, then everything its `Pre-Depends` and
-//! `Depends` (and, if asked, `Recommends`) need. For alternatives `a | b` the first
-//! satisfiable one is taken, unless another is already in the closure; a versioned
-//! dependency on a virtual name is met only by a versioned `Provides`. Each architecture
-//! sees its own packages plus `Architecture: all` ones.
+//! The download closure of a set of packages, per architecture, as apt computes it for
+//! an empty system (Debian Policy ch. 7, dpkg's and apt's Multi-Arch rules):
+//!
+//! - Each package name and architecture has one **candidate**, the version apt would
+//!   install: the highest pin (500, or 1 / 100 for a `NotAutomatic` suite), then the
+//!   highest version, then the earlier suite. Only candidates are carried, as apt installs
+//!   only candidates; `Architecture: all` counts as the native architecture.
+//! - A closure starts from the listed packages and takes what their `Pre-Depends` and
+//!   `Depends` (and, if asked, `Recommends`) need. For alternatives `a | b` the first
+//!   satisfiable one is taken, unless another is already in the closure; a versioned
+//!   relation on a virtual name is met only by a versioned `Provides`.
+//! - Architectures (dpkg's `deparchsatisfied`): an unqualified relation is met by a
+//!   package of the depending package's architecture, or of any listed architecture if it
+//!   is `Multi-Arch: foreign`; `name:any` only by a `Multi-Arch: allowed` package;
+//!   `name:native` by the native architecture; `name:<arch>` by that architecture.
+//!
+//! Each listed architecture is resolved as the native one, with the others as foreign
+//! architectures (apt's `APT::Architectures`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -13,6 +25,31 @@ use super::deb822::Paragraph;
 use super::version::{self, Op};
 use crate::digest::Digest;
 
+/// Where a stanza was read: the archive root, its suite and component, and the suite's
+/// default pin priority.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub upstream: String,
+    pub suite: String,
+    pub component: String,
+    pub pin: i32,
+}
+
+/// apt's default pin priorities (apt_preferences(5)).
+pub const PIN_DEFAULT: i32 = 500;
+pub const PIN_NOT_AUTOMATIC: i32 = 1;
+pub const PIN_BUT_AUTOMATIC_UPGRADES: i32 = 100;
+
+/// The `Multi-Arch` field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MultiArch {
+    #[default]
+    No,
+    Same,
+    Foreign,
+    Allowed,
+}
+
 /// One binary package stanza of an upstream index.
 #[derive(Debug, Clone)]
 pub struct Pkg {
@@ -20,8 +57,12 @@ pub struct Pkg {
     pub name: String,
     pub version: String,
     pub arch: String,
+    pub multi_arch: MultiArch,
+    /// The archive root it is downloaded from.
+    pub upstream: String,
     pub suite: String,
     pub component: String,
+    pub pin: i32,
     pub filename: String,
     pub size: u64,
     pub sha256: Digest,
@@ -40,7 +81,7 @@ pub fn valid_name(n: &str) -> bool {
 
 impl Pkg {
     /// Read a Packages stanza; `what` names the index in errors.
-    pub fn from_stanza(para: Paragraph, suite: &str, component: &str, what: &str) -> Result<Self> {
+    pub fn from_stanza(para: Paragraph, origin: &Origin, what: &str) -> Result<Self> {
         let field = |f: &str| -> Result<String> {
             match para.get(f) {
                 Some(v) if !v.is_empty() => Ok(v.to_string()),
@@ -59,6 +100,13 @@ impl Pkg {
             bail!("{what}: package `{name}` has an invalid version `{version}`");
         }
         let arch = field("Architecture")?;
+        // apt reads an unknown value as `no` (with a warning).
+        let multi_arch = match para.get("Multi-Arch") {
+            Some("same") => MultiArch::Same,
+            Some("foreign") => MultiArch::Foreign,
+            Some("allowed") => MultiArch::Allowed,
+            _ => MultiArch::No,
+        };
         let filename = field("Filename")?;
         let size: u64 =
             field("Size")?.parse().map_err(|_| anyhow::anyhow!("{what}: package `{name}`: `Size` is not a number"))?;
@@ -84,8 +132,11 @@ impl Pkg {
             name,
             version,
             arch,
-            suite: suite.into(),
-            component: component.into(),
+            multi_arch,
+            upstream: origin.upstream.clone(),
+            suite: origin.suite.clone(),
+            component: origin.component.clone(),
+            pin: origin.pin,
             filename,
             size,
             sha256,
@@ -182,30 +233,6 @@ fn is_op_context(before: &str) -> bool {
     before.rfind('(').is_some_and(|o| before.rfind(')').is_none_or(|c| c < o))
 }
 
-/// Does `p` meet `d` (by its own name, or by a Provides)?
-fn meets(p: &Pkg, d: &Dep, arch: &str) -> bool {
-    let qual_ok = match d.qualifier.as_deref() {
-        None | Some("native") => true,
-        // As apt has it: `x:any` is met by a package x only if it is `Multi-Arch: allowed`.
-        Some("any") => p.name != d.name || p.para.get("Multi-Arch") == Some("allowed"),
-        Some(q) => q == p.arch || (p.arch == "all" && q == arch),
-    };
-    if !qual_ok {
-        return false;
-    }
-    if p.name == d.name {
-        return d.version.as_ref().is_none_or(|(op, v)| op.holds(&p.version, v));
-    }
-    p.provides.iter().any(|(n, pv)| {
-        n == &d.name
-            && match (&d.version, pv) {
-                (None, _) => true,
-                (Some((op, v)), Some(pv)) => op.holds(pv, v),
-                (Some(_), None) => false,
-            }
-    })
-}
-
 /// `*` and `?` glob matching, for `include` / `exclude` patterns.
 pub fn glob(pattern: &str, s: &str) -> bool {
     let (p, s): (Vec<char>, Vec<char>) = (pattern.chars().collect(), s.chars().collect());
@@ -254,61 +281,118 @@ pub struct Closure {
     pub warnings: Vec<String>,
 }
 
-/// The packages one architecture sees, indexed by name and by provided name.
+/// What one native architecture sees: the candidate of each name and architecture
+/// (the listed ones and `all`), indexed by name and by provided name.
 struct View<'a> {
     pkgs: &'a [Pkg],
-    arch: &'a str,
+    native: &'a str,
+    arches: &'a [String],
     by_name: HashMap<&'a str, Vec<usize>>,
     by_provides: HashMap<&'a str, Vec<usize>>,
 }
 
+/// Is candidate `a` better than `b`? Higher pin, then higher version; on ties the one
+/// read first (the earlier source and suite) stays.
+fn better(a: &Pkg, b: &Pkg) -> bool {
+    a.pin.cmp(&b.pin).then_with(|| version::compare(&a.version, &b.version)).is_gt()
+}
+
 impl<'a> View<'a> {
-    fn new(pkgs: &'a [Pkg], arch: &'a str) -> Self {
-        let mut by_name: HashMap<&str, Vec<usize>> = HashMap::new();
-        let mut by_provides: HashMap<&str, Vec<usize>> = HashMap::new();
+    fn new(pkgs: &'a [Pkg], native: &'a str, arches: &'a [String]) -> Self {
+        let mut candidates: HashMap<(&str, &str), usize> = HashMap::new();
         for (i, p) in pkgs.iter().enumerate() {
-            if p.arch != arch && p.arch != "all" {
+            if p.arch != "all" && !arches.contains(&p.arch) {
                 continue;
             }
+            let key = (p.name.as_str(), if p.arch == "all" { native } else { p.arch.as_str() });
+            match candidates.get(&key) {
+                Some(&c) if !better(p, &pkgs[c]) => {}
+                _ => {
+                    candidates.insert(key, i);
+                }
+            }
+        }
+        let mut ids: Vec<usize> = candidates.into_values().collect();
+        ids.sort_unstable();
+        let mut by_name: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut by_provides: HashMap<&str, Vec<usize>> = HashMap::new();
+        for i in ids {
+            let p = &pkgs[i];
             by_name.entry(&p.name).or_default().push(i);
             for (n, _) in &p.provides {
                 by_provides.entry(n).or_default().push(i);
             }
         }
-        Self { pkgs, arch, by_name, by_provides }
+        Self { pkgs, native, arches, by_name, by_provides }
     }
 
-    /// The best package meeting `d`: the highest version of a real package by that name
-    /// (the earlier suite on ties), else among providers the first by name, at its highest
-    /// version.
-    fn best(&self, d: &Dep) -> Option<usize> {
-        let ok = |ids: Option<&Vec<usize>>| -> Vec<usize> {
-            ids.map(|v| v.iter().copied().filter(|&i| meets(&self.pkgs[i], d, self.arch)).collect()).unwrap_or_default()
+    /// The architecture a package counts as: `all` is the native one.
+    fn arch_of<'b>(&'b self, p: &'b Pkg) -> &'b str {
+        if p.arch == "all" { self.native } else { &p.arch }
+    }
+
+    /// Does `p` meet `d`, a relation of a package of architecture `from` (dpkg's
+    /// `deparchsatisfied`, then the version or the `Provides`)?
+    fn meets(&self, p: &Pkg, d: &Dep, from: &str) -> bool {
+        let arch_ok = match d.qualifier.as_deref() {
+            None => p.multi_arch == MultiArch::Foreign || self.arch_of(p) == from,
+            Some("any") => p.multi_arch == MultiArch::Allowed,
+            Some("native") => self.arch_of(p) == self.native,
+            Some(q) => self.arch_of(p) == if q == "all" { self.native } else { q },
         };
-        let newest = |ids: Vec<usize>| -> Option<usize> {
-            ids.into_iter().reduce(|b, i| {
-                if version::compare(&self.pkgs[i].version, &self.pkgs[b].version).is_gt() { i } else { b }
-            })
+        if !arch_ok {
+            return false;
+        }
+        if p.name == d.name {
+            return d.version.as_ref().is_none_or(|(op, v)| op.holds(&p.version, v));
+        }
+        p.provides.iter().any(|(n, pv)| {
+            n == &d.name
+                && match (&d.version, pv) {
+                    (None, _) => true,
+                    (Some((op, v)), Some(pv)) => op.holds(pv, v),
+                    (Some(_), None) => false,
+                }
+        })
+    }
+
+    /// Among packages meeting a relation, the one apt prefers: of the depending
+    /// package's architecture, then the native one, then the listed order.
+    fn prefer(&self, ids: impl Iterator<Item = usize>, from: &str) -> Option<usize> {
+        ids.min_by_key(|&i| {
+            let a = self.arch_of(&self.pkgs[i]);
+            (a != from, a != self.native, self.arches.iter().position(|x| x == a))
+        })
+    }
+
+    /// The candidate meeting `d` from architecture `from`: a real package by that name,
+    /// else among providers the first by name.
+    fn best(&self, d: &Dep, from: &str) -> Option<usize> {
+        let ok = |ids: Option<&Vec<usize>>| -> Vec<usize> {
+            ids.map(|v| v.iter().copied().filter(|&i| self.meets(&self.pkgs[i], d, from)).collect()).unwrap_or_default()
         };
         let real: Vec<usize> =
             ok(self.by_name.get(d.name.as_str())).into_iter().filter(|&i| self.pkgs[i].name == d.name).collect();
         if !real.is_empty() {
-            return newest(real);
+            return self.prefer(real.into_iter(), from);
         }
         let providers = ok(self.by_provides.get(d.name.as_str()));
-        let first = providers.iter().map(|&i| self.pkgs[i].name.as_str()).min()?.to_string();
-        newest(providers.into_iter().filter(|&i| self.pkgs[i].name == first).collect())
+        let first = providers.iter().map(|&i| self.pkgs[i].name.as_str()).min()?;
+        self.prefer(providers.iter().copied().filter(|&i| self.pkgs[i].name == first), from)
     }
 
-    /// What exists under `name` on any architecture, for error messages.
+    /// What exists under `name`, for error messages: every version read, and which are
+    /// the candidates.
     fn seen(&self, name: &str) -> String {
+        let candidate = |i: usize| self.by_name.get(self.pkgs[i].name.as_str()).is_some_and(|v| v.contains(&i));
         let mut seen: BTreeSet<String> = BTreeSet::new();
-        for p in self.pkgs {
+        for (i, p) in self.pkgs.iter().enumerate() {
+            let mark = if candidate(i) { " (candidate)" } else { "" };
             if p.name == name {
-                seen.insert(format!("{} {} ({})", p.name, p.version, p.arch));
+                seen.insert(format!("{} {} ({}) from `{}`{mark}", p.name, p.version, p.arch, p.suite));
             } else if let Some((_, v)) = p.provides.iter().find(|(n, _)| n == name) {
                 seen.insert(format!(
-                    "{} {} ({}) provides it{}",
+                    "{} {} ({}) provides it{}{mark}",
                     p.name,
                     p.version,
                     p.arch,
@@ -320,9 +404,35 @@ impl<'a> View<'a> {
     }
 }
 
-/// Resolve `req` for one architecture.
-pub fn resolve(pkgs: &[Pkg], arch: &str, req: &Request) -> Result<Closure> {
-    let view = View::new(pkgs, arch);
+/// The packages chosen so far, indexed by name and provided name.
+#[derive(Default)]
+struct Chosen<'a> {
+    set: BTreeSet<usize>,
+    by_name: HashMap<&'a str, Vec<usize>>,
+}
+
+impl<'a> Chosen<'a> {
+    fn insert(&mut self, pkgs: &'a [Pkg], i: usize) -> bool {
+        if !self.set.insert(i) {
+            return false;
+        }
+        let p = &pkgs[i];
+        self.by_name.entry(&p.name).or_default().push(i);
+        for (n, _) in &p.provides {
+            self.by_name.entry(n).or_default().push(i);
+        }
+        true
+    }
+
+    fn any(&self, name: &str, f: impl Fn(usize) -> bool) -> bool {
+        self.by_name.get(name).is_some_and(|v| v.iter().any(|&i| f(i)))
+    }
+}
+
+/// Resolve `req` with `native` as the native architecture and `arches` (which holds it)
+/// as the architectures apt is configured for.
+pub fn resolve(pkgs: &[Pkg], native: &str, arches: &[String], req: &Request) -> Result<Closure> {
+    let view = View::new(pkgs, native, arches);
     let excluded = |n: &str| req.exclude.iter().any(|p| glob(p, n));
     let mut roots: Vec<String> = Vec::new();
     for n in req.packages {
@@ -333,19 +443,24 @@ pub fn resolve(pkgs: &[Pkg], arch: &str, req: &Request) -> Result<Closure> {
     }
     let mut warnings = Vec::new();
     for pat in req.include {
-        let mut names: Vec<&str> = view.by_name.keys().copied().filter(|n| glob(pat, n) && !excluded(n)).collect();
-        names.sort();
+        let mut names: Vec<&str> = view
+            .by_name
+            .iter()
+            .filter(|(n, ids)| glob(pat, n) && !excluded(n) && ids.iter().any(|&i| view.arch_of(&pkgs[i]) == native))
+            .map(|(n, _)| *n)
+            .collect();
+        names.sort_unstable();
         if names.is_empty() {
-            warnings.push(format!("include pattern `{pat}` matches no package on {arch}"));
+            warnings.push(format!("include pattern `{pat}` matches no package on {native}"));
         }
         roots.extend(names.into_iter().map(String::from));
     }
-    let mut chosen: BTreeSet<usize> = BTreeSet::new();
+    let mut chosen = Chosen::default();
     let mut queue = std::collections::VecDeque::new();
     for n in &roots {
         let d = Dep { name: n.clone(), qualifier: None, version: None };
-        let Some(i) = view.best(&d) else {
-            bail!("package `{n}` is not available for {arch} (seen: {})", view.seen(n));
+        let Some(i) = view.best(&d, native) else {
+            bail!("package `{n}` is not available for {native} (seen: {})", view.seen(n));
         };
         let providers: BTreeSet<&str> = view
             .by_provides
@@ -354,11 +469,11 @@ pub fn resolve(pkgs: &[Pkg], arch: &str, req: &Request) -> Result<Closure> {
             .unwrap_or_default();
         if pkgs[i].name != *n && providers.len() > 1 {
             bail!(
-                "package `{n}` is virtual on {arch}, provided by {}: list the one to carry",
+                "package `{n}` is virtual on {native}, provided by {}: list the one to carry",
                 providers.into_iter().collect::<Vec<_>>().join(", ")
             );
         }
-        if chosen.insert(i) {
+        if chosen.insert(pkgs, i) {
             queue.push_back(i);
         }
     }
@@ -372,6 +487,7 @@ pub fn resolve(pkgs: &[Pkg], arch: &str, req: &Request) -> Result<Closure> {
             break;
         }
         let p = &pkgs[i];
+        let from = view.arch_of(p);
         for field in &fields {
             let Some(text) = p.para.get(field) else { continue };
             let rels = parse_relations(text).map_err(|e| anyhow::anyhow!("{}: {field}: {e}", p.label()))?;
@@ -379,32 +495,35 @@ pub fn resolve(pkgs: &[Pkg], arch: &str, req: &Request) -> Result<Closure> {
                 if alts.iter().any(|d| excluded(&d.name)) {
                     continue; // the site provides it
                 }
-                if alts.iter().any(|d| chosen.iter().any(|&c| meets(&pkgs[c], d, arch))) {
+                if alts.iter().any(|d| chosen.any(&d.name, |c| view.meets(&pkgs[c], d, from))) {
                     continue;
                 }
-                let pick = alts.iter().find_map(|d| view.best(d).map(|c| (d, c)));
+                let pick = alts.iter().find_map(|d| view.best(d, from));
                 let text = alts.iter().map(ToString::to_string).collect::<Vec<_>>().join(" | ");
                 match pick {
-                    Some((_, c)) => {
+                    Some(c) => {
                         if alts.len() > 1 {
                             choices.push(Choice {
                                 package: p.label(),
-                                arch: arch.into(),
+                                arch: native.into(),
                                 relation: text,
                                 chosen: pkgs[c].label(),
                             });
                         }
-                        chosen.insert(c);
-                        queue.push_back(c);
+                        if chosen.insert(pkgs, c) {
+                            queue.push_back(c);
+                        }
                     }
-                    None if *field == "Recommends" => warnings
-                        .push(format!("{} recommends `{text}` on {arch}, which is not available; left out", p.label())),
+                    None if *field == "Recommends" => warnings.push(format!(
+                        "{} recommends `{text}` on {native}, which is not available; left out",
+                        p.label()
+                    )),
                     None => {
                         let seen: Vec<String> =
                             alts.iter().map(|d| format!("{}: {}", d.name, view.seen(&d.name))).collect();
                         let verb = if *field == "Pre-Depends" { "pre-depends on" } else { "depends on" };
                         bail!(
-                            "{} on {arch} {verb} `{text}`, which nothing satisfies (seen: {})",
+                            "{} on {native} {verb} `{text}`, which nothing satisfies (seen: {})",
                             p.label(),
                             seen.join("; ")
                         );
@@ -413,15 +532,19 @@ pub fn resolve(pkgs: &[Pkg], arch: &str, req: &Request) -> Result<Closure> {
             }
         }
     }
-    for &c in &chosen {
+    for &c in &chosen.set {
         let p = &pkgs[c];
         for field in ["Conflicts", "Breaks"] {
             let Some(text) = p.para.get(field) else { continue };
             let Ok(rels) = parse_relations(text) else { continue };
             for d in rels.into_iter().flatten() {
-                if let Some(&o) =
-                    chosen.iter().find(|&&o| o != c && pkgs[o].name == d.name && meets(&pkgs[o], &d, arch))
-                {
+                // Conflicts and Breaks apply to packages of any architecture.
+                let hit = |o: usize| {
+                    o != c
+                        && pkgs[o].name == d.name
+                        && d.version.as_ref().is_none_or(|(op, v)| op.holds(&pkgs[o].version, v))
+                };
+                if let Some(&o) = chosen.set.iter().find(|&&o| hit(o)) {
                     warnings.push(format!(
                         "{} {} {} ({field}); both are carried",
                         p.label(),
@@ -432,17 +555,17 @@ pub fn resolve(pkgs: &[Pkg], arch: &str, req: &Request) -> Result<Closure> {
             }
         }
     }
-    Ok(Closure { chosen: chosen.into_iter().collect(), choices, warnings })
+    Ok(Closure { chosen: chosen.set.into_iter().collect(), choices, warnings })
 }
 
-/// Resolve for every architecture; returns the union (each package once), the choices
-/// and the warnings.
+/// Resolve with each of `arches` as the native architecture; returns the union (each
+/// package once), the choices and the warnings.
 pub fn resolve_all(pkgs: &[Pkg], arches: &[String], req: &Request) -> Result<Closure> {
     let mut chosen = BTreeMap::new();
     let mut choices = Vec::new();
     let mut warnings = Vec::new();
     for a in arches {
-        let c = resolve(pkgs, a, req)?;
+        let c = resolve(pkgs, a, arches, req)?;
         for i in c.chosen {
             let p = &pkgs[i];
             chosen.entry((p.name.clone(), p.version.clone(), p.arch.clone())).or_insert(i);
@@ -461,11 +584,20 @@ mod tests {
     use super::*;
 
     fn pkg(text: &str) -> Pkg {
+        pkg_in(text, "s", PIN_DEFAULT)
+    }
+
+    fn pkg_in(text: &str, suite: &str, pin: i32) -> Pkg {
         let mut para = super::super::deb822::parse_one(text, "t").unwrap();
         para.push("Filename", "pool/x.deb");
         para.push("Size", "1");
         para.push("SHA256", Digest::of(text.as_bytes()).hex());
-        Pkg::from_stanza(para, "s", "main", "t").unwrap()
+        let origin = Origin { upstream: "http://h/d".into(), suite: suite.into(), component: "main".into(), pin };
+        Pkg::from_stanza(para, &origin, "t").unwrap()
+    }
+
+    fn arches(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
     }
 
     fn names(pkgs: &[Pkg], c: &Closure) -> Vec<String> {
@@ -508,15 +640,18 @@ mod tests {
             pkg("Package: unused\nVersion: 1\nArchitecture: amd64\n"),
         ];
         let p = vec!["app".to_string()];
-        let c = resolve(&pkgs, "amd64", &req(&p)).unwrap();
+        let c = resolve(&pkgs, "amd64", &arches(&["amd64"]), &req(&p)).unwrap();
         assert_eq!(
             names(&pkgs, &c),
             ["alt-b=1/all", "app=2.0/amd64", "base=1/all", "libx=2.1/amd64", "postfix=3/amd64"]
         );
         assert_eq!(c.choices.len(), 1);
         assert_eq!(c.choices[0].chosen, "alt-b 1 (all)");
-        let err = resolve(&pkgs, "arm64", &req(&p)).err().unwrap().to_string();
-        assert!(err.contains("`app` is not available for arm64 (seen: app 1.0 (amd64), app 2.0 (amd64))"), "{err}");
+        let err = resolve(&pkgs, "arm64", &arches(&["arm64"]), &req(&p)).err().unwrap().to_string();
+        assert!(
+            err.contains("`app` is not available for arm64 (seen: app 1.0 (amd64) from `s`, app 2.0 (amd64) from `s`)"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -527,12 +662,80 @@ mod tests {
             pkg("Package: p2\nVersion: 1\nArchitecture: all\nProvides: virt (= 3)\n"),
         ];
         let p = vec!["aa".to_string()];
-        let c = resolve(&pkgs, "amd64", &req(&p)).unwrap();
+        let one = arches(&["amd64"]);
+        let c = resolve(&pkgs, "amd64", &one, &req(&p)).unwrap();
         assert_eq!(names(&pkgs, &c), ["aa=1/all", "p2=1/all"]);
         let pkgs = vec![pkgs[0].clone(), pkgs[1].clone()];
-        let err = resolve(&pkgs, "amd64", &req(&p)).err().unwrap().to_string();
+        let err = resolve(&pkgs, "amd64", &one, &req(&p)).err().unwrap().to_string();
         assert!(err.contains("aa 1 (all) on amd64 depends on `virt (>= 2)`, which nothing satisfies"), "{err}");
         assert!(err.contains("p1 9 (all) provides it"), "{err}");
+    }
+
+    #[test]
+    fn candidates_across_suites() {
+        // The highest version wins across suites with equal pins; a NotAutomatic suite
+        // (backports) only when nothing else has the package; only candidates are carried,
+        // as apt installs only candidates.
+        let pkgs = vec![
+            pkg_in("Package: app\nVersion: 1\nArchitecture: amd64\nDepends: lib (>= 1.0), tool, extra\n", "rel", 500),
+            pkg_in("Package: lib\nVersion: 1.0\nArchitecture: amd64\n", "rel", 500),
+            pkg_in("Package: lib\nVersion: 1.2\nArchitecture: amd64\n", "updates", 500),
+            pkg_in("Package: lib\nVersion: 1.1\nArchitecture: amd64\n", "security", 500),
+            pkg_in("Package: lib\nVersion: 9\nArchitecture: amd64\n", "backports", PIN_NOT_AUTOMATIC),
+            pkg_in("Package: tool\nVersion: 1\nArchitecture: all\n", "rel", 500),
+            pkg_in("Package: tool\nVersion: 1\nArchitecture: all\n", "updates", 500),
+            pkg_in("Package: extra\nVersion: 3\nArchitecture: all\n", "backports", PIN_NOT_AUTOMATIC),
+        ];
+        let p = vec!["app".to_string()];
+        let one = arches(&["amd64"]);
+        let c = resolve(&pkgs, "amd64", &one, &req(&p)).unwrap();
+        assert_eq!(names(&pkgs, &c), ["app=1/amd64", "extra=3/all", "lib=1.2/amd64", "tool=1/all"]);
+        let lib = c.chosen.iter().map(|&i| &pkgs[i]).find(|p| p.name == "lib").unwrap();
+        assert_eq!(lib.suite, "updates");
+        let tool = c.chosen.iter().map(|&i| &pkgs[i]).find(|p| p.name == "tool").unwrap();
+        assert_eq!(tool.suite, "rel", "on equal versions the earlier suite");
+        // `lib (<< 1.2)`: an older version exists, but apt would install the candidate.
+        let mut pkgs = pkgs;
+        pkgs[0] = pkg_in("Package: app\nVersion: 1\nArchitecture: amd64\nDepends: lib (<< 1.2)\n", "rel", 500);
+        let err = resolve(&pkgs, "amd64", &one, &req(&p)).err().unwrap().to_string();
+        assert!(err.contains("depends on `lib (<< 1.2)`, which nothing satisfies"), "{err}");
+        assert!(err.contains("lib 1.2 (amd64) from `updates` (candidate)"), "{err}");
+    }
+
+    #[test]
+    fn multi_arch() {
+        let pkgs = vec![
+            pkg("Package: app\nVersion: 1\nArchitecture: amd64\nDepends: helper, interp:any, libz\n"),
+            // Only on arm64, but Multi-Arch: foreign: it meets amd64 dependencies, and its
+            // own dependencies are arm64 ones.
+            pkg("Package: helper\nVersion: 1\nArchitecture: arm64\nMulti-Arch: foreign\nDepends: libz\n"),
+            pkg("Package: interp\nVersion: 1\nArchitecture: arm64\nMulti-Arch: allowed\n"),
+            pkg("Package: libz\nVersion: 1\nArchitecture: amd64\nMulti-Arch: same\n"),
+            pkg("Package: libz\nVersion: 1\nArchitecture: arm64\nMulti-Arch: same\n"),
+            pkg("Package: other\nVersion: 1\nArchitecture: amd64\nDepends: plain\n"),
+            pkg("Package: plain\nVersion: 1\nArchitecture: arm64\n"),
+            pkg("Package: strict\nVersion: 1\nArchitecture: amd64\nDepends: notallowed:any\n"),
+            pkg("Package: notallowed\nVersion: 1\nArchitecture: amd64\nMulti-Arch: foreign\n"),
+        ];
+        let both = arches(&["amd64", "arm64"]);
+        let p = vec!["app".to_string()];
+        let c = resolve(&pkgs, "amd64", &both, &req(&p)).unwrap();
+        assert_eq!(
+            names(&pkgs, &c),
+            ["app=1/amd64", "helper=1/arm64", "interp=1/arm64", "libz=1/amd64", "libz=1/arm64"]
+        );
+        // Without arm64 configured, the foreign package is not there.
+        let err = resolve(&pkgs, "amd64", &arches(&["amd64"]), &req(&p)).err().unwrap().to_string();
+        assert!(err.contains("depends on `helper`, which nothing satisfies"), "{err}");
+        // A package of another architecture that is not Multi-Arch: foreign meets nothing.
+        let err = resolve(&pkgs, "amd64", &both, &req(&["other".to_string()])).err().unwrap().to_string();
+        assert!(err.contains("depends on `plain`, which nothing satisfies"), "{err}");
+        // `:any` needs Multi-Arch: allowed, even on the same architecture (dpkg).
+        let err = resolve(&pkgs, "amd64", &both, &req(&["strict".to_string()])).err().unwrap().to_string();
+        assert!(err.contains("depends on `notallowed:any`, which nothing satisfies"), "{err}");
+        // With arm64 native, app (amd64 only) is not a root.
+        let err = resolve(&pkgs, "arm64", &both, &req(&p)).err().unwrap().to_string();
+        assert!(err.contains("`app` is not available for arm64"), "{err}");
     }
 
     #[test]

@@ -43,6 +43,9 @@ pub struct StoreApt<'a> {
     pub repo: String,
     pub key_path: PathBuf,
     pub passphrase: Option<String>,
+    /// Give each Release a `Valid-Until` this long after the import; every suite the
+    /// bundle names is then re-signed, even if its packages did not change.
+    pub valid_for: Option<std::time::Duration>,
 }
 
 /// (package, version, arch)
@@ -191,6 +194,7 @@ impl Target for StoreApt<'_> {
                 plan.suites.insert(suite.clone(), self.existing(suite)?);
             }
             let s = plan.suites.get_mut(suite).expect("inserted");
+            s.changed |= self.valid_for.is_some();
             for arch in &a.architectures {
                 s.changed |= s.architectures.insert(arch.clone());
             }
@@ -376,8 +380,12 @@ impl StoreApt<'_> {
         }
         let now = since_epoch(std::time::SystemTime::now()).as_secs();
         let join = |s: &BTreeSet<String>| s.iter().cloned().collect::<Vec<_>>().join(" ");
+        let valid_until = self
+            .valid_for
+            .map(|d| format!("Valid-Until: {}\n", crate::debian::release_date(now.saturating_add(d.as_secs()))))
+            .unwrap_or_default();
         let release = format!(
-            "Origin: airlock\nLabel: airlock\nSuite: {name}\nCodename: {name}\nDate: {}\nArchitectures: {}\nComponents: {}\nAcquire-By-Hash: yes\nDescription: packages imported by airlock\nSHA256:\n{}\n",
+            "Origin: airlock\nLabel: airlock\nSuite: {name}\nCodename: {name}\nDate: {}\n{valid_until}Architectures: {}\nComponents: {}\nAcquire-By-Hash: yes\nDescription: packages imported by airlock\nSHA256:\n{}\n",
             crate::debian::release_date(now),
             join(&suite.architectures),
             join(&suite.components),

@@ -5,6 +5,7 @@
 mod common;
 
 mod debian;
+mod debian_suites;
 mod git;
 mod images;
 mod installers;
