@@ -79,6 +79,11 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
             );
         }
     };
+    // Rollback and base checks: before anything is kept or planned.
+    if let Err(e) = super::import_guard::check(&store, &bundle, args.allow_downgrade) {
+        staging.discard();
+        return Err(e);
+    }
     let digests: Vec<_> = bundle.manifest.blobs.iter().map(|b| b.digest).collect();
     staging.promote(&digests).context("moving verified blobs into the store")?;
 
@@ -190,6 +195,7 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
     let mut receipt_bytes = serde_json::to_vec_pretty(&receipt)?;
     receipt_bytes.push(b'\n');
     let receipt_path = store.write_receipt(&bundle.id(), &receipt_bytes)?;
+    super::import_guard::record(&store, &bundle)?;
     cx.printer.data(&receipt, || {
         let mut s = format!(
             "imported {} (signed by {}): {added} added, {changed} updated, {present} already present, in {:.1}s\n  receipt {}\n",
