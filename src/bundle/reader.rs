@@ -152,6 +152,17 @@ impl Source {
         if head.len() >= 262 && &head[257..262] == b"ustar" {
             return Ok(Box::new(stream));
         }
+        // Split volumes promise their bytes: an unknown head in a listed volume is a damaged
+        // volume (exit 1), which reading to the end of the first volume names.
+        if let Source::Volumes { list, .. } = self
+            && let Some(first) = list.volumes.first()
+        {
+            let mut raw = stream;
+            let _ = io::copy(&mut (&mut raw).take(first.size + 1), &mut io::sink());
+            if let Some(f) = fault.lock().unwrap().clone() {
+                return Err(f);
+            }
+        }
         Err(BundleError::NotABundle(format!("{} is neither a zstd stream nor a tar archive", self.describe())))
     }
 }
