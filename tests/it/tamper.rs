@@ -672,6 +672,8 @@ struct Targets {
     raw_url: String,
 }
 
+type Env = [(&'static str, &'static str)];
+
 const AUTH: [(&str, &str); 2] = [("AIRLOCK_RAW_USERNAME", USER), ("AIRLOCK_RAW_PASSWORD", PASSWORD)];
 
 /// The cause in `error: verifying <bundle>[ (nothing was imported)]: <cause>`.
@@ -714,7 +716,7 @@ fn check(g: &Good, t: &Targets, case: &Case) -> Vec<String> {
     let before = tree(&store, &[".import.lock"]);
     let store_arg = store.to_str().unwrap();
     let host = t.registry.host();
-    let imports: [(&str, Vec<&str>, &[(&str, &str)]); 3] = [
+    let imports: [(&str, Vec<&str>, &Env); 3] = [
         ("import into the store", vec![], &[]),
         ("import into a registry", vec!["--oci-registry", &host, "--oci-insecure"], &[]),
         ("import into a raw PUT target", vec!["--raw-url", &t.raw_url], &AUTH),
