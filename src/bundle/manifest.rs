@@ -501,6 +501,45 @@ mod tests {
     }
 
     #[test]
+    fn git_names_follow_check_ref_format() {
+        for good in ["refs/heads/main", "refs/tags/v1.0", "refs/heads/stable/2024.1", "refs/heads/ünïcode"] {
+            assert!(names::git_ref(good), "{good}");
+        }
+        for bad in [
+            "heads/main",
+            "refs/heads/x\nupdate-ref refs/heads/main 0",
+            "refs/heads/../x",
+            "refs/heads/.hidden",
+            "refs/heads/x.lock",
+            "refs/heads//x",
+            "refs/heads/x/",
+            "refs/heads/x.",
+            "refs/heads/a b",
+            "refs/heads/a~1",
+            "refs/heads/a^",
+            "refs/heads/a:b",
+            "refs/heads/a?",
+            "refs/heads/a*",
+            "refs/heads/a[",
+            "refs/heads/a\\b",
+            "refs/heads/a@{1}",
+            "refs/heads/\x7f",
+        ] {
+            assert!(!names::git_ref(bad), "{bad:?}");
+        }
+        assert!(names::git_repository("kolla") && !names::git_repository("../../x") && !names::git_repository("a/b"));
+        assert!(names::object_id(&"a".repeat(40)) && names::object_id(&"0".repeat(64)));
+        assert!(!names::object_id(&"A".repeat(40)) && !names::object_id("HEAD") && !names::object_id(&"a".repeat(41)));
+        assert!(names::deb_package("libc++1") && !names::deb_package("Hello") && !names::deb_package("a\nb"));
+        assert!(
+            names::deb_version("1:2.0~rc1-3") && !names::deb_version("1.0\nPackage: x") && !names::deb_version("x1")
+        );
+        assert!(
+            names::file_name("a-1.0-py3-none-any.whl") && !names::file_name("../a.whl") && !names::file_name("a\tb")
+        );
+    }
+
+    #[test]
     fn names_that_become_paths_at_the_site_are_checked() {
         let deb = |suite: &str, arch: &str, archs: &[&str]| Artifact {
             kind: Kind::Debian,

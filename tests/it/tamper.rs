@@ -501,7 +501,7 @@ fn mutations(g: &Good) -> Vec<Case> {
         "git-name-escapes",
         |v| Good::artifact(v, "git")["name"] = "../../x".into(),
         NOT_A_BUNDLE,
-        "git artifact `../../x`: a repository name must be",
+        "/name`: \"../../x\" does not match",
     );
     c.resigned(
         "git-ref-newline",
