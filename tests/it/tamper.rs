@@ -395,6 +395,18 @@ fn mutations(g: &Good) -> Vec<Case> {
     c.bytes("zstd-second-frame", &with(&zstd, &tarhack::compress(b"more")), CORRUPT, "a second zstd frame");
     c.bytes("zstd-second-tar", &with(&zstd, &zstd), CORRUPT, "a second zstd frame");
     c.bytes(
+        "zstd-leading-skippable-frame",
+        &with(&skippable, &zstd),
+        NOT_A_BUNDLE,
+        "neither a zstd stream nor a tar archive",
+    );
+    // A frame that asks for a 128 MiB window is refused before the window is allocated.
+    let mut wide = zstd::Encoder::new(Vec::new(), 3).unwrap();
+    wide.window_log(27).unwrap();
+    wide.include_checksum(true).unwrap();
+    wide.write_all(&plain).unwrap();
+    c.bytes("zstd-window-128mib", &wide.finish().unwrap(), CORRUPT, "Frame requires too much memory");
+    c.bytes(
         "zstd-tar-with-garbage",
         &tarhack::compress(&with(&plain, b"garbage")),
         CORRUPT,
