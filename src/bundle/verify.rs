@@ -29,7 +29,7 @@ use super::sign::{KeyId, PublicKey, Signature};
 const CHUNK: usize = 1 << 20;
 /// The largest `manifest.json` airlock reads: checked against the tar header before a
 /// byte of it is read, so a hostile header cannot make verify allocate more (about
-/// 60,000 Debian packages or 200,000 files fit).
+/// 30,000 Debian packages or 100,000 files fit).
 pub const MAX_MANIFEST: u64 = 64 << 20;
 pub const MAX_SIGNATURE: u64 = 4096;
 /// Tar blocks: members are padded to them, and two zero blocks end the archive.
@@ -179,22 +179,23 @@ fn read_small(
     declared: Option<u64>,
     fault: &Fault,
 ) -> Result<Vec<u8>, BundleError> {
-    let too_large = |size: String| {
+    let too_large = |size: Option<u64>| {
+        let size = size.map_or_else(|| "larger than that".to_string(), |d| format!("{d} bytes"));
         BundleError::Corrupt(format!(
-            "{name} is {size} bytes, more than the {limit} bytes ({}) airlock reads for it",
+            "{name} is {size}: airlock reads at most {limit} bytes ({}) of it",
             indicatif::HumanBytes(limit)
         ))
     };
     if let Some(d) = declared
         && d > limit
     {
-        return Err(too_large(d.to_string()));
+        return Err(too_large(Some(d)));
     }
     // The declared size is at most `limit`: reserve it, so reading never doubles the buffer.
     let mut v = Vec::with_capacity(usize::try_from(declared.unwrap_or(0)).unwrap_or(0));
     r.take(limit + 1).read_to_end(&mut v).map_err(|e| io_fault(fault, e))?;
     if v.len() as u64 > limit {
-        return Err(too_large(format!("more than {limit}")));
+        return Err(too_large(None));
     }
     if let Some(d) = declared
         && (v.len() as u64) < d
