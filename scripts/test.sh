@@ -30,6 +30,7 @@ declare -A packages=(
   [apt-get]=apt
   [xz]=xz-utils
   [gzip]=gzip
+  [/usr/bin/time]=time
 )
 missing=()
 for cmd in "${!packages[@]}"; do

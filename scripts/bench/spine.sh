@@ -296,7 +296,7 @@ run_benchmarks() {
     local tar_zstd='set -o pipefail; tar -C "$1" -cf - -T "$2" | zstd -q -T"$3" -"$4" > "$5"'
     for ((round = 1; round <= ROUNDS; round++)); do
         echo "  round $round of $ROUNDS" >&2
-        timed export_zstd "$DATA_BYTES" "$AIRLOCK" --json export --lock "$lock" -o "$OUT/export-zstd" --threads "$THREADS"
+        timed export_zstd "$DATA_BYTES" "$AIRLOCK" --json export --lock "$lock" -o "$OUT/export-zstd" --threads "$THREADS" --force
         timed tar_zstd "$DATA_BYTES" bash -c "$tar_zstd" _ "$DATA" "$list" "$THREADS" "$ZSTD_LEVEL" "$OUT/baseline.tar.zst"
         timed tar_zstd_sync "$DATA_BYTES" bash -c "$tar_zstd"' && sync "$5"' _ "$DATA" "$list" "$THREADS" "$ZSTD_LEVEL" "$OUT/baseline.tar.zst"
         timed sha256sum_pass "$DATA_BYTES" bash -c 'cd "$1" && xargs -d "\n" -a "$2" sha256sum > /dev/null' _ "$DATA" "$list"
@@ -305,14 +305,14 @@ run_benchmarks() {
 
     say "determinism: the same lock exported again with --threads 1"
     for ((round = 1; round <= ROUNDS; round++)); do
-        timed export_zstd_t1 "$DATA_BYTES" "$AIRLOCK" --json export --lock "$lock" -o "$OUT/export-zstd-t1" --threads 1
+        timed export_zstd_t1 "$DATA_BYTES" "$AIRLOCK" --json export --lock "$lock" -o "$OUT/export-zstd-t1" --threads 1 --force
     done
     if cmp -s "$BUNDLE_ZSTD" "$OUT/export-zstd-t1/$(basename "$BUNDLE_ZSTD")"; then DETERMINISM=IDENTICAL; else DETERMINISM=DIFFERENT; fi
     echo "  bundles are $DETERMINISM" >&2
 
     say "uncompressed bundle: airlock export --compression none"
     for ((round = 1; round <= ROUNDS; round++)); do
-        timed export_none "$DATA_BYTES" "$AIRLOCK" --json export --lock "$lock" -o "$OUT/export-none" --compression none
+        timed export_none "$DATA_BYTES" "$AIRLOCK" --json export --lock "$lock" -o "$OUT/export-none" --compression none --force
     done
     BUNDLE_NONE=$(ls "$OUT"/export-none/*.airlock)
     local none_bytes; none_bytes=$(size_of "$BUNDLE_NONE")

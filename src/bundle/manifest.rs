@@ -203,6 +203,7 @@ impl Manifest {
                         a.name
                     ));
                 }
+                names::check_debian(a)?;
                 if pool.insert(p, d).is_some_and(|o| o != d) {
                     return Err(format!("two debian artifacts have pool path `{p}` with different content"));
                 }
@@ -221,6 +222,9 @@ impl Manifest {
             if a.kind == Kind::Image && (a.blobs.is_empty() || a.top_size.is_none() || a.top_media_type.is_none()) {
                 return Err(format!("image artifact `{}` must name its manifest, size and media type", a.name));
             }
+            if a.kind == Kind::Image {
+                names::check_image(a)?;
+            }
             if a.kind == Kind::Git {
                 if a.refs.as_ref().is_none_or(BTreeMap::is_empty) {
                     return Err(format!("git artifact `{}` carries no refs", a.name));
@@ -231,6 +235,7 @@ impl Manifest {
                 if !names.insert(a.name.clone()) {
                     return Err(format!("two git artifacts are named `{}`", a.name));
                 }
+                names::check_git(a)?;
             }
             if a.kind == Kind::Python {
                 let (Some(index), Some(_)) = (&a.index, &a.project) else {
@@ -239,8 +244,8 @@ impl Manifest {
                 if a.blobs.is_empty() || a.blobs.len() > 2 {
                     return Err(format!("python artifact `{}` must name its file and at most its metadata", a.name));
                 }
-                if a.name.contains(['/', '\\']) || a.name.starts_with('.') {
-                    return Err(format!("python artifact `{}`: not a safe file name", a.name));
+                if !names::file_name(&a.name) {
+                    return Err(format!("python artifact `{}`: not a safe file name", a.name.escape_debug()));
                 }
                 if !crate::spec::valid_name(index) {
                     return Err(format!("python artifact `{}`: index `{index}` is not a valid name", a.name));
@@ -268,6 +273,120 @@ impl Manifest {
 
     pub fn total_blob_bytes(&self) -> u64 {
         self.blobs.iter().map(|b| b.size).sum()
+    }
+}
+
+/// Every name a manifest carries that becomes a path or a command argument at the site,
+/// checked when the manifest is (before any target sees it): git repository and ref
+/// names, image references, Python file names, Debian package names and versions. A
+/// trusted key can sign a hostile manifest too (a stolen key, a compromised connected
+/// side), so these are refused here rather than left to each target. Suites,
+/// components, architectures, Python indexes and projects are checked beside them in
+/// [`Manifest::check`]; file paths are [`RelPath`]s, refused when parsed.
+pub mod names {
+    use super::Artifact;
+
+    /// A git repository at the site is `<store>/git/<name>.git`: one plain name, never a path.
+    pub fn git_repository(s: &str) -> bool {
+        crate::spec::valid_name(s)
+    }
+
+    /// A full ref name by the rules of `git check-ref-format` (refs/..., no `..`, no
+    /// component starting with `.` or ending with `.lock`, no control characters, space,
+    /// `~ ^ : ? * [ \`, no `@{`, no `//`, not ending in `/` or `.`). The ref becomes an
+    /// argument of git commands and a line of `git update-ref --stdin`, so a newline or
+    /// any other control character is refused.
+    pub fn git_ref(s: &str) -> bool {
+        s.len() <= 1024
+            && s.starts_with("refs/")
+            && !s.ends_with(['/', '.'])
+            && !s.contains("..")
+            && !s.contains("//")
+            && !s.contains("@{")
+            && s.bytes().all(|b| b > 0x20 && b != 0x7f && !b"~^:?*[\\".contains(&b))
+            && s.split('/').all(|c| !c.is_empty() && !c.starts_with('.') && !c.ends_with(".lock"))
+    }
+
+    /// A git object id: 40 (SHA-1) or 64 (SHA-256) lower-case hex digits.
+    pub fn object_id(s: &str) -> bool {
+        matches!(s.len(), 40 | 64) && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    }
+
+    /// A file name that is one safe path component.
+    pub fn file_name(s: &str) -> bool {
+        !s.is_empty()
+            && s.len() <= 255
+            && !s.starts_with('.')
+            && !s.chars().any(|c| c == '/' || c == '\\' || c.is_control())
+    }
+
+    /// A Debian package name (Debian Policy 5.6.1: lower-case letters, digits, `+ - .`,
+    /// starting with a letter or digit).
+    pub fn deb_package(s: &str) -> bool {
+        !s.is_empty()
+            && s.len() <= 128
+            && s.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b))
+    }
+
+    /// A Debian version's characters (Policy 5.6.12: letters, digits, `. + - ~ :`).
+    pub fn deb_version(s: &str) -> bool {
+        !s.is_empty()
+            && s.len() <= 256
+            && s.bytes().next().is_some_and(|b| b.is_ascii_digit())
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b".+-~:".contains(&b))
+    }
+
+    pub(super) fn check_git(a: &Artifact) -> Result<(), String> {
+        let name = a.name.escape_debug();
+        if !git_repository(&a.name) {
+            return Err(format!(
+                "git artifact `{name}`: a repository name must be 1-128 letters, digits, `.`, `_`, `+` or `-`"
+            ));
+        }
+        let refs = a.refs.as_ref().map(|r| r.iter()).into_iter().flatten();
+        for (r, oid) in refs {
+            if !git_ref(r) {
+                return Err(format!("git artifact `{name}`: `{}` is not a valid ref name", r.escape_debug()));
+            }
+            if !object_id(oid) {
+                return Err(format!(
+                    "git artifact `{name}`: ref {r} points to `{}`, not an object id",
+                    oid.escape_debug()
+                ));
+            }
+        }
+        if let Some(h) = &a.head
+            && !a.refs.as_ref().is_some_and(|r| r.contains_key(h))
+        {
+            return Err(format!("git artifact `{name}`: head `{}` is not one of its refs", h.escape_debug()));
+        }
+        if let Some(p) = a.prerequisites.iter().find(|p| !object_id(p)) {
+            return Err(format!("git artifact `{name}`: prerequisite `{}` is not an object id", p.escape_debug()));
+        }
+        Ok(())
+    }
+
+    /// An image artifact's name is the reference written in the spec: registry host,
+    /// repository (the distribution grammar) and a tag or digest. The repository becomes
+    /// `<store>/oci/<repository>/` and a path at the target registry.
+    pub(super) fn check_image(a: &Artifact) -> Result<(), String> {
+        if a.name.chars().any(char::is_control) {
+            return Err(format!("image artifact `{}` is not a valid reference", a.name.escape_debug()));
+        }
+        crate::oci::Reference::parse(&a.name).map(drop).map_err(|e| format!("{e:#}"))
+    }
+
+    pub(super) fn check_debian(a: &Artifact) -> Result<(), String> {
+        let version = a.version.as_deref().unwrap_or_default();
+        if !deb_package(&a.name) || !deb_version(version) {
+            return Err(format!(
+                "debian artifact `{}`: `{}` is not a valid package name and version",
+                a.name.escape_debug(),
+                version.escape_debug()
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -379,6 +498,45 @@ mod tests {
             blobs,
         }
         .check()
+    }
+
+    #[test]
+    fn git_names_follow_check_ref_format() {
+        for good in ["refs/heads/main", "refs/tags/v1.0", "refs/heads/stable/2024.1", "refs/heads/ünïcode"] {
+            assert!(names::git_ref(good), "{good}");
+        }
+        for bad in [
+            "heads/main",
+            "refs/heads/x\nupdate-ref refs/heads/main 0",
+            "refs/heads/../x",
+            "refs/heads/.hidden",
+            "refs/heads/x.lock",
+            "refs/heads//x",
+            "refs/heads/x/",
+            "refs/heads/x.",
+            "refs/heads/a b",
+            "refs/heads/a~1",
+            "refs/heads/a^",
+            "refs/heads/a:b",
+            "refs/heads/a?",
+            "refs/heads/a*",
+            "refs/heads/a[",
+            "refs/heads/a\\b",
+            "refs/heads/a@{1}",
+            "refs/heads/\x7f",
+        ] {
+            assert!(!names::git_ref(bad), "{bad:?}");
+        }
+        assert!(names::git_repository("kolla") && !names::git_repository("../../x") && !names::git_repository("a/b"));
+        assert!(names::object_id(&"a".repeat(40)) && names::object_id(&"0".repeat(64)));
+        assert!(!names::object_id(&"A".repeat(40)) && !names::object_id("HEAD") && !names::object_id(&"a".repeat(41)));
+        assert!(names::deb_package("libc++1") && !names::deb_package("Hello") && !names::deb_package("a\nb"));
+        assert!(
+            names::deb_version("1:2.0~rc1-3") && !names::deb_version("1.0\nPackage: x") && !names::deb_version("x1")
+        );
+        assert!(
+            names::file_name("a-1.0-py3-none-any.whl") && !names::file_name("../a.whl") && !names::file_name("a\tb")
+        );
     }
 
     #[test]

@@ -56,10 +56,11 @@ impl Source {
         let Some(list_path) = list_path else {
             return Ok(Source::File { path: path.to_path_buf(), size: meta.len() });
         };
-        let list_bytes = std::fs::read(&list_path)
+        let list_bytes = read_capped(&list_path, MAX_VOLUME_LIST)
             .map_err(|e| BundleError::NotABundle(format!("volume list {} cannot be read: {e}", list_path.display())))?;
         let sig_path = PathBuf::from(format!("{}.minisig", list_path.display()));
-        let signature = std::fs::read_to_string(&sig_path)
+        let signature = read_capped(&sig_path, super::verify::MAX_SIGNATURE)
+            .and_then(|b| String::from_utf8(b).map_err(|_| io::Error::other("not text")))
             .map_err(|e| BundleError::NotAuthentic(format!("volume list signature {}: {e}", sig_path.display())))?;
         if let Some(keys) = trusted {
             let what = list_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -82,11 +83,20 @@ impl Source {
         }
     }
 
-    /// Check every volume is present with its listed size, before anything is read.
+    /// Check every volume is present with its listed size, and that no other file on the
+    /// media looks like one of its volumes, before anything is read.
     pub fn check_volumes_present(&self) -> Result<(), BundleError> {
         let Source::Volumes { dir, list, .. } = self else { return Ok(()) };
-        for v in &list.volumes {
+        for (i, v) in list.volumes.iter().enumerate() {
             check_volume_name(v)?;
+            let want = super::split::volume_name(&list.bundle, i + 1);
+            if v.name != want {
+                return Err(BundleError::Corrupt(format!(
+                    "the volume list names volume {} `{}`, where `{want}` belongs",
+                    i + 1,
+                    v.name
+                )));
+            }
             let p = dir.join(&v.name);
             match std::fs::metadata(&p) {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -104,7 +114,7 @@ impl Source {
                 Ok(_) => {}
             }
         }
-        Ok(())
+        check_no_extra_volumes(dir, list)
     }
 
     /// The raw (possibly compressed) stream, counting bytes into `bar`.
@@ -142,8 +152,59 @@ impl Source {
         if head.len() >= 262 && &head[257..262] == b"ustar" {
             return Ok(Box::new(stream));
         }
+        // Split volumes promise their bytes: an unknown head in a listed volume is a damaged
+        // volume (exit 1), which reading to the end of the first volume names.
+        if let Source::Volumes { list, .. } = self
+            && let Some(first) = list.volumes.first()
+        {
+            let mut raw = stream;
+            let _ = io::copy(&mut (&mut raw).take(first.size + 1), &mut io::sink());
+            if let Some(f) = fault.lock().unwrap().clone() {
+                return Err(f);
+            }
+        }
         Err(BundleError::NotABundle(format!("{} is neither a zstd stream nor a tar archive", self.describe())))
     }
+}
+
+/// The most a volume list can need: 999 volumes of about 150 bytes each.
+pub const MAX_VOLUME_LIST: u64 = 1 << 20;
+
+/// Read a small file whole, refusing one larger than `limit` before reading it.
+fn read_capped(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    let f = File::open(path)?;
+    let len = f.metadata()?.len();
+    if len > limit {
+        return Err(io::Error::other(format!("it is {len} bytes, more than the {limit} it may have")));
+    }
+    let mut v = Vec::with_capacity(len as usize);
+    f.take(limit).read_to_end(&mut v)?;
+    Ok(v)
+}
+
+/// `cat NAME.airlock.[0-9]*` is the documented way to join volumes by hand: a file that
+/// glob matches but the signed list does not name would be joined into a bundle airlock
+/// called good, so it is an error that names the file.
+fn check_no_extra_volumes(dir: &Path, list: &VolumeList) -> Result<(), BundleError> {
+    let shown = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let entries = std::fs::read_dir(shown).map_err(|e| BundleError::Unreadable(format!("{}: {e}", shown.display())))?;
+    let prefix = format!("{}.airlock.", list.bundle);
+    let mut extra: Vec<String> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.strip_prefix(&prefix).is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit())))
+        .filter(|n| !list.volumes.iter().any(|v| v.name == *n))
+        .collect();
+    extra.sort();
+    if let Some(first) = extra.first() {
+        let more = if extra.len() > 1 { format!(" (and {} more)", extra.len() - 1) } else { String::new() };
+        return Err(BundleError::Corrupt(format!(
+            "{first}{more} is beside the volumes of {} but not in their signed volume list: \
+             `cat {prefix}[0-9]*` would join it into the bundle; move it away",
+            list.bundle
+        )));
+    }
+    Ok(())
 }
 
 fn check_volume_name(v: &Volume) -> Result<(), BundleError> {
@@ -187,17 +248,30 @@ impl Read for Watched {
     }
 }
 
+/// The largest zstd window a bundle may need, as a power of two: 32 MiB. `airlock
+/// export` writes frames with a window of at most 8 MiB (level 19); a frame that asks for
+/// more is refused before the decoder allocates it, so a hostile header cannot make
+/// verify hold a large window.
+pub const ZSTD_WINDOW_LOG_MAX: u32 = 25;
+
 /// Decompress `r` on a thread of its own; the returned reader yields the plain stream.
+///
+/// A bundle is exactly one zstd frame: the decoder stops at the end of the first frame,
+/// and any byte after it (a second frame, a skippable frame, padding) is recorded as a
+/// fault before the stream ends, so the reader of the tar stream sees it.
 fn decompress_in_background(r: impl Read + Send + 'static, fault: Fault) -> ChannelReader {
     let (full_tx, full_rx): (SyncSender<(Vec<u8>, usize)>, _) = sync_channel(4);
     let (free_tx, free_rx): (Sender<Vec<u8>>, Receiver<Vec<u8>>) = channel();
     std::thread::spawn(move || {
-        let mut dec = match zstd::Decoder::new(r) {
+        let record = |e: BundleError| {
+            fault.lock().unwrap().get_or_insert(e);
+        };
+        let mut dec = match zstd::Decoder::new(r)
+            .map(zstd::Decoder::single_frame)
+            .and_then(|mut d| d.window_log_max(ZSTD_WINDOW_LOG_MAX).map(|()| d))
+        {
             Ok(d) => d,
-            Err(e) => {
-                let _ = fault.lock().map(|mut f| f.get_or_insert(BundleError::Corrupt(format!("zstd: {e}"))).clone());
-                return;
-            }
+            Err(e) => return record(BundleError::Corrupt(format!("zstd: {e}"))),
         };
         loop {
             let mut buf = free_rx.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK]);
@@ -208,20 +282,43 @@ fn decompress_in_background(r: impl Read + Send + 'static, fault: Fault) -> Chan
                     Ok(k) => n += k,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => {
-                        let mut f = fault.lock().unwrap();
-                        if f.is_none() {
-                            *f = Some(BundleError::Corrupt(format!("zstd stream is truncated or damaged: {e}")));
-                        }
-                        return; // dropping full_tx ends the stream; the fault explains why
+                        // dropping full_tx ends the stream; the fault explains why
+                        return record(BundleError::Corrupt(format!("zstd stream is truncated or damaged: {e}")));
                     }
                 }
             }
-            if n == 0 || full_tx.send((buf, n)).is_err() {
+            if n == 0 {
+                break;
+            }
+            if full_tx.send((buf, n)).is_err() {
                 return;
             }
         }
+        // The frame ended (its checksum checked): nothing may follow it.
+        let mut rest = dec.finish();
+        match io::BufRead::fill_buf(&mut rest) {
+            Ok([]) => {}
+            Ok(after) => record(BundleError::Corrupt(format!(
+                "{} after the zstd frame: a bundle is exactly one zstd frame and nothing after it",
+                trailing_kind(after)
+            ))),
+            Err(e) => record(BundleError::Unreadable(format!("reading after the zstd frame: {e}"))),
+        }
     });
     ChannelReader { rx: full_rx, free: free_tx, cur: Vec::new(), len: 0, pos: 0 }
+}
+
+/// What follows a zstd frame, in words.
+fn trailing_kind(after: &[u8]) -> &'static str {
+    if after.starts_with(&ZSTD_MAGIC) {
+        "a second zstd frame"
+    } else if after.len() >= 4 && after[0] & 0xF0 == 0x50 && after[1..4] == [0x2A, 0x4D, 0x18] {
+        "a skippable zstd frame"
+    } else if after.iter().all(|&b| b == 0) {
+        "zero padding"
+    } else {
+        "data"
+    }
 }
 
 struct ChannelReader {

@@ -27,8 +27,13 @@ use super::reader::{Fault, Source, io_fault};
 use super::sign::{KeyId, PublicKey, Signature};
 
 const CHUNK: usize = 1 << 20;
-const MAX_MANIFEST: u64 = 512 << 20;
-const MAX_SIGNATURE: u64 = 4096;
+/// The largest `manifest.json` airlock reads: checked against the tar header before a
+/// byte of it is read, so a hostile header cannot make verify allocate more (about
+/// 30,000 Debian packages or 100,000 files fit).
+pub const MAX_MANIFEST: u64 = 64 << 20;
+pub const MAX_SIGNATURE: u64 = 4096;
+/// Tar blocks: members are padded to them, and two zero blocks end the archive.
+const BLOCK: u64 = 512;
 
 /// A bundle whose signature, manifest and every byte have been checked.
 #[derive(Debug)]
@@ -55,11 +60,10 @@ impl VerifiedBundle {
 pub enum BlobSink<'a> {
     /// Hash and drop (`airlock verify`).
     Discard,
-    /// Also write blobs the store lacks into a staging area (`airlock import`). Blobs the
-    /// store already holds (content-addressed, checked when they were stored) are not
-    /// re-read from the bundle when it can seek past them, nor hashed again: import uses
-    /// the store's copy, so every byte it imports has been checked, and a re-import reads
-    /// little more than the head of the bundle.
+    /// Also write blobs the store lacks into a staging area (`airlock import`). Every
+    /// byte of the bundle is still read and hashed, blobs the store already holds
+    /// included, so import refuses exactly what verify refuses; only the copy is skipped
+    /// for those.
     Stage(&'a Store, &'a Staging),
 }
 
@@ -175,13 +179,23 @@ fn read_small(
     declared: Option<u64>,
     fault: &Fault,
 ) -> Result<Vec<u8>, BundleError> {
-    if declared.is_some_and(|d| d > limit) {
-        return Err(BundleError::Corrupt(format!("{name} is larger than {limit} bytes")));
+    let too_large = |size: Option<u64>| {
+        let size = size.map_or_else(|| "larger than that".to_string(), |d| format!("{d} bytes"));
+        BundleError::Corrupt(format!(
+            "{name} is {size}: airlock reads at most {limit} bytes ({}) of it",
+            indicatif::HumanBytes(limit)
+        ))
+    };
+    if let Some(d) = declared
+        && d > limit
+    {
+        return Err(too_large(Some(d)));
     }
-    let mut v = Vec::new();
+    // The declared size is at most `limit`: reserve it, so reading never doubles the buffer.
+    let mut v = Vec::with_capacity(usize::try_from(declared.unwrap_or(0)).unwrap_or(0));
     r.take(limit + 1).read_to_end(&mut v).map_err(|e| io_fault(fault, e))?;
     if v.len() as u64 > limit {
-        return Err(BundleError::Corrupt(format!("{name} is larger than {limit} bytes")));
+        return Err(too_large(None));
     }
     if let Some(d) = declared
         && (v.len() as u64) < d
@@ -247,23 +261,18 @@ impl Expected {
     }
 }
 
-fn check_sums(m: &Manifest, head: &Head, sums: &[u8]) -> Result<(), BundleError> {
-    let want = super::sums::render(m, &Digest::of(&head.manifest_bytes), &Digest::of(head.signature.as_bytes()));
-    if sums != want.as_slice() {
-        return Err(BundleError::Corrupt(format!("{MEMBER_SUMS} does not match the manifest")));
-    }
-    Ok(())
+/// The `SHA256SUMS` member the manifest and its signature imply.
+fn sums_for(m: &Manifest, head: &Head) -> Vec<u8> {
+    super::sums::render(m, &Digest::of(&head.manifest_bytes), &Digest::of(head.signature.as_bytes()))
 }
 
-/// Is this blob already in the store that an import stages into?
-fn already_held(sink: &BlobSink, d: &Digest) -> bool {
-    matches!(sink, BlobSink::Stage(store, _) if store.contains(d))
-}
-
-/// Where a blob's bytes go besides the hasher. Callers skip blobs [`already_held`] first.
+/// Where a blob's bytes go besides the hasher: nowhere for verify, or for import the
+/// staging area, unless the store already holds the blob (its bytes are hashed all the
+/// same, so import and verify refuse the same bundles).
 fn sink_file(sink: &BlobSink, d: &Digest) -> Result<Option<File>, BundleError> {
     match sink {
         BlobSink::Discard => Ok(None),
+        BlobSink::Stage(store, _) if store.contains(d) => Ok(None),
         BlobSink::Stage(_, staging) => staging.create(d).map(Some).map_err(|e| BundleError::Local(format!("{e:#}"))),
     }
 }
@@ -309,6 +318,8 @@ struct Walk<'a> {
     index: usize,
     /// Members derived from the manifest that must come next (the OCI layout files).
     derived: std::collections::VecDeque<(&'static str, Vec<u8>)>,
+    /// Where the last member's data (padded to a block) ends in the tar stream.
+    end: u64,
 }
 
 impl<'a> Walk<'a> {
@@ -322,6 +333,7 @@ impl<'a> Walk<'a> {
             names: HashSet::new(),
             index: 0,
             derived: Default::default(),
+            end: 0,
         }
     }
 
@@ -347,6 +359,7 @@ impl<'a> Walk<'a> {
             return Err(BundleError::Corrupt(format!("member {rel} appears twice")));
         }
         let size = entry.header().size().map_err(|e| io_fault(fault, e))?;
+        self.end = entry.raw_file_position().saturating_add(size.div_ceil(BLOCK).saturating_mul(BLOCK));
         let index = self.index;
         self.index += 1;
         match index {
@@ -375,8 +388,15 @@ impl<'a> Walk<'a> {
                 Err(BundleError::Corrupt(format!("member {rel} comes where {MEMBER_SUMS} belongs")))
             }
             2 => {
-                let sums = read_small(entry, MEMBER_SUMS, MAX_MANIFEST, Some(size), fault)?;
-                check_sums(&self.checked.as_ref().expect("head checked").0, &self.head, &sums)?;
+                // Derived from the manifest: its exact length is known before it is read.
+                let want = sums_for(&self.checked.as_ref().expect("head checked").0, &self.head);
+                if size != want.len() as u64 {
+                    return Err(BundleError::Corrupt(format!("{MEMBER_SUMS} does not match the manifest")));
+                }
+                let sums = read_small(entry, MEMBER_SUMS, size, Some(size), fault)?;
+                if sums != want {
+                    return Err(BundleError::Corrupt(format!("{MEMBER_SUMS} does not match the manifest")));
+                }
                 Ok(None)
             }
             _ if !self.derived.is_empty() => {
@@ -384,7 +404,10 @@ impl<'a> Walk<'a> {
                 if rel.as_str() != name {
                     return Err(BundleError::Corrupt(format!("member {rel} comes where {name} belongs")));
                 }
-                let have = read_small(entry, name, MAX_MANIFEST, Some(size), fault)?;
+                if size != want.len() as u64 {
+                    return Err(BundleError::Corrupt(format!("{name} does not match the manifest")));
+                }
+                let have = read_small(entry, name, size, Some(size), fault)?;
                 if have != want {
                     return Err(BundleError::Corrupt(format!("{name} does not match the manifest")));
                 }
@@ -417,19 +440,45 @@ impl<'a> Walk<'a> {
     }
 }
 
-/// Past the last member only zero padding may follow; reading it to the end also checks
-/// the zstd frame checksum and the last volume.
-fn check_tail(rest: &mut dyn Read, fault: &Fault) -> Result<(), BundleError> {
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = rest.read(&mut buf).map_err(|e| io_fault(fault, e))?;
+/// The end of the archive, once tar has stopped reading members at `consumed` bytes into
+/// the stream (after the last member, or after the first zero block): exactly two zero
+/// blocks must follow the last member's data, and nothing after them. Reading to the end
+/// also lets the zstd reader check its frame (checksum, nothing after it) and the volume
+/// reader check the last volume.
+fn check_end(rest: &mut dyn Read, consumed: u64, end: u64, fault: &Fault) -> Result<(), BundleError> {
+    let already = consumed.saturating_sub(end).min(2 * BLOCK);
+    let need = usize::try_from(2 * BLOCK - already).expect("at most two blocks");
+    let mut buf = [0u8; 2 * BLOCK as usize];
+    let mut got = 0;
+    while got < need {
+        let n = rest.read(&mut buf[got..need]).map_err(|e| io_fault(fault, e))?;
         if n == 0 {
-            return Ok(());
+            break;
         }
-        if buf[..n].iter().any(|&b| b != 0) {
-            return Err(BundleError::Corrupt("data after the end of the archive".into()));
-        }
+        got += n;
     }
+    if let Some(f) = fault.lock().unwrap().clone() {
+        return Err(f);
+    }
+    if buf[..got].iter().any(|&b| b != 0) {
+        return Err(BundleError::Corrupt("data after the end of the archive".into()));
+    }
+    if got < need {
+        return Err(BundleError::Corrupt(
+            "truncated: the archive ends without its end-of-archive marker (two 512-byte zero blocks)".into(),
+        ));
+    }
+    let mut probe = [0u8; 1];
+    let more = rest.read(&mut probe).map_err(|e| io_fault(fault, e))?;
+    if let Some(f) = fault.lock().unwrap().clone() {
+        return Err(f);
+    }
+    if more != 0 {
+        return Err(BundleError::Corrupt(
+            "data after the end of the archive: its two zero blocks must be the last bytes of the tar stream".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// A stream (compressed, split, or any reader): blobs are handed to hashing workers chunk
@@ -443,7 +492,7 @@ fn verify_stream(
     let fault = Fault::default();
     let stream = source.tar_stream(&fault, bar)?;
     let fail = |e: std::io::Error| io_fault(&fault, e);
-    let mut archive = tar::Archive::new(stream);
+    let mut archive = tar::Archive::new(Counted { inner: stream, n: 0 });
     let mut entries = archive.entries().map_err(fail)?;
 
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
@@ -465,15 +514,6 @@ fn verify_stream(
             for entry in entries.by_ref() {
                 let mut entry = entry.map_err(fail)?;
                 let Some((digest, size)) = walk.member(&mut entry, &fault)? else { continue };
-                if already_held(sink, &digest) {
-                    let got = std::io::copy(&mut entry, &mut std::io::sink()).map_err(fail)?;
-                    if got != size {
-                        return Err(BundleError::Corrupt(format!(
-                            "truncated: blob {digest} ends after {got} of {size} bytes"
-                        )));
-                    }
-                    continue;
-                }
                 let file = sink_file(sink, &digest)?;
                 let (tx, rx) = unbounded();
                 jobs_tx.send(Job { digest, chunks: rx, file }).expect("workers alive");
@@ -510,15 +550,15 @@ fn verify_stream(
         return Err(f);
     }
     result?;
-    check_tail(&mut archive.into_inner(), &fault)?;
-    if let Some(f) = fault.lock().unwrap().clone() {
-        return Err(f);
-    }
+    let end = walk.end;
     let (manifest, manifest_digest, signer, expected) = walk.head_done()?;
+    expected.missing(&manifest)?;
+    let mut rest = archive.into_inner();
+    let consumed = rest.n;
+    check_end(&mut rest, consumed, end, &fault)?;
     for o in out_rx {
         check_outcome(&o)?;
     }
-    expected.missing(&manifest)?;
     Ok(VerifiedBundle {
         manifest,
         manifest_digest,
@@ -557,9 +597,12 @@ fn verify_file(
             blobs.push((digest, offset, size));
         }
     }
-    check_tail(&mut archive.into_inner(), &fault)?;
+    let end = walk.end;
     let (manifest, manifest_digest, signer, expected) = walk.head_done()?;
     expected.missing(&manifest)?;
+    let mut rest = archive.into_inner();
+    let consumed = std::io::Seek::stream_position(&mut rest).map_err(unreadable)?;
+    check_end(&mut rest, consumed, end, &fault)?;
     largest_first(
         &blobs,
         |b| b.2,
@@ -582,10 +625,6 @@ fn check_range(
     unreadable: &dyn Fn(std::io::Error) -> BundleError,
 ) -> Result<(), BundleError> {
     use std::os::unix::fs::FileExt;
-    if already_held(sink, digest) {
-        bar.inc(size);
-        return Ok(());
-    }
     let mut out = sink_file(sink, digest)?;
     let mut h = Hasher::new();
     let mut write_error = None;
@@ -648,6 +687,20 @@ fn largest_first<T: Sync>(
     }
 }
 
+/// Counts the bytes tar takes from the stream, to find where the archive ended.
+struct Counted<R> {
+    inner: R,
+    n: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let k = self.inner.read(buf)?;
+        self.n += k as u64;
+        Ok(k)
+    }
+}
+
 fn check_outcome(o: &Outcome) -> Result<(), BundleError> {
     if o.actual != o.digest {
         return Err(BundleError::Corrupt(format!("blob {} is damaged: its bytes hash to {}", o.digest, o.actual)));
@@ -676,7 +729,8 @@ fn verify_dir(
     sink: &BlobSink,
     bar: &ProgressBar,
 ) -> Result<VerifiedBundle, BundleError> {
-    let read = |name: &str, limit: u64| -> Result<Vec<u8>, BundleError> {
+    // `exact`: a member derived from the manifest, whose length is known before it is read.
+    let read = |name: &str, limit: u64, exact: bool| -> Result<Vec<u8>, BundleError> {
         let p = dir.join(name);
         let meta = std::fs::symlink_metadata(&p).map_err(|e| {
             let msg = format!("{}: {e}", p.display());
@@ -689,18 +743,20 @@ fn verify_dir(
         if !meta.is_file() {
             return Err(BundleError::Corrupt(format!("member {name} is not a regular file")));
         }
+        if exact && meta.len() != limit {
+            return Err(BundleError::Corrupt(format!("{name} does not match the manifest")));
+        }
         let f = File::open(&p).map_err(|e| BundleError::Unreadable(format!("{}: {e}", p.display())))?;
         read_small(&mut { f }, name, limit, Some(meta.len()), &Fault::default())
     };
-    let manifest_bytes = read(MEMBER_MANIFEST, MAX_MANIFEST)?;
-    let signature = String::from_utf8(read(MEMBER_SIGNATURE, MAX_SIGNATURE)?)
+    let manifest_bytes = read(MEMBER_MANIFEST, MAX_MANIFEST, false)?;
+    let signature = String::from_utf8(read(MEMBER_SIGNATURE, MAX_SIGNATURE, false)?)
         .map_err(|_| BundleError::NotAuthentic(format!("{MEMBER_SIGNATURE} is not text")))?;
     let head = Head { manifest_bytes, signature };
     let (manifest, manifest_digest, signer) = check_head(&head, trusted)?;
-    check_sums(&manifest, &head, &read(MEMBER_SUMS, MAX_MANIFEST)?)?;
     let derived = super::layout::members(&manifest);
-    for (name, want) in &derived {
-        if read(name, MAX_MANIFEST)? != *want {
+    for (name, want) in std::iter::once((MEMBER_SUMS, sums_for(&manifest, &head))).chain(derived.iter().cloned()) {
+        if read(name, want.len() as u64, true)? != want {
             return Err(BundleError::Corrupt(format!("{name} does not match the manifest")));
         }
     }

@@ -154,24 +154,43 @@ pub fn write_bundle(
     }
 }
 
-/// An export replaces an earlier export of the same bundle in the same directory: remove
-/// its files that this one did not write (a whole file after a split, surplus volumes),
-/// so that `cat NAME.airlock.[0-9]*` is always this bundle.
+/// An export with `--force` replaces an earlier export of the same bundle in the same
+/// directory: remove its files that this one did not write (a whole file after a split,
+/// surplus volumes), so that `cat NAME.airlock.[0-9]*` is always this bundle.
 fn remove_stale(dir: &Path, stem: &str, keep: &[PathBuf]) -> Result<()> {
+    for path in bundle_files(dir, stem)? {
+        if !keep.iter().any(|k| k.file_name() == path.file_name()) {
+            std::fs::remove_file(&path).with_context(|| format!("removing the stale {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The files of bundle `stem` in `dir`, in any of its forms: `STEM.airlock`, its volumes
+/// `STEM.airlock.NNN` and their list and signature. These are what an export of `stem`
+/// into `dir` writes or replaces.
+pub fn bundle_files(dir: &Path, stem: &str) -> Result<Vec<PathBuf>> {
     let whole = format!("{stem}.airlock");
     let prefix = format!("{stem}.airlock.");
-    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+    };
+    for entry in entries {
         let path = entry?.path();
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
         let ours = name == whole
             || name.strip_prefix(&prefix).is_some_and(|rest| {
                 rest.bytes().all(|b| b.is_ascii_digit()) || rest == "volumes" || rest == "volumes.minisig"
             });
-        if ours && !keep.iter().any(|k| k.file_name() == path.file_name()) {
-            std::fs::remove_file(&path).with_context(|| format!("removing the stale {}", path.display()))?;
+        if ours {
+            out.push(path);
         }
     }
-    Ok(())
+    out.sort();
+    Ok(out)
 }
 
 fn header(path: &str, size: u64, mtime: u64) -> Result<tar::Header> {

@@ -9,6 +9,10 @@ use crate::bundle::writer::Compression;
 /// Writes `<name>-<version>.airlock` into the output directory, or with `--split` the
 /// volumes `<name>-<version>.airlock.001`, `.002`, ... and their signed list
 /// `<name>-<version>.airlock.volumes`. The same lock and cache give a byte-identical bundle.
+///
+/// An export never replaces a bundle of the same name and version already in the output
+/// directory unless `--force`, and never replaces its own `--since` base, even with
+/// `--force`: bump the version for a differential bundle.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// The lock to export
@@ -49,4 +53,9 @@ pub struct ExportArgs {
     /// zstd worker threads (default: the number of cores); the output does not depend on it
     #[arg(long, value_name = "N")]
     pub threads: Option<u32>,
+
+    /// Replace a bundle of the same name and version already in the output directory
+    /// (its file or volumes); the `--since` base is never replaced
+    #[arg(long)]
+    pub force: bool,
 }

@@ -123,6 +123,12 @@ pub struct ImportArgs {
     #[arg(long, env = "AIRLOCK_PYTHON_USERNAME", value_name = "USER")]
     pub python_username: Option<String>,
 
+    /// Import a bundle older than one already imported under its name (a lower
+    /// version, or the same version created earlier); refused by default, as replaying
+    /// an old signed bundle would roll the site back
+    #[arg(long)]
+    pub allow_downgrade: bool,
+
     /// Also trust this public key (minisign format) for this run
     #[arg(long = "trusted-key", value_name = "FILE")]
     pub trusted_keys: Vec<PathBuf>,

@@ -8,8 +8,8 @@ use crate::bundle::manifest::{
     self, Artifact, Base, BlobDescriptor, GIT_BUNDLE_MEDIA_TYPE, Kind, MANIFEST_MEDIA_TYPE, Manifest,
 };
 use crate::bundle::sign::SecretKey;
-use crate::bundle::verify::read_head;
-use crate::bundle::writer::{WriteOptions, write_bundle};
+use crate::bundle::verify::{MAX_MANIFEST, read_head};
+use crate::bundle::writer::{WriteOptions, bundle_files, write_bundle};
 use crate::cli::ExportArgs;
 use crate::digest::Digest;
 use crate::exit::ExitStatus;
@@ -36,6 +36,7 @@ pub fn export(args: &ExportArgs, cx: &Ctx) -> CmdResult {
         bail!("version `{version}` must be 1-128 letters, digits, `.`, `_`, `+` or `-`");
     }
     let base = args.since.as_ref().map(|p| load_base(p)).transpose()?;
+    check_outputs(args, &format!("{}-{version}", lock.name))?;
     let git = git_artifacts(&lock, &cache, base.as_ref(), &store)?;
     let manifest = build_manifest(&lock, &version, base.as_ref(), git)?;
     for b in &manifest.blobs {
@@ -95,6 +96,39 @@ pub fn export(args: &ExportArgs, cx: &Ctx) -> CmdResult {
     Ok(ExitStatus::Success)
 }
 
+/// Refuse to replace a bundle already in the output directory (unless `--force`), and
+/// ever to replace the `--since` base: a differential bundle whose version was not bumped
+/// has the base's file name, and writing it would destroy the base.
+fn check_outputs(args: &ExportArgs, stem: &str) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let existing = bundle_files(&args.output, stem)?;
+    if let Some(since) = &args.since {
+        let name = since.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let base_stem = name.rsplit_once(".airlock").map_or(name.as_str(), |(stem, _)| stem);
+        let dir = since.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        let mut base_files = bundle_files(dir, base_stem)?;
+        base_files.push(since.clone());
+        let id = |p: &std::path::Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+        let base_ids: BTreeSet<_> = base_files.iter().filter_map(|p| id(p)).collect();
+        if let Some(clash) = existing.iter().find(|p| id(p).is_some_and(|i| base_ids.contains(&i))) {
+            bail!(
+                "exporting {stem} would replace {}, which is its own --since base: give the new bundle \
+                 another version (`version:` in the spec, or --version) or another output directory (-o)",
+                clash.display()
+            );
+        }
+    }
+    if !args.force
+        && let Some(first) = existing.first()
+    {
+        bail!(
+            "{} already exists: pass --force to replace it, or choose another output directory (-o)",
+            first.display()
+        );
+    }
+    Ok(())
+}
+
 /// The base of a differential bundle: its identity, and every blob it carried or named.
 struct BaseInfo {
     base: Base,
@@ -105,6 +139,10 @@ struct BaseInfo {
 
 fn load_base(path: &std::path::Path) -> Result<BaseInfo> {
     let bytes = if path.is_file() && path.file_name().is_some_and(|n| n == "manifest.json") {
+        let len = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?.len();
+        if len > MAX_MANIFEST {
+            bail!("{} is {len} bytes, more than the {MAX_MANIFEST} a manifest may have", path.display());
+        }
         std::fs::read(path).with_context(|| format!("reading {}", path.display()))?
     } else {
         read_head(path).map_err(|e| anyhow::anyhow!("reading the base bundle {}: {e}", path.display()))?.manifest_bytes

@@ -85,6 +85,11 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
             );
         }
     };
+    // Rollback and base checks: before anything is kept or planned.
+    if let Err(e) = super::import_guard::check(&store, &bundle, args.allow_downgrade) {
+        staging.discard();
+        return Err(e);
+    }
     let digests: Vec<_> = bundle.manifest.blobs.iter().map(|b| b.digest).collect();
     staging.promote(&digests).context("moving verified blobs into the store")?;
 
@@ -207,6 +212,7 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
         receipt_bytes.push(b'\n');
         hook::pause("receipt");
         let receipt_path = store.write_receipt(&bundle.id(), &receipt_bytes)?;
+        super::import_guard::record(&store, &bundle)?;
         Ok((placed, receipt, receipt_path))
     })();
     let (placed, receipt, receipt_path) = match outcome {

@@ -3,6 +3,7 @@
 
 mod export;
 mod import;
+mod import_guard;
 mod inspect;
 mod key;
 mod mirror;

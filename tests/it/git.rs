@@ -97,7 +97,7 @@ fn full_then_incremental_bundles_import_and_match_upstream() {
     // A site that never got v1 is told so, and nothing changes there.
     let other = TestContext::new();
     crate::common::copy_dir(&cx.config().join("trusted"), &other.config().join("trusted"));
-    other.run(&["import", v2.to_str().unwrap()]).fails(2, "import `src-1` first. No ref was changed");
+    other.run(&["import", v2.to_str().unwrap()]).fails(2, "import the base bundle `src-1` first");
     assert!(!other.store().join("git/service.git").exists());
 }
 

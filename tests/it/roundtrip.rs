@@ -141,7 +141,10 @@ fn split_volumes_cat_to_the_bundle_and_verify() {
     // Exporting again into the same directory with larger volumes leaves no stale volume
     // behind, so `cat` of the volumes is still exactly the bundle.
     let lock = spec.with_extension("lock");
-    cx.run(&["export", "--lock", lock.to_str().unwrap(), "-o", split.to_str().unwrap(), "--split", "2KiB"]).ok();
+    cx.run(&["export", "--lock", lock.to_str().unwrap(), "-o", split.to_str().unwrap(), "--split", "2KiB"])
+        .fails(2, "fixtures-1.0.airlock.001 already exists: pass --force to replace it");
+    cx.run(&["export", "--lock", lock.to_str().unwrap(), "-o", split.to_str().unwrap(), "--split", "2KiB", "--force"])
+        .ok();
     let list: serde_json::Value =
         serde_json::from_slice(&std::fs::read(split.join("fixtures-1.0.airlock.volumes")).unwrap()).unwrap();
     let mut listed: Vec<String> =
@@ -175,6 +178,9 @@ fn differential_bundle_carries_only_new_blobs() {
     let v2 = cx.bundle(&spec, "v2", &["--since", v1.to_str().unwrap()]).join("fixtures-1.1.airlock");
     let i = cx.run(&["--json", "inspect", v2.to_str().unwrap()]).ok().json();
     assert_eq!(i["base"]["version"], "1.0");
+    // The signed manifest names its base by manifest digest, the base's identity.
+    let v1_digest = cx.run(&["--json", "verify", v1.to_str().unwrap()]).ok().json()["manifest"].clone();
+    assert_eq!(i["base"]["manifest"], v1_digest);
     assert_eq!(i["artifacts"].as_array().unwrap().len(), 20);
     assert_eq!(i["blobBytes"], 13, "only the new file travels: the git repository did not change");
 
@@ -183,13 +189,114 @@ fn differential_bundle_carries_only_new_blobs() {
     std::fs::create_dir_all(other.config()).unwrap();
     crate::common::copy_dir(&cx.config().join("trusted"), &other.config().join("trusted"));
     other.run(&["key", "apt", "generate", "--no-password"]).ok();
-    other.run(&["import", v2.to_str().unwrap()]).fails(2, "import the base bundle `fixtures-1.0` first");
-    assert!(other.store_files().iter().all(|f| !f.starts_with("repository/")));
+    // Before any target is planned: the cause names the base by name and manifest digest.
+    let refused = other.run(&["import", v2.to_str().unwrap()]).fails(2, "import the base bundle `fixtures-1.0` first");
+    let digest = v1_digest.as_str().unwrap();
+    assert!(refused.stderr.contains(&format!("on top of fixtures-1.0 (manifest {digest})")), "{}", refused.stderr);
+    assert!(!refused.stderr.contains("os error"), "{}", refused.stderr);
+    assert_eq!(other.store_files(), Vec::<String>::new(), "nothing was imported");
     // With its base, it applies on top.
     other.run(&["import", v1.to_str().unwrap()]).ok();
     let r = other.run(&["--json", "import", v2.to_str().unwrap()]).ok().json();
     assert_eq!(r["added"], 1);
     assert_eq!(std::fs::read(other.store().join("repository/raw/extra/new.txt")).unwrap(), b"added in 1.1\n");
+
+    // A store that imported the base before airlock kept `imported.json` knows it from
+    // the base's receipt.
+    let older = TestContext::new();
+    crate::common::copy_dir(&other.config(), &older.config());
+    older.run(&["import", v1.to_str().unwrap()]).ok();
+    std::fs::remove_file(older.store().join("imported.json")).unwrap();
+    older.run(&["import", v2.to_str().unwrap()]).ok();
+}
+
+/// Files under the store and their contents (what an import that is refused must not touch).
+fn store_tree(cx: &TestContext) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = walkdir::WalkDir::new(cx.store())
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file() && e.file_name() != ".import.lock")
+        .map(|e| (e.path().strip_prefix(cx.store()).unwrap().display().to_string(), std::fs::read(e.path()).unwrap()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn an_older_bundle_is_refused_unless_downgrade_is_allowed() {
+    let cx = TestContext::new();
+    cx.key();
+    let spec = cx.fixtures();
+    let v1 = cx.bundle(&spec, "v1", &[]).join("fixtures-1.0.airlock");
+    let yaml = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(&spec, yaml.replace("version: \"1.0\"", "version: \"1.10\"")).unwrap();
+    let v2 = cx.bundle(&spec, "v2", &[]).join("fixtures-1.10.airlock");
+    cx.run(&["import", v2.to_str().unwrap()]).ok();
+    let before = store_tree(&cx);
+    // 1.0 sorts before 1.10 (digits compare as numbers), whatever the files hold.
+    let refused = cx.run(&["import", v1.to_str().unwrap()]).fails(2, "is older than fixtures-1.10 (created ");
+    assert!(refused.stderr.contains("error: fixtures-1.0 (created "), "{}", refused.stderr);
+    assert!(store_tree(&cx) == before, "a refused downgrade changes nothing in the store");
+    let r = cx.run(&["--json", "import", v1.to_str().unwrap(), "--allow-downgrade"]).ok().json();
+    assert_eq!(r["bundle"], "fixtures-1.0");
+    // The newest stays the reference: 1.0 is still older than 1.10.
+    cx.run(&["import", v1.to_str().unwrap()]).fails(2, "refusing to roll back; pass --allow-downgrade");
+    cx.run(&["import", v2.to_str().unwrap()]).ok();
+
+    // Same version, created earlier: also older. `created` is the lock's `resolved` time.
+    let lock = spec.with_extension("lock");
+    let text = std::fs::read_to_string(&lock).unwrap();
+    let resolved = serde_json::from_str::<serde_json::Value>(&text).unwrap()["resolved"].as_str().unwrap().to_string();
+    std::fs::write(&lock, text.replace(&resolved, "2020-01-01T00:00:00Z")).unwrap();
+    let lock_s = lock.to_str().unwrap();
+    cx.run(&["export", "--lock", lock_s, "-o", cx.path("early").to_str().unwrap()]).ok();
+    let early = cx.path("early/fixtures-1.10.airlock");
+    cx.run(&["import", early.to_str().unwrap()]).fails(2, "fixtures-1.10 (created 2020-01-01T00:00:00Z) is older than");
+    // Importing the same bundle again is not a downgrade: an import resumes that way.
+    cx.run(&["import", v2.to_str().unwrap()]).ok();
+}
+
+#[test]
+fn export_never_replaces_a_bundle_nor_its_own_base() {
+    let cx = TestContext::new();
+    cx.key();
+    let spec = cx.fixtures();
+    let out = cx.bundle(&spec, "out", &[]);
+    let base = out.join("fixtures-1.0.airlock");
+    let base_bytes = std::fs::read(&base).unwrap();
+    let lock = spec.with_extension("lock");
+    let export = |extra: &[&str]| {
+        let mut args = vec!["export", "--lock", lock.to_str().unwrap(), "-o", out.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        cx.run(&args)
+    };
+    export(&[]).fails(2, "fixtures-1.0.airlock already exists: pass --force to replace it");
+    // A differential bundle whose version was not bumped has its base's name: writing it
+    // would replace the base with the delta, so it is refused even with --force.
+    std::fs::write(cx.path("spec/files/new.txt"), b"new\n").unwrap();
+    let yaml = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(&spec, yaml.replace("files:\n", "files:\n  - path: extra/new.txt\n    source: files/new.txt\n"))
+        .unwrap();
+    cx.mirror(&spec).ok();
+    for force in [&[][..], &["--force"][..]] {
+        let mut args = vec!["--since", base.to_str().unwrap()];
+        args.extend_from_slice(force);
+        export(&args).fails(2, "which is its own --since base");
+        assert!(std::fs::read(&base).unwrap() == base_bytes, "the base bundle is intact");
+    }
+    // Split volumes of the base are protected the same way, whichever volume is named.
+    let vols = cx.path("vols");
+    let lock_s = lock.to_str().unwrap();
+    cx.run(&["export", "--lock", lock_s, "-o", vols.to_str().unwrap(), "--split", "4KiB"]).ok();
+    let v2 = vols.join("fixtures-1.0.airlock.002");
+    let v2_bytes = std::fs::read(&v2).unwrap();
+    cx.run(&["export", "--lock", lock_s, "-o", vols.to_str().unwrap(), "--since", v2.to_str().unwrap(), "--force"])
+        .fails(2, "which is its own --since base");
+    assert!(std::fs::read(&v2).unwrap() == v2_bytes);
+    // Another version beside the base is fine.
+    export(&["--since", base.to_str().unwrap(), "--version", "1.1"]).ok();
+    assert!(std::fs::read(&base).unwrap() == base_bytes);
+    cx.run(&["verify", out.join("fixtures-1.1.airlock").to_str().unwrap()]).ok();
 }
 
 #[test]

@@ -103,19 +103,21 @@ pub fn registry_tags_resolve(host: &str, repo: &str) -> BTreeMap<String, String>
     out
 }
 
-/// What an import made visible in a store: the repositories' files (but the apt
+/// What an import made visible in a store: the repositories' files (but the records of
+/// imports, `receipts/` and `imported.json`, which are dated; the apt
 /// Release files, dated when written, and the apt indexes' `by-hash/` copies, named by
 /// their digest like blobs), each git repository's refs and HEAD, the image tags.
 pub fn visible(store: &Path) -> BTreeMap<String, String> {
-    let mut out: BTreeMap<String, String> = tree(store, &["blobs", "receipts", "git", "tmp", "staging", "partial"])
-        .into_iter()
-        .filter(|(p, v)| {
-            v != "dir"
-                && p != ".import.lock"
-                && !p.contains("/by-hash/")
-                && !["Release", "InRelease", "Release.gpg"].iter().any(|r| p.ends_with(&format!("/{r}")))
-        })
-        .collect();
+    let mut out: BTreeMap<String, String> =
+        tree(store, &["blobs", "receipts", "imported.json", "git", "tmp", "staging", "partial"])
+            .into_iter()
+            .filter(|(p, v)| {
+                v != "dir"
+                    && p != ".import.lock"
+                    && !p.contains("/by-hash/")
+                    && !["Release", "InRelease", "Release.gpg"].iter().any(|r| p.ends_with(&format!("/{r}")))
+            })
+            .collect();
     if let Ok(rd) = std::fs::read_dir(store.join("git")) {
         for e in rd {
             let repo = e.unwrap().path();
