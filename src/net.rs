@@ -258,6 +258,16 @@ pub struct Net {
     opts: NetOptions,
 }
 
+/// TLS for every client and for `airlock serve`: rustls with the `ring` provider, installed
+/// once as the process default (reqwest and rustls pick it up from there).
+pub fn install_tls_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Fails only if a provider is installed already, which is as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 impl Net {
     pub fn new(opts: &NetOptions) -> Result<Self> {
         Self::build(opts, |b| b)
@@ -265,6 +275,7 @@ impl Net {
 
     /// A client with the common settings, adjusted by `adjust` (a redirect policy).
     pub fn build(opts: &NetOptions, adjust: impl FnOnce(ClientBuilder) -> ClientBuilder) -> Result<Self> {
+        install_tls_provider();
         let builder = Client::builder()
             .connect_timeout(opts.connect_timeout)
             .timeout(opts.timeout)

@@ -25,6 +25,7 @@ pub fn config(cert: &Path, key: &Path) -> Result<Arc<tokio_rustls::rustls::Serve
     }
     let key =
         PrivateKeyDer::from_pem_file(key).map_err(|e| anyhow!("reading the private key {}: {e}", key.display()))?;
+    crate::net::install_tls_provider();
     let mut cfg = tokio_rustls::rustls::ServerConfig::builder()
         .with_no_client_auth()
         .with_single_cert(certs, key)
