@@ -11,6 +11,7 @@ mod interrupt;
 mod keys;
 mod mirror;
 mod python;
+mod python_resolve;
 mod raw_http;
 mod roundtrip;
 mod serve;

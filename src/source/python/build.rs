@@ -162,6 +162,7 @@ pub struct Hooks {
     /// `major.minor` -> the interpreter that has it (or why none does).
     interpreters: Mutex<HashMap<String, Result<PathBuf, String>>>,
     venvs: Mutex<HashMap<String, PathBuf>>,
+    count: std::sync::atomic::AtomicUsize,
 }
 
 impl Hooks {
@@ -171,7 +172,7 @@ impl Hooks {
             .or_else(|| std::env::var("AIRLOCK_PYTHON").ok().filter(|s| !s.is_empty()))
             .unwrap_or_else(|| "python3".into());
         let work = tempfile::Builder::new().prefix("airlock-build-").tempdir().context("creating a build directory")?;
-        Ok(Self { python, work, interpreters: Mutex::default(), venvs: Mutex::default() })
+        Ok(Self { python, work, interpreters: Mutex::default(), venvs: Mutex::default(), count: Default::default() })
     }
 
     /// An interpreter of `minor` (`3.11`): the configured one if it is that version, else
@@ -216,21 +217,37 @@ impl Hooks {
         if let Some(v) = self.venvs.lock().expect("not poisoned").get(&key) {
             return Ok(v.clone());
         }
-        let n = self.venvs.lock().expect("not poisoned").len();
-        let dir = self.work.path().join(format!("env-{n}-{}", std::process::id()));
+        let n = self.count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = self.work.path().join(format!("env-{n}"));
         let links = self.work.path().join(format!("links-{n}"));
         std::fs::create_dir_all(&links).with_context(|| format!("creating {}", links.display()))?;
         for (path, name) in files {
-            let to = links.join(name);
-            if !to.exists() {
-                std::os::unix::fs::symlink(path, &to).with_context(|| format!("linking {}", to.display()))?;
-            }
+            let from = std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))?;
+            std::os::unix::fs::symlink(&from, links.join(name)).with_context(|| format!("linking {name}"))?;
         }
-        run(Command::new(python).arg("-m").arg("venv").arg(&dir), "creating a virtualenv for a build hook")?;
+        // A virtualenv without pip takes 0.1 s where ensurepip takes seconds: the
+        // interpreter's own pip installs into it (`pip --python`), when it has one.
+        let own_pip = Command::new(python)
+            .args(["-m", "pip", "--version"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        let mut c = Command::new(python);
+        c.arg("-m").arg("venv");
+        if own_pip {
+            c.arg("--without-pip");
+        }
+        run(c.arg(&dir), "creating a virtualenv for a build hook")?;
         let py = dir.join("bin/python");
         if !requirements.is_empty() {
-            let mut c = Command::new(&py);
-            c.args(["-m", "pip", "install", "--no-index", "--no-cache-dir", "--disable-pip-version-check", "-q"])
+            let mut c = Command::new(if own_pip { python } else { py.as_path() });
+            c.args(["-m", "pip"]);
+            if own_pip {
+                c.arg("--python").arg(&py);
+            }
+            c.args(["install", "--no-index", "--no-cache-dir", "--disable-pip-version-check", "-q"])
                 .arg("--find-links")
                 .arg(&links)
                 .args(requirements)
@@ -238,7 +255,10 @@ impl Hooks {
                 .env_remove("PIP_INDEX_URL")
                 .env_remove("PIP_EXTRA_INDEX_URL")
                 .env_remove("PIP_FIND_LINKS");
-            run(&mut c, &format!("installing the build requirements {} (from the fetched files only)", requirements.join(", ")))?;
+            run(
+                &mut c,
+                &format!("installing the build requirements {} (from the fetched files only)", requirements.join(", ")),
+            )?;
         }
         self.venvs.lock().expect("not poisoned").insert(key, py.clone());
         Ok(py)
