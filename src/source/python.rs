@@ -440,7 +440,11 @@ impl Live<'_, '_, '_> {
             }
             for c in res.chosen.values() {
                 for f in &c.files {
-                    picks.push(Pick { file: f.clone(), chosen_for: format!("{}: {}", point.label, c.why), build: false });
+                    picks.push(Pick {
+                        file: f.clone(),
+                        chosen_for: format!("{}: {}", point.label, c.why),
+                        build: false,
+                    });
                 }
             }
             if self.entry.build_requirements {
@@ -453,7 +457,8 @@ impl Live<'_, '_, '_> {
     /// The build requirements of every sdist in `res`, and theirs, for `env`.
     fn build_closure(&self, env: &Environment, res: &Resolution) -> Result<Vec<Pick>> {
         let mut out = Vec::new();
-        let mut queue: Vec<IndexFile> = res.chosen.values().flat_map(|c| c.files.iter()).filter(|f| is_sdist(f)).cloned().collect();
+        let mut queue: Vec<IndexFile> =
+            res.chosen.values().flat_map(|c| c.files.iter()).filter(|f| is_sdist(f)).cloned().collect();
         let mut seen = BTreeSet::new();
         while let Some(sdist) = queue.pop() {
             if !seen.insert(sdist.filename.clone()) {
@@ -504,10 +509,8 @@ impl Live<'_, '_, '_> {
         sorted.dedup();
         let key = format!("{}\n{}", sorted.join("\n"), env.label);
         memo(&self.session.builds, &key, || {
-            let roots = sorted
-                .iter()
-                .map(|r| Ok((r.clone(), pypi::parse_requirement_line(r)?)))
-                .collect::<Result<Vec<_>>>()?;
+            let roots =
+                sorted.iter().map(|r| Ok((r.clone(), pypi::parse_requirement_line(r)?))).collect::<Result<Vec<_>>>()?;
             // pip builds in an isolated environment resolved without the install's
             // constraints; so is this.
             let req = Request {
@@ -543,8 +546,10 @@ impl Live<'_, '_, '_> {
         let (digest, _) = self.src.fetch(sdist).with_context(what)?;
         let sdist_path = self.src.store.blob_path_for_tool(&digest);
         let venv = self.venv_for(&system.requires, env, &python).with_context(what)?;
-        let extra: Vec<String> = serde_json::from_slice(&self.session.hooks.run_hook(&venv, &system, &sdist_path, "requires").with_context(what)?)
-            .with_context(what)?;
+        let extra: Vec<String> = serde_json::from_slice(
+            &self.session.hooks.run_hook(&venv, &system, &sdist_path, "requires").with_context(what)?,
+        )
+        .with_context(what)?;
         let venv = if extra.is_empty() {
             venv
         } else {
@@ -573,7 +578,10 @@ impl Live<'_, '_, '_> {
                     })
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow!("a download thread panicked")))).collect()
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(anyhow!("a download thread panicked"))))
+                .collect()
         });
         let fetched = fetched.into_iter().collect::<Result<Vec<_>>>()?;
         self.session.hooks.venv(python, reqs, &fetched)

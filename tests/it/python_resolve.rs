@@ -35,7 +35,15 @@ fn quoted(v: &[String]) -> String {
 }
 
 /// A spec resolving `roots` under `constraints` (written beside it) for every pair.
-fn spec(cx: &TestContext, index: &str, roots: &[String], constraints: &[String], pythons: &[&str], platforms: &[&str], extra: &str) -> PathBuf {
+fn spec(
+    cx: &TestContext,
+    index: &str,
+    roots: &[String],
+    constraints: &[String],
+    pythons: &[&str],
+    platforms: &[&str],
+    extra: &str,
+) -> PathBuf {
     std::fs::create_dir_all(cx.path("spec")).unwrap();
     std::fs::write(cx.path("spec/constraints.txt"), constraints.join("\n") + "\n").unwrap();
     cx.spec(&format!(
@@ -46,8 +54,18 @@ fn spec(cx: &TestContext, index: &str, roots: &[String], constraints: &[String],
     ))
 }
 
+/// `(project, version)` pairs.
+type Picks = BTreeSet<(String, String)>;
+
 /// What pip would install for (python, platform): `(project, version)` from its report.
-fn pip_report(cx: &TestContext, index: &str, roots: &[String], constraints: &Path, python: &str, platform: &str) -> BTreeSet<(String, String)> {
+fn pip_report(
+    cx: &TestContext,
+    index: &str,
+    roots: &[String],
+    constraints: &Path,
+    python: &str,
+    platform: &str,
+) -> BTreeSet<(String, String)> {
     require("python3");
     let report = cx.path(&format!("report-{python}-{platform}.json"));
     let mut c = Command::new("python3");
@@ -81,7 +99,9 @@ fn airlock_choice(lock: &serde_json::Value, label: &str) -> BTreeSet<(String, St
         .as_array()
         .unwrap()
         .iter()
-        .filter(|p| p["chosenFor"].as_array().unwrap().iter().any(|c| c.as_str().unwrap().starts_with(&format!("{label}: "))))
+        .filter(|p| {
+            p["chosenFor"].as_array().unwrap().iter().any(|c| c.as_str().unwrap().starts_with(&format!("{label}: ")))
+        })
         .map(|p| (p["project"].as_str().unwrap().to_string(), p["version"].as_str().unwrap().to_string()))
         .collect()
 }
@@ -142,7 +162,8 @@ fn an_unsatisfiable_set_shows_its_derivation() {
 fn a_random_index_resolves_as_pip_does_in_every_environment() {
     let cx = TestContext::new();
     let (up, roots, constraints) = upstream(&cx, "random", &["--seed", "5", "--projects", "64"]);
-    let projects = std::fs::read_dir(up.root.join("pypi/simple")).unwrap().filter(|e| e.as_ref().unwrap().path().is_dir()).count();
+    let projects =
+        std::fs::read_dir(up.root.join("pypi/simple")).unwrap().filter(|e| e.as_ref().unwrap().path().is_dir()).count();
     assert!(projects >= 60, "{projects} projects");
     let index = up.url("/pypi/simple/");
     let (pythons, platforms) = (["3.11", "3.12"], ["manylinux_2_28_x86_64", "manylinux_2_17_aarch64"]);
@@ -150,7 +171,7 @@ fn a_random_index_resolves_as_pip_does_in_every_environment() {
     cx.mirror(&spec).ok();
     let lock = read_lock(&spec);
     let c = cx.path("spec/constraints.txt");
-    let pips: Vec<((String, String), BTreeSet<(String, String)>)> = std::thread::scope(|s| {
+    let pips: Vec<((String, String), Picks)> = std::thread::scope(|s| {
         let handles: Vec<_> = pythons
             .iter()
             .flat_map(|py| platforms.iter().map(move |pl| (*py, *pl)))
@@ -239,7 +260,15 @@ fn dynamic_metadata_off_or_without_a_python_says_so_once() {
     let (up, _, _) = upstream(&cx, "build", &["--wheels", build_wheels().to_str().unwrap()]);
     let index = up.url("/pypi/simple/");
     let roots = vec!["aldemo-dynamic".to_string()];
-    let spec1 = spec(&cx, &index, &roots, &[], &["3.11"], &["manylinux_2_28_x86_64", "manylinux_2_28_aarch64"], "    prepare-metadata: false\n");
+    let spec1 = spec(
+        &cx,
+        &index,
+        &roots,
+        &[],
+        &["3.11"],
+        &["manylinux_2_28_x86_64", "manylinux_2_28_aarch64"],
+        "    prepare-metadata: false\n",
+    );
     let run = cx.mirror(&spec1).ok();
     assert_eq!(run.stderr.matches("aldemo_dynamic-1.0.tar.gz").count(), 1, "one warning per mirror:\n{}", run.stderr);
     assert!(run.stderr.contains("prepare-metadata: false"), "{}", run.stderr);

@@ -42,7 +42,8 @@ impl BuildSystem {
     /// Parse a `pyproject.toml`; `None` of it (or no `[build-system]`) is the default.
     pub fn parse(pyproject: Option<&str>, what: &str) -> Result<Self> {
         let Some(text) = pyproject else { return Ok(Self::default()) };
-        let doc: toml::Table = toml::from_str(text).with_context(|| format!("{what}: pyproject.toml does not parse"))?;
+        let doc: toml::Table =
+            toml::from_str(text).with_context(|| format!("{what}: pyproject.toml does not parse"))?;
         let Some(bs) = doc.get("build-system") else { return Ok(Self::default()) };
         let bs = bs.as_table().ok_or_else(|| anyhow!("{what}: pyproject.toml: [build-system] is not a table"))?;
         let strings = |key: &str| -> Result<Option<Vec<String>>> {
@@ -310,8 +311,12 @@ mod tests {
             "x",
         )
         .unwrap();
-        assert_eq!((b.requires, b.backend.as_str(), b.backend_path), (vec!["mybackend>=1".into()], "mybackend", vec![".".into()]));
-        let err = format!("{:#}", BuildSystem::parse(Some("[build-system]\nrequires = 'x'\n"), "x-1.0.tar.gz").unwrap_err());
+        assert_eq!(
+            (b.requires, b.backend.as_str(), b.backend_path),
+            (vec!["mybackend>=1".into()], "mybackend", vec![".".into()])
+        );
+        let err =
+            format!("{:#}", BuildSystem::parse(Some("[build-system]\nrequires = 'x'\n"), "x-1.0.tar.gz").unwrap_err());
         assert!(err.contains("x-1.0.tar.gz") && err.contains("list of strings"), "{err}");
     }
 }

@@ -34,8 +34,8 @@ use anyhow::{Result, anyhow};
 use pep508_rs::pep440_rs::{Operator, Version, VersionSpecifiers};
 use pep508_rs::{ExtraName, Requirement, VersionOrUrl};
 use pubgrub::{
-    Dependencies, DependencyConstraints, DependencyProvider, Derived, External, Map,
-    PackageResolutionStatistics, PubGrubError, Ranges, ReportFormatter, Reporter, Term,
+    Dependencies, DependencyConstraints, DependencyProvider, Derived, External, Map, PackageResolutionStatistics,
+    PubGrubError, Ranges, ReportFormatter, Reporter, Term,
 };
 
 use crate::pypi::{self, DistKind, Environment, IndexFile};
@@ -168,6 +168,9 @@ struct Project {
     offered: Vec<String>,
 }
 
+/// A dependency as read: the project and the requirement line.
+type Edge = (Arc<str>, String);
+
 #[derive(Default)]
 struct State {
     projects: HashMap<String, Arc<Project>>,
@@ -177,7 +180,7 @@ struct State {
     pre_named: HashSet<String>,
     last_choice: HashMap<String, Version>,
     /// The dependencies read for each (package, version): (project, requirement line).
-    edges: HashMap<(Pkg, Version), Vec<(Arc<str>, String)>>,
+    edges: HashMap<(Pkg, Version), Vec<Edge>>,
     order: HashMap<Arc<str>, usize>,
     warnings: Vec<String>,
     missing: HashSet<String>,
@@ -526,7 +529,11 @@ impl<I: Index + ?Sized> DependencyProvider for Provider<'_, I> {
         Ok(v)
     }
 
-    fn get_dependencies(&self, package: &Pkg, version: &Version) -> Result<Dependencies<Pkg, Range, String>, IndexError> {
+    fn get_dependencies(
+        &self,
+        package: &Pkg,
+        version: &Version,
+    ) -> Result<Dependencies<Pkg, Range, String>, IndexError> {
         let deps = match package {
             Pkg::Root => {
                 let roots: Vec<(String, Requirement)> = self.req.roots.to_vec();
@@ -564,7 +571,9 @@ impl<I: Index + ?Sized> DependencyProvider for Provider<'_, I> {
                     match pypi::parse_requirement_line(line) {
                         Ok(r) => lines.push((line.clone(), r)),
                         Err(e) => {
-                            return Ok(Dependencies::Unavailable(format!("has a Requires-Dist that does not parse: {e:#}")));
+                            return Ok(Dependencies::Unavailable(format!(
+                                "has a Requires-Dist that does not parse: {e:#}"
+                            )));
                         }
                     }
                 }
@@ -716,9 +725,7 @@ impl<I: Index + ?Sized> Explain<'_, '_, I> {
             return format!("no version of {} is known", object(p, set));
         };
         if project.offered.is_empty() {
-            return format!(
-                "no index offers project `{name}` (check the project name and the index URL in the spec)"
-            );
+            return format!("no index offers project `{name}` (check the project name and the index URL in the spec)");
         }
         let env = &self.provider.req.env.label;
         let in_set: Vec<&Cand> = project.cands.iter().filter(|c| set.contains(&c.version)).collect();
@@ -793,7 +800,8 @@ impl<I: Index + ?Sized> ReportFormatter<Pkg, Range, String> for Explain<'_, '_, 
             [(p, Term::Positive(r))] if r.as_singleton().is_some() => format!("so {} cannot be used", subject(p, r)),
             [(p, Term::Positive(r))] => format!("so {}", object(p, &r.complement())),
             [(p, Term::Negative(r))] => format!("so {} is needed", object(p, r)),
-            [(p1, Term::Positive(r1)), (p2, Term::Negative(r2))] | [(p2, Term::Negative(r2)), (p1, Term::Positive(r1))] => {
+            [(p1, Term::Positive(r1)), (p2, Term::Negative(r2))]
+            | [(p2, Term::Negative(r2)), (p1, Term::Positive(r1))] => {
                 format!("so {} needs {}", subject(p1, r1), object(p2, r2))
             }
             many => {
@@ -883,7 +891,14 @@ mod tests {
             self.add_file(name, version, "py3-none-any", deps, None)
         }
 
-        fn add_file(&mut self, name: &str, version: &str, tag: &str, deps: &[&str], rp: Option<&str>) -> &mut IndexFile {
+        fn add_file(
+            &mut self,
+            name: &str,
+            version: &str,
+            tag: &str,
+            deps: &[&str],
+            rp: Option<&str>,
+        ) -> &mut IndexFile {
             let filename = format!("{}-{version}-{tag}.whl", name.replace('-', "_"));
             let url = format!("http://idx.example/files/{filename}");
             self.meta.insert(
