@@ -148,7 +148,7 @@ impl<'a> PythonSource<'a> {
                             .map(|b| (b.0, "text/html".to_string(), page_url.clone())),
                     }
                 } else {
-                    self.get(&page_url, pypi::ACCEPT).map_err(|e| format!("{e:#}"))?
+                    self.get(&page_url, pypi::ACCEPT).map_err(|e| self.with_root_cause(format!("{e:#}"), &page_url))?
                 };
                 let Some((body, ty, base)) = found else { continue };
                 let parsed = if ty.contains("json") {
@@ -172,6 +172,18 @@ impl<'a> PythonSource<'a> {
         })
         .clone()
         .map_err(anyhow::Error::msg)
+    }
+
+    /// An index that cannot be reached: say why at the bottom (connection refused, a name
+    /// that does not resolve, a certificate), which the transfer error may not show.
+    fn with_root_cause(&self, msg: String, url: &Url) -> String {
+        let Err(e) = self.client.get(url.clone()).send() else { return msg };
+        let mut cause: &dyn std::error::Error = &e;
+        while let Some(next) = cause.source() {
+            cause = next;
+        }
+        let cause = cause.to_string();
+        if msg.contains(&cause) { msg } else { format!("{msg}: {cause}") }
     }
 
     /// Fetch one distribution file into the store, checked against the index's SHA-256.

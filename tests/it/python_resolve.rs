@@ -279,3 +279,14 @@ fn dynamic_metadata_off_or_without_a_python_says_so_once() {
     let run = cx.mirror(&spec2).fails(2, "aldemo_dynamic-1.0.tar.gz");
     assert!(run.stderr.contains("python3.99") && run.stderr.contains("AIRLOCK_PYTHON"), "{}", run.stderr);
 }
+
+#[test]
+fn an_index_that_is_down_shows_the_root_cause() {
+    let cx = TestContext::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let index = format!("http://127.0.0.1:{port}/simple/");
+    let spec = spec(&cx, &index, &["glance".into()], &[], &["3.11"], &["any"], "");
+    let run = cx.run(&["mirror", "--retries", "0", "-f", spec.to_str().unwrap()]);
+    let run = run.fails(2, "glance");
+    assert!(run.stderr.to_lowercase().contains("connection refused"), "{}", run.stderr);
+}
