@@ -75,6 +75,14 @@ if ! "$venv/bin/python3" -c 'import pypiserver, passlib, twine' >/dev/null 2>&1 
 fi
 export PATH="$PWD/$venv/bin:$PATH"
 
+# Real setuptools and wheel, for the tests that build sdists offline from the served
+# index (the fixture index carries them as build requirements); downloaded once, pinned.
+wheels="target/test-tools/wheels"
+if [ ! -f "$wheels/setuptools-75.8.0-py3-none-any.whl" ] || [ ! -f "$wheels/wheel-0.45.1-py3-none-any.whl" ]; then
+  "$venv/bin/python3" -m pip download -q --disable-pip-version-check --no-deps --only-binary :all: \
+    -d "$wheels" "setuptools==75.8.0" "wheel==0.45.1"
+fi
+
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
 if cargo nextest --version >/dev/null 2>&1; then

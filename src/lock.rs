@@ -70,6 +70,17 @@ pub struct LockedPython {
     pub metadata: Option<crate::bundle::manifest::BlobDescriptor>,
     /// For which environment and requirement it was chosen: `cp311-manylinux_2_28_x86_64: requests>=2 (from spec)`.
     pub chosen_for: Vec<String>,
+    /// `build` for a file carried only because building a carried sdist needs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<PythonRole>,
+}
+
+/// Why a Python file is carried, when it is not to be installed itself.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PythonRole {
+    /// Only to build an sdist of the closure (its build backend and what that needs).
+    Build,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

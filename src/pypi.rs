@@ -108,11 +108,19 @@ pub fn parse_filename(filename: &str) -> Option<DistName> {
 
 /// A target interpreter and platform: the wheel tags it accepts, in preference order,
 /// and the marker environment its requirements are evaluated in.
+///
+/// A minor-version target (`3.11`) stands for every 3.11.x: it is evaluated at 3.11.0,
+/// and `at_patch` gives the same target at another patch release when a marker or a
+/// Requires-Python tells patch releases apart. `3.11.4` is an exact target.
 #[derive(Debug, Clone)]
 pub struct Environment {
     /// e.g. `cp311-manylinux_2_28_x86_64`.
     pub label: String,
     pub python_full: Version,
+    /// The target was given with its patch release (`3.11.4`).
+    pub exact: bool,
+    /// The platform tag as given.
+    pub platform: String,
     /// Tag -> rank (0 is most preferred).
     pub tags: std::collections::HashMap<Tag, usize>,
     pub markers: MarkerEnvironment,
@@ -134,29 +142,26 @@ impl Environment {
         let full = if nums.len() == 3 { python.to_string() } else { format!("{python}.0") };
         let platforms = expand_platform(platform)?;
         let tags = cpython_tags(major, minor, &platforms);
-        let (sys_platform, system, os_name, machine) = platform_markers(platform);
-        let markers = MarkerEnvironment::try_from(MarkerEnvironmentBuilder {
-            implementation_name: "cpython",
-            implementation_version: &full,
-            os_name,
-            platform_machine: &machine,
-            platform_python_implementation: "CPython",
-            platform_release: "",
-            platform_system: system,
-            platform_version: "",
-            python_full_version: &full,
-            python_version: &format!("{major}.{minor}"),
-            sys_platform,
-        })
-        .map_err(|e| anyhow!("python version `{python}`: {e}"))?;
+        let markers = marker_env(&full, platform).map_err(|e| anyhow!("python version `{python}`: {e}"))?;
         Ok(Self {
             label: format!("cp{major}{minor}-{platform}"),
             python_full: Version::from_str(&full).map_err(|e| anyhow!("python version `{python}`: {e}"))?,
+            exact: nums.len() == 3,
+            platform: platform.to_string(),
             tags: tags.into_iter().enumerate().map(|(i, t)| (t, i)).collect(),
             markers,
         })
     }
 
+    /// This minor-version target at one of its patch releases (`3.11.4`), labelled
+    /// `cp311-<platform> (3.11.4)`.
+    pub fn at_patch(&self, full: &Version) -> Result<Self> {
+        let mut env = self.clone();
+        env.label = format!("{} ({full})", self.label);
+        env.python_full = full.clone();
+        env.markers = marker_env(&full.to_string(), &self.platform)?;
+        Ok(env)
+    }
     /// The rank of a wheel for this environment (lower is better), or `None` if it does
     /// not install here.
     pub fn rank(&self, tags: &[Tag]) -> Option<usize> {
@@ -172,6 +177,25 @@ impl Environment {
             .and_then(|s| VersionSpecifiers::from_str(s).ok())
             .is_none_or(|spec| spec.contains(&self.python_full))
     }
+}
+
+fn marker_env(full: &str, platform: &str) -> Result<MarkerEnvironment> {
+    let minor: String = full.split('.').take(2).collect::<Vec<_>>().join(".");
+    let (sys_platform, system, os_name, machine) = platform_markers(platform);
+    MarkerEnvironment::try_from(MarkerEnvironmentBuilder {
+        implementation_name: "cpython",
+        implementation_version: full,
+        os_name,
+        platform_machine: &machine,
+        platform_python_implementation: "CPython",
+        platform_release: "",
+        platform_system: system,
+        platform_version: "",
+        python_full_version: full,
+        python_version: &minor,
+        sys_platform,
+    })
+    .map_err(|e| anyhow!("{e}"))
 }
 
 fn platform_markers(platform: &str) -> (&'static str, &'static str, &'static str, String) {

@@ -135,6 +135,9 @@ pub struct RegistrySettings {
 ///     platforms: [manylinux_2_28_x86_64, manylinux_2_28_aarch64]   # or musllinux_1_2_x86_64, any, ...
 ///     sdist: fallback                              # never | fallback | always
 ///     deps: true                                   # the Requires-Dist closure
+///     build-requirements: true                     # what carried sdists need to build
+///     prepare-metadata: true                       # run PEP 517 hooks for dynamic sdist metadata
+///     python: python3.11                           # the interpreter for those hooks
 /// ```
 #[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -170,6 +173,18 @@ pub struct PythonEntry {
     /// Carry what can be found and warn about the rest, instead of failing.
     #[serde(default)]
     pub allow_missing: bool,
+    /// Carry what every carried sdist needs to build (`[build-system] requires`, the
+    /// PEP 517 default without one), resolved for each environment, marked `role: build`.
+    #[serde(default = "yes")]
+    pub build_requirements: bool,
+    /// Learn the dependencies of sdists whose metadata does not declare them statically
+    /// by running their PEP 517 metadata hook here, in an isolated virtualenv.
+    #[serde(default = "yes")]
+    pub prepare_metadata: bool,
+    /// The interpreter that runs those hooks (else `AIRLOCK_PYTHON`, else `python3`);
+    /// it must be the target's minor version (else `python3.X` from PATH is used).
+    #[serde(default)]
+    pub python: Option<String>,
 }
 
 fn default_python_name() -> String {

@@ -12,7 +12,7 @@ use crate::source::debian::DebianSource;
 use crate::source::file::FileSource;
 use crate::source::git::{GitLocked, GitSource};
 use crate::source::oci::ImageSource;
-use crate::source::python::PythonSource;
+use crate::source::python::{NoSolution, PythonSource};
 use crate::spec::Spec;
 use crate::store::Store;
 
@@ -114,13 +114,31 @@ pub fn mirror(args: &MirrorArgs, cx: &Ctx) -> CmdResult {
     let python_source = PythonSource::new(&source, &store)?;
     let python_bar = cx.reporter.items("python", spec.python.len() as u64);
     let mut python = Vec::new();
+    let mut warned = std::collections::BTreeSet::new();
     for entry in &spec.python {
         let mut entry = entry.clone();
         entry.allow_missing |= args.allow_missing;
-        let r = pool.install(|| python_source.lock(&entry, &spec.dir))?;
+        let r = match pool.install(|| python_source.lock(&entry, &spec.dir)) {
+            Ok(r) => r,
+            Err(e) => {
+                // With --json, a resolution conflict is data too: its derivation, step by step.
+                if let Some(ns) = e.chain().find_map(|c| c.downcast_ref::<NoSolution>()) {
+                    cx.printer.data(
+                        &json!({
+                            "error": format!("{e:#}"),
+                            "python": {"entry": entry.name, "environment": ns.environment, "derivation": ns.derivation},
+                        }),
+                        String::new,
+                    );
+                }
+                return Err(e);
+            }
+        };
         python_bar.inc(1);
-        for w in &r.warnings {
-            cx.printer.warn(w);
+        for w in r.warnings {
+            if warned.insert(w.clone()) {
+                cx.printer.warn(w);
+            }
         }
         python.extend(r.locked);
     }

@@ -1,31 +1,41 @@
 //! Python packages: resolve requirements against a simple index (PEP 691 JSON, PEP 503
 //! HTML as fallback; or a local directory holding such a tree) for every target
-//! environment, follow Requires-Dist to the closure with markers evaluated for the
-//! target (not this host), and fetch every chosen file checked against the index's
-//! SHA-256.
+//! environment, with markers evaluated for the target (not this host), and fetch every
+//! chosen file checked against the index's SHA-256.
 //!
-//! Resolution is pip's "highest version that satisfies every requirement and constraint
-//! seen so far, with a file for this environment", repeated until nothing changes. It does
-//! not backtrack: requirements that contradict each other are an error naming both, which
-//! with pinned constraints (the OpenStack way) does not happen.
+//! The resolution itself is `resolve` (PubGrub, backtracking, newest first as pip); this
+//! file is its index — pages, PEP 658 metadata, METADATA from wheels, PKG-INFO from
+//! sdists, fetched in parallel ahead of the resolver's questions — and the wiring around
+//! it: every `pythons` x `platforms` environment (a minor-version target at each patch
+//! release its markers tell apart), the build requirements of every carried sdist
+//! (`build`), and the dependencies of sdists with dynamic metadata, learned by running
+//! their PEP 517 hook.
+
+mod build;
+pub mod resolve;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::str::FromStr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::{Context, Result, anyhow, bail};
-use pep508_rs::pep440_rs::{Operator, Version, VersionSpecifiers};
-use pep508_rs::{ExtraName, Requirement, VersionOrUrl};
+use pep508_rs::Requirement;
+use pep508_rs::pep440_rs::Version;
 use rayon::prelude::*;
 use reqwest::Url;
 
 use crate::bundle::manifest::BlobDescriptor;
 use crate::digest::Digest;
-use crate::lock::LockedPython;
-use crate::pypi::{self, DistKind, Environment, IndexFile, Metadata};
+use crate::lock::{LockedPython, PythonRole};
+use crate::pypi::{self, Environment, IndexFile, Metadata};
 use crate::source::file::FileSource;
-use crate::spec::{PythonEntry, SdistPolicy};
+use crate::spec::PythonEntry;
 use crate::store::Store;
+
+use build::{BuildSystem, Hooks};
+use resolve::{DistMeta, Index, Request, Resolution};
+
+pub use resolve::NoSolution;
 
 pub struct PythonSource<'a> {
     pub files: &'a FileSource<'a>,
@@ -37,8 +47,10 @@ pub struct PythonSource<'a> {
 /// Results computed once per key, however many threads ask at the same time.
 type Memo<T> = Mutex<HashMap<String, Arc<OnceLock<Result<T, String>>>>>;
 
-/// One environment's closure: (file, environment label, why) for each file; warnings.
-type Resolved = (Vec<(IndexFile, String, String)>, Vec<String>);
+fn memo<T: Clone>(m: &Memo<T>, key: &str, init: impl FnOnce() -> Result<T>) -> Result<T> {
+    let cell = m.lock().expect("not poisoned").entry(key.to_string()).or_default().clone();
+    cell.get_or_init(|| init().map_err(|e| format!("{e:#}"))).clone().map_err(anyhow::Error::msg)
+}
 
 /// A file's core metadata, parsed, and its blob in the store (when it has one).
 struct Meta {
@@ -53,25 +65,12 @@ pub struct PythonLocked {
     pub warnings: Vec<String>,
 }
 
-/// A project at a version, whose Requires-Dist asked for something.
-type Origin = (String, Version);
-
-/// What one environment needs of one project.
-#[derive(Default)]
-struct Want {
-    /// Each specifier, why, and the (project, version) whose Requires-Dist it came from.
-    specs: Vec<(VersionSpecifiers, String, Option<Origin>)>,
-    extras: BTreeSet<String>,
-    /// Why the project is here (the first requirement that brought it).
-    reason: String,
-    chosen: Option<Chosen>,
-    expanded_extras: Option<BTreeSet<String>>,
-}
-
-#[derive(Clone)]
-struct Chosen {
-    version: Version,
-    files: Vec<IndexFile>,
+/// A file chosen for one environment: the file, `<env>: <why>`, and whether it is only
+/// needed to build.
+struct Pick {
+    file: IndexFile,
+    chosen_for: String,
+    build: bool,
 }
 
 impl<'a> PythonSource<'a> {
@@ -155,7 +154,7 @@ impl<'a> PythonSource<'a> {
                 f.url
             );
         };
-        self.files.download(&f.url, Some(&expected), self.store)
+        self.files.download_sized(&f.url, Some(&expected), f.size, self.store)
     }
 
     /// The core metadata of a file: `<url>.metadata` when the index offers it (PEP 658),
@@ -223,22 +222,46 @@ impl<'a> PythonSource<'a> {
             .iter()
             .flat_map(|py| entry.platforms.iter().map(move |p| Environment::new(py, p)))
             .collect::<Result<_>>()?;
+        let session = Session::new(entry)?;
+        let at = || format!("python entry `{}`", entry.name);
 
-        let results: Vec<Result<Resolved>> =
-            envs.par_iter().map(|env| self.resolve(entry, &indexes, env, &roots, &constraints)).collect();
-        let mut chosen: BTreeMap<String, (IndexFile, Vec<String>)> = BTreeMap::new();
-        let mut warnings = Vec::new();
+        let results: Vec<Result<(Vec<Pick>, Vec<String>)>> = rayon::scope(|scope| {
+            let live = Live { src: self, indexes: &indexes, entry, session: &session, scope };
+            envs.par_iter().map(|env| live.target(env, &roots, &constraints)).collect()
+        });
+        let mut chosen: BTreeMap<String, (IndexFile, Vec<String>, bool)> = BTreeMap::new();
+        let mut warnings: Vec<String> = Vec::new();
         for r in results {
-            let (files, w) = r?;
-            warnings.extend(w);
-            for (f, env, why) in files {
-                chosen.entry(f.filename.clone()).or_insert_with(|| (f, Vec::new())).1.push(format!("{env}: {why}"));
+            let (picks, w) = r.with_context(at)?;
+            for w in w {
+                let w = format!("{}: {w}", at());
+                if !warnings.contains(&w) {
+                    warnings.push(w);
+                }
             }
+            for p in picks {
+                let e = chosen.entry(p.file.filename.clone()).or_insert_with(|| (p.file.clone(), Vec::new(), true));
+                if !e.1.contains(&p.chosen_for) {
+                    e.1.push(p.chosen_for);
+                }
+                e.2 &= p.build;
+            }
+        }
+        let no_python = session.no_python.lock().expect("not poisoned").clone();
+        if !no_python.is_empty() {
+            let (sdists, why): (Vec<String>, Vec<String>) = no_python.into_iter().unzip();
+            let why: BTreeSet<String> = why.into_iter().collect();
+            bail!(
+                "{}: {} declare their dependencies only through their build backend, and no Python here can run it: {} (set `python:` in the entry or AIRLOCK_PYTHON to such an interpreter, or `prepare-metadata: false` to carry them without their dependencies)",
+                at(),
+                sdists.join(", "),
+                why.into_iter().collect::<Vec<_>>().join("; ")
+            );
         }
         // Fetch everything chosen, in parallel; a wheel's METADATA comes along.
         let locked: Vec<Result<LockedPython>> = chosen
             .into_par_iter()
-            .map(|(_, (f, chosen_for))| {
+            .map(|(_, (f, chosen_for, build))| {
                 let (digest, size) = self.fetch(&f)?;
                 let metadata = if f.filename.ends_with(".whl") {
                     self.meta(&f)?.blob.map(|(d, s)| BlobDescriptor {
@@ -262,6 +285,7 @@ impl<'a> PythonSource<'a> {
                     yanked: f.yanked.clone(),
                     metadata,
                     chosen_for,
+                    role: build.then_some(PythonRole::Build),
                 })
             })
             .collect();
@@ -269,215 +293,272 @@ impl<'a> PythonSource<'a> {
         locked.sort_by(|a, b| (&a.project, &a.filename).cmp(&(&b.project, &b.filename)));
         Ok(PythonLocked { locked, warnings })
     }
+}
 
-    /// The closure for one environment: (file, environment label, why) for every file chosen.
-    fn resolve(
-        &self,
-        entry: &PythonEntry,
-        indexes: &[Url],
-        env: &Environment,
-        roots: &[(String, Requirement)],
-        constraints: &[(String, Requirement)],
-    ) -> Result<Resolved> {
-        let mut wants: BTreeMap<String, Want> = BTreeMap::new();
-        let mut pending: BTreeSet<String> = BTreeSet::new();
-        let mut warnings = Vec::new();
-        let constraint_specs: Vec<(String, VersionSpecifiers, String)> = constraints
-            .iter()
-            .filter(|(_, r)| r.evaluate_markers(&env.markers, &[]))
-            .filter_map(|(line, r)| match &r.version_or_url {
-                Some(VersionOrUrl::VersionSpecifier(s)) => {
-                    Some((pypi::normalize(r.name.as_ref()), s.clone(), format!("constraint {line}")))
-                }
-                _ => None,
-            })
-            .collect();
-        let add = |wants: &mut BTreeMap<String, Want>,
-                   pending: &mut BTreeSet<String>,
-                   r: &Requirement,
-                   why: String,
-                   origin: Option<(String, Version)>| {
-            let project = pypi::normalize(r.name.as_ref());
-            let want = wants.entry(project.clone()).or_insert_with(|| {
-                let mut w = Want { reason: why.clone(), ..Default::default() };
-                for (p, s, line) in &constraint_specs {
-                    if *p == project {
-                        w.specs.push((s.clone(), line.clone(), None));
-                    }
-                }
-                pending.insert(project.clone());
-                w
-            });
-            if let Some(VersionOrUrl::VersionSpecifier(s)) = &r.version_or_url
-                && !s.is_empty()
-            {
-                want.specs.push((s.clone(), why.clone(), origin));
-                if want.chosen.as_ref().is_some_and(|c| !s.contains(&c.version)) {
-                    pending.insert(project.clone());
-                }
-            }
-            for e in &r.extras {
-                if want.extras.insert(e.to_string()) {
-                    pending.insert(project.clone());
-                }
-            }
-        };
-        for (line, r) in roots {
-            if r.evaluate_markers(&env.markers, &[]) {
-                add(&mut wants, &mut pending, r, format!("{line} (from spec)"), None);
-            }
-        }
-        let mut rounds = 0;
-        while !pending.is_empty() {
-            rounds += 1;
-            if rounds > 10_000 {
-                bail!("python entry `{}`: resolution for {} does not settle", entry.name, env.label);
-            }
-            let batch: Vec<String> = std::mem::take(&mut pending).into_iter().collect();
-            let pages: Vec<Result<Arc<Vec<IndexFile>>>> = batch.par_iter().map(|p| self.page(indexes, p)).collect();
-            let mut expand = Vec::new();
-            let mut moved: Vec<(String, Version)> = Vec::new();
-            for (project, page) in batch.iter().zip(pages) {
-                let page =
-                    page.with_context(|| format!("python entry `{}`: reading the index for `{project}`", entry.name))?;
-                let want = wants.get_mut(project).expect("pending projects are wanted");
-                match choose(project, &page, want, env, entry.sdist) {
-                    Ok(c) => {
-                        let changed = want.chosen.as_ref().is_none_or(|old| old.version != c.version);
-                        if changed && let Some(old) = &want.chosen {
-                            moved.push((project.clone(), old.version.clone()));
-                        }
-                        want.chosen = Some(c);
-                        if entry.deps && (changed || want.expanded_extras.as_ref() != Some(&want.extras)) {
-                            expand.push(project.clone());
-                        }
-                    }
-                    Err(e) if entry.allow_missing => {
-                        warnings.push(format!("python entry `{}`: {e} (skipped: allow-missing)", entry.name));
-                    }
-                    Err(e) => bail!("python entry `{}`: {e}", entry.name),
-                }
-            }
-            // A version given up no longer constrains anything: drop what its Requires-Dist
-            // said, and choose again where that may allow a higher version.
-            for origin in &moved {
-                for (name, w) in wants.iter_mut() {
-                    let before = w.specs.len();
-                    w.specs.retain(|(_, _, o)| o.as_ref() != Some(origin));
-                    if w.specs.len() != before {
-                        pending.insert(name.clone());
-                    }
-                }
-            }
-            // Metadata of the chosen files, in parallel.
-            let metas: Vec<Result<Arc<Meta>>> = expand
-                .par_iter()
-                .map(|p| {
-                    let c = wants[p].chosen.as_ref().expect("chosen");
-                    self.meta(&c.files[0])
-                })
-                .collect();
-            for (project, meta) in expand.iter().zip(metas) {
-                let meta = meta?;
-                let (version, extras) = {
-                    let w = wants.get_mut(project).expect("wanted");
-                    w.expanded_extras = Some(w.extras.clone());
-                    (w.chosen.as_ref().expect("chosen").version.clone(), w.extras.clone())
-                };
-                if !meta.known {
-                    let f = &wants[project].chosen.as_ref().expect("chosen").files[0];
-                    warnings.push(format!(
-                        "python entry `{}`: {} declares no static dependencies (sdist metadata); its dependencies are not followed",
-                        entry.name, f.filename
-                    ));
-                    continue;
-                }
-                let extra_names: Vec<ExtraName> = extras.iter().filter_map(|e| ExtraName::from_str(e).ok()).collect();
-                for line in meta.parsed.all("Requires-Dist") {
-                    let r = pypi::parse_requirement_line(line)
-                        .with_context(|| format!("{project} {version}: Requires-Dist"))?;
-                    if r.evaluate_markers(&env.markers, &extra_names) {
-                        let why = format!("{line} (from {project} {version})");
-                        add(&mut wants, &mut pending, &r, why, Some((project.clone(), version.clone())));
-                    }
-                }
-            }
-        }
-        let mut out = Vec::new();
-        for w in wants.values() {
-            if let Some(c) = &w.chosen {
-                for f in &c.files {
-                    out.push((f.clone(), env.label.clone(), w.reason.clone()));
-                }
-            }
-        }
-        Ok((out, warnings))
+/// What one `lock` shares between its environments: build resolutions, hook results,
+/// and the sdists no interpreter here could prepare.
+struct Session {
+    hooks: Hooks,
+    /// Build-requirement closures, per (requirements, environment).
+    builds: Memo<Arc<Resolution>>,
+    systems: Memo<Arc<BuildSystem>>,
+    /// Hook results per (sdist URL, environment); `prepared` per (sdist URL, Python minor)
+    /// once known, so other platforms of the same Python reuse them.
+    hook_meta: Memo<Arc<DistMeta>>,
+    prepared: Mutex<HashMap<String, Arc<DistMeta>>>,
+    /// What `get_requires_for_build_wheel` added, per sdist URL.
+    extra_build: Mutex<HashMap<String, Vec<String>>>,
+    /// (sdist, why) for sdists whose hook no interpreter here can run.
+    no_python: Mutex<BTreeSet<(String, String)>>,
+}
+
+impl Session {
+    fn new(entry: &PythonEntry) -> Result<Self> {
+        Ok(Self {
+            hooks: Hooks::new(entry.python.as_deref())?,
+            builds: Memo::default(),
+            systems: Memo::default(),
+            hook_meta: Memo::default(),
+            prepared: Mutex::default(),
+            extra_build: Mutex::default(),
+            no_python: Mutex::default(),
+        })
     }
 }
 
-/// The highest version that every requirement admits and that has a file for `env`
-/// (the wheel that ranks best; the sdist as `policy` says). The first of `files` is
-/// the one whose metadata speaks for the version.
-fn choose(project: &str, page: &[IndexFile], want: &Want, env: &Environment, policy: SdistPolicy) -> Result<Chosen> {
-    if page.is_empty() {
-        bail!("no index offers project `{project}` (wanted by {})", want.reason);
+/// The live index for one `lock`: the source's memoized pages and metadata, prefetched
+/// on rayon's pool inside one scope.
+struct Live<'r, 's, 'a> {
+    src: &'s PythonSource<'a>,
+    indexes: &'s [Url],
+    entry: &'s PythonEntry,
+    session: &'s Session,
+    scope: &'r rayon::Scope<'s>,
+}
+
+impl Index for Live<'_, '_, '_> {
+    fn files(&self, project: &str) -> Result<Arc<Vec<IndexFile>>> {
+        self.src.page(self.indexes, project)
     }
-    let mut by_version: BTreeMap<Version, Vec<&IndexFile>> = BTreeMap::new();
-    for f in page {
-        if let Some(d) = pypi::parse_filename(&f.filename)
-            && d.project == project
-        {
-            by_version.entry(d.version).or_default().push(f);
+
+    fn metadata(&self, file: &IndexFile, env: &Environment) -> Result<Arc<DistMeta>> {
+        let meta = self.src.meta(file)?;
+        if meta.known {
+            return Ok(Arc::new(DistMeta::from_metadata(&meta.parsed)));
+        }
+        if !self.entry.prepare_metadata {
+            return Ok(Arc::new(DistMeta {
+                unknown: Some(
+                    "declares no static dependencies (sdist metadata); they are not followed (prepare-metadata: false)"
+                        .into(),
+                ),
+                ..DistMeta::from_metadata(&meta.parsed)
+            }));
+        }
+        let key = format!("{}\n{}", file.url, env.label);
+        memo(&self.session.hook_meta, &key, || self.prepare(file, env).map(Arc::new))
+    }
+
+    fn prefetch_files(&self, projects: &[String]) {
+        for p in projects {
+            let (src, indexes, p) = (self.src, self.indexes, p.clone());
+            self.scope.spawn(move |_| {
+                let _ = src.page(indexes, &p);
+            });
         }
     }
-    let allow_pre = want.specs.iter().any(|(s, _, _)| s.iter().any(|v| v.any_prerelease()));
-    let mut passed = Vec::new();
-    for (version, files) in by_version.iter().rev() {
-        if (version.any_prerelease() && !allow_pre) || !want.specs.iter().all(|(s, _, _)| s.contains(version)) {
-            continue;
-        }
-        let pinned = want.specs.iter().any(|(s, _, _)| {
-            s.iter().any(|v| matches!(v.operator(), Operator::Equal | Operator::ExactEqual) && v.version() == version)
+
+    fn prefetch_metadata(&self, file: &IndexFile, _env: &Environment) {
+        let (src, file) = (self.src, file.clone());
+        self.scope.spawn(move |_| {
+            let _ = src.meta(&file);
         });
-        let usable: Vec<&&IndexFile> = files
-            .iter()
-            .filter(|f| (f.yanked.is_none() || pinned) && env.admits(f.requires_python.as_deref()))
-            .collect();
-        let wheel = usable
-            .iter()
-            .filter_map(|f| match pypi::parse_filename(&f.filename)?.kind {
-                DistKind::Wheel(tags) => Some((env.rank(&tags)?, (**f).clone())),
-                DistKind::Sdist => None,
-            })
-            .min_by_key(|(rank, _)| *rank)
-            .map(|(_, f)| f);
-        let sdist = usable
-            .iter()
-            .filter(|f| matches!(pypi::parse_filename(&f.filename).map(|d| d.kind), Some(DistKind::Sdist)))
-            .min_by_key(|f| !f.filename.ends_with(".tar.gz"))
-            .map(|f| (**f).clone());
-        let files: Vec<IndexFile> = match (policy, wheel, sdist) {
-            (SdistPolicy::Never, Some(w), _) | (SdistPolicy::Fallback, Some(w), _) => vec![w],
-            (SdistPolicy::Fallback | SdistPolicy::Always, None, Some(s)) => vec![s],
-            (SdistPolicy::Always, Some(w), Some(s)) => vec![w, s],
-            (SdistPolicy::Always, Some(w), None) => vec![w],
-            _ => {
-                passed.push(version.to_string());
+    }
+}
+
+impl Live<'_, '_, '_> {
+    /// Every file one target (a `pythons` x `platforms` pair) needs: the closure at each
+    /// patch release the markers tell apart, and what the sdists of each need to build.
+    fn target(
+        &self,
+        env: &Environment,
+        roots: &[(String, Requirement)],
+        constraints: &[(String, Requirement)],
+    ) -> Result<(Vec<Pick>, Vec<String>)> {
+        let mut picks = Vec::new();
+        let mut warnings = Vec::new();
+        let mut done: BTreeSet<Version> = BTreeSet::new();
+        let mut todo: Vec<Environment> = vec![env.clone()];
+        while let Some(point) = todo.pop() {
+            if !done.insert(point.python_full.clone()) {
                 continue;
             }
-        };
-        return Ok(Chosen { version: version.clone(), files });
+            let req = Request {
+                env: &point,
+                roots,
+                constraints,
+                sdist: self.entry.sdist,
+                deps: self.entry.deps,
+                allow_missing: self.entry.allow_missing,
+                roots_name: "the requirements",
+            };
+            let res = resolve::resolve(self, &req)?;
+            warnings.extend(res.warnings.iter().cloned());
+            for p in &res.python_points {
+                if !done.contains(p) {
+                    todo.push(env.at_patch(p)?);
+                }
+            }
+            for c in res.chosen.values() {
+                for f in &c.files {
+                    picks.push(Pick {
+                        file: f.clone(),
+                        chosen_for: format!("{}: {}", point.label, c.why),
+                        build: false,
+                    });
+                }
+            }
+            if self.entry.build_requirements {
+                picks.extend(self.build_closure(&point, &res)?);
+            }
+        }
+        Ok((picks, warnings))
     }
-    let specs: Vec<String> = want.specs.iter().map(|(s, why, _)| format!("{s} ({why})")).collect();
-    let mut seen: Vec<&str> = page.iter().map(|f| f.filename.as_str()).collect();
-    seen.sort_unstable();
-    let shown = seen.iter().take(12).copied().collect::<Vec<_>>().join(", ");
-    let more = if seen.len() > 12 { format!(" and {} more", seen.len() - 12) } else { String::new() };
-    bail!(
-        "no file of `{project}` fits {} (wanted by {}{}{}); the index offers: {shown}{more}",
-        env.label,
-        want.reason,
-        if specs.is_empty() { String::new() } else { format!("; requires {}", specs.join(", ")) },
-        if passed.is_empty() { String::new() } else { format!("; versions {} have no file for it", passed.join(", ")) },
-    )
+
+    /// The build requirements of every sdist in `res`, and theirs, for `env`.
+    fn build_closure(&self, env: &Environment, res: &Resolution) -> Result<Vec<Pick>> {
+        let mut out = Vec::new();
+        let mut queue: Vec<IndexFile> =
+            res.chosen.values().flat_map(|c| c.files.iter()).filter(|f| is_sdist(f)).cloned().collect();
+        let mut seen = BTreeSet::new();
+        while let Some(sdist) = queue.pop() {
+            if !seen.insert(sdist.filename.clone()) {
+                continue;
+            }
+            let build = self.build_resolution(&sdist, env)?;
+            for c in build.chosen.values() {
+                for f in &c.files {
+                    out.push(Pick {
+                        file: f.clone(),
+                        chosen_for: format!("{}: {} to build {}", env.label, c.why, sdist.filename),
+                        build: true,
+                    });
+                    if is_sdist(f) {
+                        queue.push(f.clone());
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn build_system(&self, sdist: &IndexFile) -> Result<Arc<BuildSystem>> {
+        memo(&self.session.systems, &sdist.url, || {
+            let (digest, _) = self.src.fetch(sdist)?;
+            BuildSystem::of_sdist(&self.src.store.blob_path_for_tool(&digest), &sdist.filename).map(Arc::new)
+        })
+    }
+
+    /// The requirements building `sdist` needs: `[build-system] requires`, plus what its
+    /// backend's `get_requires_for_build_wheel` asked for when it ran here.
+    fn build_requirements(&self, sdist: &IndexFile) -> Result<Vec<String>> {
+        let mut reqs = self.build_system(sdist)?.requires.clone();
+        if let Some(extra) = self.session.extra_build.lock().expect("not poisoned").get(&sdist.url) {
+            reqs.extend(extra.iter().cloned());
+        }
+        Ok(reqs)
+    }
+
+    fn build_resolution(&self, sdist: &IndexFile, env: &Environment) -> Result<Arc<Resolution>> {
+        let reqs = self.build_requirements(sdist)?;
+        self.resolve_requirements(&reqs, env).with_context(|| format!("the build requirements of {}", sdist.filename))
+    }
+
+    fn resolve_requirements(&self, reqs: &[String], env: &Environment) -> Result<Arc<Resolution>> {
+        let mut sorted = reqs.to_vec();
+        sorted.sort();
+        sorted.dedup();
+        let key = format!("{}\n{}", sorted.join("\n"), env.label);
+        memo(&self.session.builds, &key, || {
+            let roots =
+                sorted.iter().map(|r| Ok((r.clone(), pypi::parse_requirement_line(r)?))).collect::<Result<Vec<_>>>()?;
+            // pip builds in an isolated environment resolved without the install's
+            // constraints; so is this.
+            let req = Request {
+                env,
+                roots: &roots,
+                constraints: &[],
+                sdist: self.entry.sdist,
+                deps: true,
+                allow_missing: false,
+                roots_name: "the build requirements",
+            };
+            resolve::resolve(self, &req).map(Arc::new)
+        })
+    }
+
+    /// The dependencies of an sdist whose metadata does not declare them: its PEP 517
+    /// hooks, run here with its build requirements installed from the fetched files.
+    fn prepare(&self, sdist: &IndexFile, env: &Environment) -> Result<DistMeta> {
+        let minor = format!("{}.{}", env.python_full.release()[0], env.python_full.release().get(1).unwrap_or(&0));
+        let shared = format!("{}\n{minor}", sdist.url);
+        if let Some(m) = self.session.prepared.lock().expect("not poisoned").get(&shared) {
+            return Ok((**m).clone());
+        }
+        let python = match self.session.hooks.interpreter(&minor) {
+            Ok(p) => p,
+            Err(why) => {
+                self.session.no_python.lock().expect("not poisoned").insert((sdist.filename.clone(), why.clone()));
+                return Ok(DistMeta { unknown: Some(why), ..Default::default() });
+            }
+        };
+        let what = || format!("learning the dependencies of {} (dynamic metadata)", sdist.filename);
+        let system = self.build_system(sdist).with_context(what)?;
+        let (digest, _) = self.src.fetch(sdist).with_context(what)?;
+        let sdist_path = self.src.store.blob_path_for_tool(&digest);
+        let venv = self.venv_for(&system.requires, env, &python).with_context(what)?;
+        let extra: Vec<String> = serde_json::from_slice(
+            &self.session.hooks.run_hook(&venv, &system, &sdist_path, "requires").with_context(what)?,
+        )
+        .with_context(what)?;
+        let venv = if extra.is_empty() {
+            venv
+        } else {
+            self.session.extra_build.lock().expect("not poisoned").insert(sdist.url.clone(), extra.clone());
+            let all: Vec<String> = system.requires.iter().chain(&extra).cloned().collect();
+            self.venv_for(&all, env, &python).with_context(what)?
+        };
+        let bytes = self.session.hooks.run_hook(&venv, &system, &sdist_path, "metadata").with_context(what)?;
+        let meta = DistMeta::from_metadata(&Metadata::parse(&bytes));
+        self.session.prepared.lock().expect("not poisoned").insert(shared, Arc::new(meta.clone()));
+        Ok(meta)
+    }
+
+    /// A virtualenv with `reqs` installed, from files of their closure for `env` only.
+    fn venv_for(&self, reqs: &[String], env: &Environment, python: &std::path::Path) -> Result<PathBuf> {
+        let res = self.resolve_requirements(reqs, env)?;
+        let files: Vec<IndexFile> = res.chosen.values().flat_map(|c| c.files.iter().cloned()).collect();
+        // Fetched on plain threads: never block rayon workers inside the resolver.
+        let fetched: Vec<Result<(PathBuf, String)>> = std::thread::scope(|s| {
+            let handles: Vec<_> = files
+                .iter()
+                .map(|f| {
+                    s.spawn(move || {
+                        let (d, _) = self.src.fetch(f)?;
+                        Ok((self.src.store.blob_path_for_tool(&d), f.filename.clone()))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(anyhow!("a download thread panicked"))))
+                .collect()
+        });
+        let fetched = fetched.into_iter().collect::<Result<Vec<_>>>()?;
+        self.session.hooks.venv(python, reqs, &fetched)
+    }
+}
+
+fn is_sdist(f: &IndexFile) -> bool {
+    matches!(pypi::parse_filename(&f.filename).map(|d| d.kind), Some(pypi::DistKind::Sdist))
 }

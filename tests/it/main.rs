@@ -14,6 +14,7 @@ mod keys;
 mod mirror;
 mod net;
 mod python;
+mod python_resolve;
 mod raw_http;
 mod rollback;
 mod roundtrip;
