@@ -101,12 +101,18 @@ pub const SHOWN: usize = 80;
 
 impl NameError {
     pub fn new(kind: NameKind, name: &str, rule: impl Into<String>) -> Self {
-        let mut shown: String = name.chars().take(SHOWN).collect::<String>().escape_debug().collect();
-        if name.chars().count() > SHOWN {
-            shown.push_str(&format!("... ({} bytes)", name.len()));
-        }
-        Self { kind, name: shown, rule: rule.into() }
+        Self { kind, name: shown(name), rule: rule.into() }
     }
+}
+
+/// A name as messages show it: control characters escaped (so a message stays one
+/// line), cut after [`SHOWN`] characters.
+pub fn shown(name: &str) -> String {
+    let mut out: String = name.chars().take(SHOWN).collect::<String>().escape_debug().collect();
+    if name.chars().count() > SHOWN {
+        out.push_str(&format!("... ({} bytes)", name.len()));
+    }
+    out
 }
 
 type Check = Result<(), NameError>;

@@ -15,7 +15,6 @@ use crate::digest::Digest;
 use crate::exit::ExitStatus;
 use crate::lock::Lock;
 use crate::pypi;
-use crate::spec::valid_name;
 use crate::store::Store;
 
 use super::{CmdResult, Ctx, bytes, rate};
@@ -32,9 +31,7 @@ pub fn export(args: &ExportArgs, cx: &Ctx) -> CmdResult {
         (Some(v), _) | (None, Some(v)) => v.clone(),
         (None, None) => lock.resolved.replace(['-', ':'], "").replace('T', ".").trim_end_matches('Z').to_string(),
     };
-    if !valid_name(&version) {
-        bail!("version `{version}` must be 1-128 letters, digits, `.`, `_`, `+` or `-`");
-    }
+    crate::names::bundle_version(&version)?;
     let base = args.since.as_ref().map(|p| load_base(p)).transpose()?;
     check_outputs(args, &format!("{}-{version}", lock.name))?;
     let git = git_artifacts(&lock, &cache, base.as_ref(), &store)?;

@@ -20,9 +20,9 @@ use tokio::io::AsyncWriteExt;
 use tower::ServiceExt;
 
 use crate::digest::{Digest, Hasher};
+use crate::names;
 use crate::pypi;
 use crate::relpath::RelPath;
-use crate::spec::valid_name;
 use crate::store::{PathState, Store};
 
 use super::{Access, Shared, blocking, lock, refuse, text};
@@ -68,12 +68,17 @@ pub async fn handle(
     // If-Modified-Since with 304 could hide an import from apt. Always send the file.
     req.headers_mut().remove(header::IF_MODIFIED_SINCE);
     let slash = path.ends_with('/');
-    let Ok(rel) = RelPath::new(path.trim_end_matches('/')) else {
+    if let Err(e) = names::repository(&repo) {
+        return text(StatusCode::BAD_REQUEST, e.to_string());
+    }
+    // Never a path a temporary file of the store could have (`.airlock-*`).
+    let trimmed = path.trim_end_matches('/');
+    if let Err(e) = names::raw_path(trimmed) {
+        return text(StatusCode::BAD_REQUEST, e.to_string());
+    }
+    let Ok(rel) = RelPath::new(trimmed) else {
         return text(StatusCode::BAD_REQUEST, "invalid path");
     };
-    if !valid_name(&repo) {
-        return text(StatusCode::BAD_REQUEST, "invalid repository name");
-    }
     let resource = format!("repository/{repo}/{rel}");
     match *req.method() {
         Method::GET | Method::HEAD => {

@@ -187,7 +187,7 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
         };
-        tags.retain(|t| crate::oci::valid_tag(t));
+        tags.retain(|t| crate::names::image_tag(t).is_ok());
         tags.sort();
         Ok(tags)
     }
@@ -306,9 +306,8 @@ impl Store {
 
     /// The digest an image tag points at in the store's registry.
     pub fn oci_tag(&self, repository: &str, tag: &str) -> Result<Option<Digest>> {
-        if !crate::oci::valid_repository(repository) || !crate::oci::valid_tag(tag) {
-            bail!("`{repository}:{tag}` is not a valid image name");
-        }
+        crate::names::image_repository(repository)?;
+        crate::names::image_tag(tag)?;
         let p = self.layout.oci_tag(repository, tag);
         match fs::read_to_string(&p) {
             Ok(s) => Ok(Some(s.trim().parse().with_context(|| format!("reading {}", p.display()))?)),
