@@ -34,7 +34,7 @@ pub fn export(args: &ExportArgs, cx: &Ctx) -> CmdResult {
     crate::names::bundle_version(&version)?;
     let base = args.since.as_ref().map(|p| load_base(p)).transpose()?;
     check_outputs(args, &format!("{}-{version}", lock.name))?;
-    let git = git_artifacts(&lock, &cache, base.as_ref(), &store)?;
+    let git = git_artifacts(&lock, base.as_ref(), &store)?;
     let manifest = build_manifest(&lock, &version, base.as_ref(), git)?;
     for b in &manifest.blobs {
         if !store.contains(&b.digest) {
@@ -160,11 +160,10 @@ fn load_base(path: &std::path::Path) -> Result<BaseInfo> {
 /// the cache from the locked refs.
 fn git_artifacts(
     lock: &Lock,
-    cache: &std::path::Path,
     base: Option<&BaseInfo>,
     store: &Store,
 ) -> Result<Vec<(Artifact, Option<BlobDescriptor>)>> {
-    let root = cache.join("git");
+    let root = store.layout().git_dir();
     lock.git
         .iter()
         .map(|g| {

@@ -65,7 +65,7 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
             root.display()
         )
     })?;
-    let _ = std::fs::remove_dir_all(root.join("staging"));
+    store.discard_staging();
     if let Err(e) = store.remove_litter() {
         cx.printer.warn(format!("{e:#}"));
     }
@@ -152,7 +152,7 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
                 "repository": dir,
                 "suites": apt_plan.suites(),
                 "fingerprint": apt_plan.fingerprint(),
-                "keyring": dir.join(format!("{KEYRING_STEM}.asc")),
+                "keyring": store.layout().apt_keyring(&args.apt_repo, "asc"),
             })
         });
         let (oci_store_plan, oci_remote_plan) = match &oci_remote {

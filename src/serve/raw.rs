@@ -42,10 +42,10 @@ pub enum RepoKind {
 impl RepoKind {
     /// Blocking (it reads the directory).
     pub fn of(store: &Store, repo: &str) -> Self {
-        let dir = store.repository_dir(repo);
-        if dir.join("dists").is_dir() {
+        let (layout, dir) = (store.layout(), store.repository_dir(repo));
+        if layout.apt_dists(repo).is_dir() {
             RepoKind::Apt
-        } else if dir.join("simple").is_dir() {
+        } else if layout.python_simple(repo).is_dir() {
             RepoKind::Python
         } else if std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some()) {
             RepoKind::Raw
@@ -87,7 +87,7 @@ pub async fn handle(
             }
             let (store, r, p) = (s.store.clone(), repo.clone(), rel.clone());
             let found = blocking(move || {
-                let dir = store.repository_dir(&r).join(p.as_str());
+                let dir = store.layout().repository_file(&r, &p);
                 if dir.is_dir() {
                     Found::Dir(dir)
                 } else {

@@ -106,7 +106,7 @@ impl Target for StoreRaw<'_> {
 
 impl StoreRaw<'_> {
     fn placed(&self, path: &RelPath, action: &'static str) -> Placed {
-        let location = self.store.repository_dir(&self.repo).join(path.as_str()).display().to_string();
+        let location = self.store.layout().repository_file(&self.repo, path).display().to_string();
         Placed { kind: "file".into(), name: path.to_string(), action, location }
     }
 }
