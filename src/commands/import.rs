@@ -20,8 +20,8 @@ use super::{CmdResult, Ctx};
 pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
     let started = Instant::now();
     let trusted = cx.trust().keys_with(&args.trusted_keys)?;
-    crate::names::repository(&args.raw_repo).context("--raw-repo")?;
-    crate::names::repository(&args.apt_repo).context("--apt-repo")?;
+    crate::names::repository(&args.raw_repo).map_err(|e| anyhow::anyhow!("--raw-repo {e}"))?;
+    crate::names::repository(&args.apt_repo).map_err(|e| anyhow::anyhow!("--apt-repo {e}"))?;
     if args.apt_repo == args.raw_repo && args.raw_url.is_none() {
         anyhow::bail!("--apt-repo and --raw-repo are both `{}`: they must be different directories", args.apt_repo);
     }
@@ -40,13 +40,13 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
             let (host, prefix) = spec.split_once('/').unwrap_or((spec, ""));
             let prefix = prefix.trim_matches('/');
             if !prefix.is_empty() {
-                crate::names::image_repository(prefix).context("--oci-registry prefix")?;
+                crate::names::image_repository(prefix).map_err(|e| anyhow::anyhow!("--oci-registry prefix {e}"))?;
             }
             Ok((crate::registry::Registry::new(host, args.oci_insecure)?, prefix.to_string()))
         })
         .transpose()?;
     if let Some(n) = &args.python_index {
-        crate::names::repository(n).context("--python-index")?;
+        crate::names::repository(n).map_err(|e| anyhow::anyhow!("--python-index {e}"))?;
     }
     let store = Store::open(&root)?;
     let python_upload = args

@@ -88,13 +88,13 @@ fn import_refuses_hostile_repository_flags() {
     let missing = cx.path("never-read.airlock");
     let bundle = missing.to_str().unwrap();
     for (flag, value, needle) in [
-        ("--raw-repo", "../x", "--raw-repo: `../x` is not a valid repository name: it has `/`"),
-        ("--apt-repo", "/etc/apt", "--apt-repo: `/etc/apt` is not a valid repository name: it has `/`"),
-        ("--python-index", ".hidden", "--python-index: `.hidden` is not a valid repository name: it starts with `.`"),
+        ("--raw-repo", "../x", "--raw-repo `../x` is not a valid repository name: it has `/`"),
+        ("--apt-repo", "/etc/apt", "--apt-repo `/etc/apt` is not a valid repository name: it has `/`"),
+        ("--python-index", ".hidden", "--python-index `.hidden` is not a valid repository name: it starts with `.`"),
         (
             "--oci-registry",
             "registry.example/Mirror/../x",
-            "--oci-registry prefix: `Mirror/../x` is not a valid image repository name: it has `M`",
+            "--oci-registry prefix `Mirror/../x` is not a valid image repository name: it has `M`",
         ),
     ] {
         cx.run(&["import", bundle, flag, value]).fails(2, needle);
