@@ -13,6 +13,7 @@ pub mod dirs;
 pub mod exit;
 pub mod git;
 pub mod lock;
+pub mod names;
 pub mod net;
 pub mod oci;
 pub mod printer;

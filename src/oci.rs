@@ -8,6 +8,7 @@ use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
+use crate::names::{self, NameKind};
 
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -42,37 +43,18 @@ pub struct Reference {
 }
 
 impl Reference {
+    /// Parse and check a reference ([`names::image_parts`]).
     pub fn parse(s: &str) -> Result<Self> {
-        let (rest, digest) = match s.split_once('@') {
-            Some((r, d)) => (r, Some(d.parse::<Digest>()?)),
-            None => (s, None),
-        };
-        let Some((registry, path)) = rest.split_once('/') else {
-            bail!("image `{s}` must name its registry, like `registry.example:5000/ns/name:tag`");
-        };
-        if !(registry.contains('.') || registry.contains(':') || registry == "localhost") {
-            bail!(
-                "image `{s}`: `{registry}` is not a registry host; write the registry explicitly (`registry.example/{rest}`)"
-            );
-        }
-        let (repository, tag) = match path.rsplit_once(':') {
-            Some((r, t)) if !t.contains('/') => (r, Some(t.to_string())),
-            _ => (path, None),
-        };
-        if tag.is_none() && digest.is_none() {
-            bail!("image `{s}` needs a tag (`:1.0`) or a digest (`@sha256:...`)");
-        }
-        if let Some(t) = &tag
-            && !valid_tag(t)
-        {
-            bail!("image `{s}`: `{t}` is not a valid tag");
-        }
-        if !valid_repository(repository) {
-            bail!(
-                "image `{s}`: `{repository}` is not a valid repository name (lower-case letters, digits, separators)"
-            );
-        }
-        Ok(Self { registry: registry.to_string(), repository: repository.to_string(), tag, digest })
+        let p = names::image_parts(s).map_err(|e| match e.kind {
+            NameKind::ImageReference => anyhow::Error::new(e),
+            _ => anyhow::Error::new(e).context(format!("image `{}`", s.escape_debug())),
+        })?;
+        Ok(Self {
+            registry: p.registry.to_string(),
+            repository: p.repository.to_string(),
+            tag: p.tag.map(str::to_string),
+            digest: p.digest.map(str::parse).transpose()?,
+        })
     }
 
     /// What to ask the registry for: the digest if pinned, else the tag.
@@ -109,21 +91,14 @@ impl fmt::Display for Reference {
     }
 }
 
+/// [`names::image_tag`].
 pub fn valid_tag(t: &str) -> bool {
-    !t.is_empty()
-        && t.len() <= 128
-        && t.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    names::image_tag(t).is_ok()
 }
 
+/// [`names::image_repository`].
 pub fn valid_repository(r: &str) -> bool {
-    !r.is_empty()
-        && r.split('/').all(|c| {
-            !c.is_empty()
-                && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
-                && c.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-                && c.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
-        })
+    names::image_repository(r).is_ok()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

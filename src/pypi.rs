@@ -44,14 +44,10 @@ pub fn normalize(name: &str) -> String {
     out
 }
 
-/// A valid project name (PEP 508 `^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$`, any case).
+/// A valid project name (PEP 508 `^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$`, any case);
+/// [`crate::names::python_project`].
 pub fn valid_project(name: &str) -> bool {
-    let b = name.as_bytes();
-    !b.is_empty()
-        && b.len() <= 200
-        && b[0].is_ascii_alphanumeric()
-        && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || b"._-".contains(c))
+    crate::names::python_project(name).is_ok()
 }
 
 /// One compatibility tag: `(python, abi, platform)`.

@@ -20,6 +20,7 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
+use crate::names::{self, NameKind};
 use crate::relpath::RelPath;
 
 #[derive(Debug, Deserialize)]
@@ -360,10 +361,10 @@ fn default_components() -> Vec<String> {
     vec!["main".into()]
 }
 
-/// A suite, component or architecture name: letters, digits, `.`, `_`, `+`, `-`, and `/`
-/// between parts (suites like `trixie/updates`).
+/// A suite name: plain names with `/` between parts (suites like `trixie/updates`);
+/// [`names::deb_suite`].
 pub fn valid_dist_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 128 && s.split('/').all(|p| valid_name(p) && p != "." && p != "..")
+    names::deb_suite(s).is_ok()
 }
 
 /// A git repository to carry, with the refs to carry of it.
@@ -414,21 +415,10 @@ pub fn ref_matches(pattern: &str, refname: &str) -> bool {
     }
 }
 
-fn valid_ref_pattern(p: &str) -> bool {
-    p.starts_with("refs/")
-        && p.matches('*').count() <= 1
-        && !p.contains("..")
-        && !p.contains("//")
-        && !p.ends_with('/')
-        && !p.ends_with(".lock")
-        && p.bytes().all(|b| b.is_ascii_graphic() && !b" ~^:?[\\".contains(&b))
-}
-
+/// A plain name (1 to 128 letters, digits, `.`, `_`, `+` or `-`, not starting with `.`
+/// or `-`); [`names::plain`].
 pub fn valid_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 128
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
-        && !s.starts_with(['.', '-'])
+    names::plain(NameKind::Repository, s).is_ok()
 }
 
 impl Spec {
@@ -445,16 +435,13 @@ impl Spec {
     }
 
     fn validate(&self) -> Result<()> {
-        if !valid_name(&self.name) {
-            bail!("`name: {}` must be 1-128 letters, digits, `.`, `_`, `+` or `-`", self.name);
-        }
-        if let Some(v) = &self.version
-            && !valid_name(v)
-        {
-            bail!("`version: {v}` must be 1-128 letters, digits, `.`, `_`, `+` or `-`");
+        names::bundle_name(&self.name).context("`name`")?;
+        if let Some(v) = &self.version {
+            names::bundle_version(v).context("`version`")?;
         }
         let mut seen = BTreeSet::new();
         for f in &self.files {
+            names::raw_path(f.path.as_str()).with_context(|| format!("files entry `{}`", f.path))?;
             match (&f.source, &f.url) {
                 (Some(_), Some(_)) => bail!("files entry `{}` has both `source` and `url`: keep one", f.path),
                 (None, None) => bail!("files entry `{}` needs `source` (a local file) or `url`", f.path),
@@ -492,11 +479,9 @@ impl Spec {
         let mut names = BTreeSet::new();
         for g in &self.git {
             let name = g.name();
-            if !valid_name(&name) {
-                bail!(
-                    "git entry `{}`: name `{name}` must be 1-128 letters, digits, `.`, `_`, `+` or `-` (set `name:`)",
-                    g.url
-                );
+            if let Err(e) = names::git_repository(&name) {
+                let hint = if g.name.is_none() { " (set `name:`)" } else { "" };
+                bail!("git entry `{}`: {e}{hint}", g.url.escape_debug());
             }
             if g.url.starts_with('-') || g.url.contains(char::is_whitespace) || g.url.is_empty() {
                 bail!("git entry `{name}`: `url: {}` is not a repository URL", g.url);
@@ -505,10 +490,10 @@ impl Spec {
                 bail!("git entry `{name}`: `all` already means every branch and tag; list it alone");
             }
             for p in g.patterns() {
-                if p != "all" && !valid_ref_pattern(&p) {
-                    bail!(
-                        "git entry `{name}`: `{p}` is not a ref name or pattern (like refs/heads/main or refs/tags/18.*)"
-                    );
+                if p != "all"
+                    && let Err(e) = names::git_ref_pattern(&p)
+                {
+                    bail!("git entry `{name}`: {e} (like refs/heads/main or refs/tags/18.*)");
                 }
             }
             if !names.insert(name.clone()) {
@@ -517,9 +502,7 @@ impl Spec {
         }
         let mut names = BTreeSet::new();
         for p in &self.python {
-            if !valid_name(&p.name) {
-                bail!("python entry `{}`: name must be 1-128 letters, digits, `.`, `_`, `+` or `-`", p.name);
-            }
+            names::repository(&p.name).with_context(|| format!("python entry `{}`", p.name.escape_debug()))?;
             if !names.insert(&p.name) {
                 bail!("two python entries are named `{}`: give each site index its own name", p.name);
             }
@@ -536,6 +519,7 @@ impl Spec {
                 }
             }
             for r in &p.requirements {
+                names::python_requirement(r).with_context(|| format!("python entry `{}`: requirement", p.name))?;
                 crate::pypi::parse_requirement_line(r)
                     .with_context(|| format!("python entry `{}`: requirement", p.name))?;
             }
@@ -546,9 +530,7 @@ impl Spec {
         let mut names = BTreeSet::new();
         for d in &self.debian {
             let n = &d.name;
-            if !valid_name(n) {
-                bail!("debian entry `{n}`: name must be 1-128 letters, digits, `.`, `_`, `+` or `-`");
-            }
+            names::plain(NameKind::DebianSuite, n).with_context(|| format!("debian entry `{}`", n.escape_debug()))?;
             if !names.insert(n) {
                 bail!("two debian entries are named `{n}`");
             }
@@ -578,13 +560,11 @@ impl Spec {
                 if src.suites.is_empty() || comps.is_empty() {
                     bail!("debian entry `{n}`: the `suites` and `components` of {} must not be empty", src.url);
                 }
-                for s in src.suites.iter().chain(comps) {
-                    if !valid_dist_name(s) {
-                        bail!("debian entry `{n}`: `{s}` is not a suite or component name");
-                    }
+                for s in &src.suites {
+                    names::deb_suite(s).with_context(|| format!("debian entry `{n}`"))?;
                 }
-                if comps.iter().any(|c| c.contains('/')) {
-                    bail!("debian entry `{n}`: components have no `/`");
+                for c in comps {
+                    names::deb_component(c).with_context(|| format!("debian entry `{n}`"))?;
                 }
                 for s in &src.suites {
                     if !site_suites.insert(s) && d.layout == DebianLayout::AsUpstream {
@@ -597,13 +577,11 @@ impl Spec {
             if d.components.is_empty() || d.architectures.is_empty() {
                 bail!("debian entry `{n}`: `components` and `architectures` must not be empty");
             }
-            for s in d.components.iter().chain(&d.architectures) {
-                if !valid_dist_name(s) {
-                    bail!("debian entry `{n}`: `{s}` is not a suite, component or architecture name");
-                }
+            for c in &d.components {
+                names::deb_component(c).with_context(|| format!("debian entry `{n}`"))?;
             }
-            if d.components.iter().any(|c| c.contains('/')) || d.architectures.iter().any(|a| a.contains('/')) {
-                bail!("debian entry `{n}`: components and architectures have no `/`");
+            for a in &d.architectures {
+                names::deb_architecture(a).with_context(|| format!("debian entry `{n}`"))?;
             }
             if d.architectures.iter().any(|a| a == "all") {
                 bail!("debian entry `{n}`: `all` is not an architecture to list: arch:all packages always come along");
@@ -612,14 +590,10 @@ impl Spec {
                 bail!("debian entry `{n}`: list `packages` or `include` patterns");
             }
             for p in &d.packages {
-                if !crate::debian::resolve::valid_name(p) {
-                    bail!("debian entry `{n}`: `{p}` is not a Debian package name");
-                }
+                names::deb_package(p).with_context(|| format!("debian entry `{n}`"))?;
             }
-            if let Some(v) = &d.vendor
-                && !valid_name(v)
-            {
-                bail!("debian entry `{n}`: `vendor: {v}` must be letters, digits, `.`, `_`, `+` or `-`");
+            if let Some(v) = &d.vendor {
+                names::plain(NameKind::Vendor, v).with_context(|| format!("debian entry `{n}`"))?;
             }
         }
         Ok(())
@@ -670,10 +644,35 @@ mod tests {
             ("name: x\nfiles:\n  - path: a\n    source: a\n  - path: a\n    source: b\n", "two files"),
             ("name: x\nfiles:\n  - path: a\n    source: a\n    sha256: abc\n", "must be 64 hex digits"),
             ("name: x\nhelm: []\n", "unknown field `helm`"),
-            ("name: x\ngit:\n  - url: https://h.example/a.git\n    refs: [heads/main]\n", "is not a ref name"),
-            ("name: x\ngit:\n  - url: https://h.example/a.git\n    refs: [\"refs/*/x*\"]\n", "is not a ref name"),
+            (
+                "name: x\ngit:\n  - url: https://h.example/a.git\n    refs: [heads/main]\n",
+                "`heads/main` is not a valid git ref name or pattern",
+            ),
+            (
+                "name: x\ngit:\n  - url: https://h.example/a.git\n    refs: [\"refs/*/x*\"]\n",
+                "it has more than one `*`",
+            ),
             ("name: x\ngit:\n  - url: https://h.example/a.git\n  - url: https://o.example/a\n", "two git entries"),
-            ("name: ../x\n", "must be"),
+            ("name: ../x\n", "`../x` is not a valid bundle name: it has `/`"),
+            (
+                "name: x\ngit:\n  - url: https://h.example/a.git\n    name: ../../x\n",
+                "git entry `https://h.example/a.git`: `../../x` is not a valid git repository name: it has `/`",
+            ),
+            (
+                "name: x\ngit:\n  - url: https://h.example/a%20b\n",
+                "`a%20b` is not a valid git repository name: it has `%`",
+            ),
+            ("name: x\nfiles:\n  - path: a/.airlock-x.tmp\n    source: b\n", "starts with `.airlock-`"),
+            ("name: x\nimages:\n  - ref: registry.example/../x:1\n", "`../x` is not a valid image repository name"),
+            ("name: x\nimages:\n  - ref: registry.example/x:-1\n", "`-1` is not a valid image tag: it starts with `-`"),
+            (
+                "name: x\npython:\n  - index: http://h/simple\n    pythons: ['3.11']\n    requirements: ['../x']\n",
+                "`../x` is not a valid Python project name: it has `/`",
+            ),
+            (
+                "name: x\npython:\n  - name: ../p\n    index: http://h/simple\n    pythons: ['3.11']\n    requirements: [a]\n",
+                "python entry `../p`: `../p` is not a valid repository name",
+            ),
             (
                 "name: x\npython:\n  - index: ftp://h/simple\n    pythons: ['3.11']\n    requirements: [a]\n",
                 "http(s) URL",
@@ -705,11 +704,11 @@ mod tests {
             ),
             (
                 "name: x\ndebian:\n  - {name: a, url: http://h/d, suites: [../s], architectures: [amd64], keyring: k, packages: [ab]}\n",
-                "not a suite",
+                "`../s` is not a valid Debian suite: part `..`: it starts with `.`",
             ),
             (
                 "name: x\ndebian:\n  - {name: a, url: http://h/d, suites: [s], architectures: [amd64], keyring: k, packages: [Ab]}\n",
-                "not a Debian package",
+                "`Ab` is not a valid Debian package name: it has `A`",
             ),
             (
                 "name: x\ndebian:\n  - {name: a, url: http://h/d, suites: [s], architectures: [amd64], packages: [ab]}\n",

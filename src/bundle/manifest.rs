@@ -7,6 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
+use crate::names::{self, NameError};
 use crate::relpath::RelPath;
 
 pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.airlock.bundle.manifest.v1+json";
@@ -184,34 +185,25 @@ impl Manifest {
                         a.name
                     ));
                 };
-                // Suite, component and architectures become paths of the site's apt
-                // repository (dists/<suite>/<component>/binary-<arch>/): names, never paths.
-                let valid_arch = |s: &str| crate::spec::valid_name(s) && s != "all";
-                if !crate::spec::valid_dist_name(suite)
-                    || !crate::spec::valid_name(component)
-                    || !(crate::spec::valid_name(arch))
-                    || !a.architectures.iter().all(|x| valid_arch(x))
-                {
-                    return Err(format!(
-                        "debian artifact `{}`: suite `{suite}`, component `{component}`, arch `{arch}` or architectures {:?} are not valid names",
-                        a.name, a.architectures
-                    ));
+                check_debian(a, suite, component, arch).map_err(|e| in_artifact(a, &e))?;
+                if a.architectures.iter().any(|x| x == "all") {
+                    return Err(format!("debian artifact `{}`: `all` is not one of a suite's architectures", shown(a)));
                 }
                 if !p.as_str().starts_with("pool/") || !p.as_str().ends_with(".deb") || a.architectures.is_empty() {
                     return Err(format!(
                         "debian artifact `{}`: pool path `{p}` or architectures are not valid",
-                        a.name
+                        shown(a)
                     ));
                 }
-                names::check_debian(a)?;
                 if pool.insert(p, d).is_some_and(|o| o != d) {
                     return Err(format!("two debian artifacts have pool path `{p}` with different content"));
                 }
             }
             if a.kind == Kind::File {
                 let Some(p) = &a.path else {
-                    return Err(format!("file artifact `{}` has no path", a.name));
+                    return Err(format!("file artifact `{}` has no path", shown(a)));
                 };
+                names::raw_path(p.as_str()).map_err(|e| in_artifact(a, &e))?;
                 if !paths.insert(p.clone()) {
                     return Err(format!("two file artifacts have path `{p}`"));
                 }
@@ -223,7 +215,7 @@ impl Manifest {
                 return Err(format!("image artifact `{}` must name its manifest, size and media type", a.name));
             }
             if a.kind == Kind::Image {
-                names::check_image(a)?;
+                names::image_reference(&a.name).map_err(|e| in_artifact(a, &e))?;
             }
             if a.kind == Kind::Git {
                 if a.refs.as_ref().is_none_or(BTreeMap::is_empty) {
@@ -235,7 +227,7 @@ impl Manifest {
                 if !names.insert(a.name.clone()) {
                     return Err(format!("two git artifacts are named `{}`", a.name));
                 }
-                names::check_git(a)?;
+                check_git(a)?;
             }
             if a.kind == Kind::Python {
                 let (Some(index), Some(_)) = (&a.index, &a.project) else {
@@ -244,16 +236,12 @@ impl Manifest {
                 if a.blobs.is_empty() || a.blobs.len() > 2 {
                     return Err(format!("python artifact `{}` must name its file and at most its metadata", a.name));
                 }
-                if !names::file_name(&a.name) {
-                    return Err(format!("python artifact `{}`: not a safe file name", a.name.escape_debug()));
-                }
-                if !crate::spec::valid_name(index) {
-                    return Err(format!("python artifact `{}`: index `{index}` is not a valid name", a.name));
-                }
+                // `<index>/files/<project>/<file>` and `<index>/simple/<project>/` at the site.
                 let project = a.project.as_deref().unwrap_or("");
-                if !crate::pypi::valid_project(project) || crate::pypi::normalize(project) != project {
-                    return Err(format!("python artifact `{}`: project `{project}` is not a normalized name", a.name));
-                }
+                names::python_file(&a.name)
+                    .and_then(|()| names::repository(index))
+                    .and_then(|()| names::python_project_normalized(project))
+                    .map_err(|e| in_artifact(a, &e))?;
                 if !python.insert((index.clone(), a.name.clone())) {
                     return Err(format!("two python artifacts are `{index}/{}`", a.name));
                 }
@@ -276,118 +264,46 @@ impl Manifest {
     }
 }
 
-/// Every name a manifest carries that becomes a path or a command argument at the site,
-/// checked when the manifest is (before any target sees it): git repository and ref
-/// names, image references, Python file names, Debian package names and versions. A
-/// trusted key can sign a hostile manifest too (a stolen key, a compromised connected
-/// side), so these are refused here rather than left to each target. Suites,
-/// components, architectures, Python indexes and projects are checked beside them in
-/// [`Manifest::check`]; file paths are [`RelPath`]s, refused when parsed.
-pub mod names {
-    use super::Artifact;
+/// An artifact's name for messages: escaped (a hostile one may hold a newline).
+fn shown(a: &Artifact) -> String {
+    names::shown(&a.name)
+}
 
-    /// A git repository at the site is `<store>/git/<name>.git`: one plain name, never a path.
-    pub fn git_repository(s: &str) -> bool {
-        crate::spec::valid_name(s)
-    }
+fn in_artifact(a: &Artifact, e: &NameError) -> String {
+    format!("{} artifact `{}`: {e}", a.kind, shown(a))
+}
 
-    /// A full ref name by the rules of `git check-ref-format` (refs/..., no `..`, no
-    /// component starting with `.` or ending with `.lock`, no control characters, space,
-    /// `~ ^ : ? * [ \`, no `@{`, no `//`, not ending in `/` or `.`). The ref becomes an
-    /// argument of git commands and a line of `git update-ref --stdin`, so a newline or
-    /// any other control character is refused.
-    pub fn git_ref(s: &str) -> bool {
-        s.len() <= 1024
-            && s.starts_with("refs/")
-            && !s.ends_with(['/', '.'])
-            && !s.contains("..")
-            && !s.contains("//")
-            && !s.contains("@{")
-            && s.bytes().all(|b| b > 0x20 && b != 0x7f && !b"~^:?*[\\".contains(&b))
-            && s.split('/').all(|c| !c.is_empty() && !c.starts_with('.') && !c.ends_with(".lock"))
+/// A git artifact's names: its repository becomes `<store>/git/<name>.git`, its refs
+/// arguments of git and lines of `git update-ref --stdin`.
+fn check_git(a: &Artifact) -> Result<(), String> {
+    let name = shown(a);
+    names::git_repository(&a.name).map_err(|e| in_artifact(a, &e))?;
+    let refs = a.refs.as_ref().map(|r| r.iter()).into_iter().flatten();
+    for (r, oid) in refs {
+        names::git_ref(r).map_err(|e| in_artifact(a, &e))?;
+        names::object_id(oid).map_err(|e| format!("git artifact `{name}`: ref {r}: {e}"))?;
     }
+    if let Some(h) = &a.head
+        && !a.refs.as_ref().is_some_and(|r| r.contains_key(h))
+    {
+        return Err(format!("git artifact `{name}`: head `{}` is not one of its refs", h.escape_debug()));
+    }
+    for p in &a.prerequisites {
+        names::object_id(p).map_err(|e| format!("git artifact `{name}`: prerequisite {e}"))?;
+    }
+    Ok(())
+}
 
-    /// A git object id: 40 (SHA-1) or 64 (SHA-256) lower-case hex digits.
-    pub fn object_id(s: &str) -> bool {
-        matches!(s.len(), 40 | 64) && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    }
-
-    /// A file name that is one safe path component.
-    pub fn file_name(s: &str) -> bool {
-        !s.is_empty()
-            && s.len() <= 255
-            && !s.starts_with('.')
-            && !s.chars().any(|c| c == '/' || c == '\\' || c.is_control())
-    }
-
-    /// A Debian package name (Debian Policy 5.6.1: lower-case letters, digits, `+ - .`,
-    /// starting with a letter or digit).
-    pub fn deb_package(s: &str) -> bool {
-        !s.is_empty()
-            && s.len() <= 128
-            && s.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b))
-    }
-
-    /// A Debian version's characters (Policy 5.6.12: letters, digits, `. + - ~ :`).
-    pub fn deb_version(s: &str) -> bool {
-        !s.is_empty()
-            && s.len() <= 256
-            && s.bytes().next().is_some_and(|b| b.is_ascii_digit())
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b".+-~:".contains(&b))
-    }
-
-    pub(super) fn check_git(a: &Artifact) -> Result<(), String> {
-        let name = a.name.escape_debug();
-        if !git_repository(&a.name) {
-            return Err(format!(
-                "git artifact `{name}`: a repository name must be 1-128 letters, digits, `.`, `_`, `+` or `-`"
-            ));
-        }
-        let refs = a.refs.as_ref().map(|r| r.iter()).into_iter().flatten();
-        for (r, oid) in refs {
-            if !git_ref(r) {
-                return Err(format!("git artifact `{name}`: `{}` is not a valid ref name", r.escape_debug()));
-            }
-            if !object_id(oid) {
-                return Err(format!(
-                    "git artifact `{name}`: ref {r} points to `{}`, not an object id",
-                    oid.escape_debug()
-                ));
-            }
-        }
-        if let Some(h) = &a.head
-            && !a.refs.as_ref().is_some_and(|r| r.contains_key(h))
-        {
-            return Err(format!("git artifact `{name}`: head `{}` is not one of its refs", h.escape_debug()));
-        }
-        if let Some(p) = a.prerequisites.iter().find(|p| !object_id(p)) {
-            return Err(format!("git artifact `{name}`: prerequisite `{}` is not an object id", p.escape_debug()));
-        }
-        Ok(())
-    }
-
-    /// An image artifact's name is the reference written in the spec: registry host,
-    /// repository (the distribution grammar) and a tag or digest. The repository becomes
-    /// `<store>/oci/<repository>/` and a path at the target registry.
-    pub(super) fn check_image(a: &Artifact) -> Result<(), String> {
-        if a.name.chars().any(char::is_control) {
-            return Err(format!("image artifact `{}` is not a valid reference", a.name.escape_debug()));
-        }
-        crate::oci::Reference::parse(&a.name).map(drop).map_err(|e| format!("{e:#}"))
-    }
-
-    pub(super) fn check_debian(a: &Artifact) -> Result<(), String> {
-        let version = a.version.as_deref().unwrap_or_default();
-        if !deb_package(&a.name) || !deb_version(version) {
-            return Err(format!(
-                "debian artifact `{}`: `{}` is not a valid package name and version",
-                a.name.escape_debug(),
-                version.escape_debug()
-            ));
-        }
-        Ok(())
-    }
+/// A debian artifact's names: its suite, component and architectures become paths of the
+/// site's apt repository (`dists/<suite>/<component>/binary-<arch>/`), its name, version
+/// and arch a .deb's file name in the pool.
+fn check_debian(a: &Artifact, suite: &str, component: &str, arch: &str) -> Result<(), NameError> {
+    names::deb_package(&a.name)?;
+    names::deb_version(a.version.as_deref().unwrap_or_default())?;
+    names::deb_architecture(arch)?;
+    names::deb_suite(suite)?;
+    names::deb_component(component)?;
+    a.architectures.iter().try_for_each(|x| names::deb_architecture(x))
 }
 
 /// The JSON Schema validator for manifests, built once.
@@ -501,53 +417,14 @@ mod tests {
     }
 
     #[test]
-    fn git_names_follow_check_ref_format() {
-        for good in ["refs/heads/main", "refs/tags/v1.0", "refs/heads/stable/2024.1", "refs/heads/ünïcode"] {
-            assert!(names::git_ref(good), "{good}");
-        }
-        for bad in [
-            "heads/main",
-            "refs/heads/x\nupdate-ref refs/heads/main 0",
-            "refs/heads/../x",
-            "refs/heads/.hidden",
-            "refs/heads/x.lock",
-            "refs/heads//x",
-            "refs/heads/x/",
-            "refs/heads/x.",
-            "refs/heads/a b",
-            "refs/heads/a~1",
-            "refs/heads/a^",
-            "refs/heads/a:b",
-            "refs/heads/a?",
-            "refs/heads/a*",
-            "refs/heads/a[",
-            "refs/heads/a\\b",
-            "refs/heads/a@{1}",
-            "refs/heads/\x7f",
-        ] {
-            assert!(!names::git_ref(bad), "{bad:?}");
-        }
-        assert!(names::git_repository("kolla") && !names::git_repository("../../x") && !names::git_repository("a/b"));
-        assert!(names::object_id(&"a".repeat(40)) && names::object_id(&"0".repeat(64)));
-        assert!(!names::object_id(&"A".repeat(40)) && !names::object_id("HEAD") && !names::object_id(&"a".repeat(41)));
-        assert!(names::deb_package("libc++1") && !names::deb_package("Hello") && !names::deb_package("a\nb"));
-        assert!(
-            names::deb_version("1:2.0~rc1-3") && !names::deb_version("1.0\nPackage: x") && !names::deb_version("x1")
-        );
-        assert!(
-            names::file_name("a-1.0-py3-none-any.whl") && !names::file_name("../a.whl") && !names::file_name("a\tb")
-        );
-    }
-
-    #[test]
     fn names_that_become_paths_at_the_site_are_checked() {
         let deb = |suite: &str, arch: &str, archs: &[&str]| Artifact {
             kind: Kind::Debian,
-            name: "p".into(),
+            name: "pp".into(),
             version: Some("1".into()),
             arch: Some(arch.into()),
-            path: Some(RelPath::new("pool/main/p/p/p_1_amd64.deb").unwrap()),
-            control: Some("Package: p\n".into()),
+            path: Some(RelPath::new("pool/main/p/pp/pp_1_amd64.deb").unwrap()),
+            control: Some("Package: pp\n".into()),
             suite: Some(suite.into()),
             component: Some("main".into()),
             architectures: archs.iter().map(|s| s.to_string()).collect(),
@@ -555,22 +432,82 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(one(deb("site", "amd64", &["amd64"])), Ok(()));
-        assert_eq!(one(deb("site/updates", "amd64", &["amd64"])), Ok(()));
-        for bad in [deb("../x", "amd64", &["amd64"]), deb("/etc/apt", "amd64", &["amd64"])] {
-            assert!(one(bad).unwrap_err().contains("not valid names"));
-        }
-        assert!(one(deb("site", "amd64", &["x/../../y"])).unwrap_err().contains("not valid names"));
-        let py = |name: &str, project: &str| Artifact {
+        assert_eq!(one(deb("site/updates", "all", &["amd64"])), Ok(()));
+        let err = |a: Artifact| one(a).unwrap_err();
+        assert_eq!(
+            err(deb("../x", "amd64", &["amd64"])),
+            "debian artifact `pp`: `../x` is not a valid Debian suite: part `..`: it starts with `.`"
+        );
+        assert!(
+            err(deb("/etc/apt", "amd64", &["amd64"])).contains("is not a valid Debian suite: it has an empty part")
+        );
+        assert!(err(deb("site", "amd64", &["x/../../y"])).contains("`x/../../y` is not a valid Debian architecture"));
+        assert!(err(deb("site", "a b", &["amd64"])).contains("`a b` is not a valid Debian architecture"));
+        assert!(err(deb("site", "amd64", &["all"])).contains("`all` is not one of a suite's architectures"));
+        let mut a = deb("site", "amd64", &["amd64"]);
+        a.name = "pp\nPackage: evil".into();
+        assert_eq!(
+            err(a),
+            "debian artifact `pp\\nPackage: evil`: `pp\\nPackage: evil` is not a valid Debian package name: it has a newline (only lower-case letters, digits, `+`, `-` and `.`)"
+        );
+        let mut a = deb("site", "amd64", &["amd64"]);
+        a.version = Some("1\nFilename: x".into());
+        assert!(err(a).contains("is not a valid Debian version: it has a newline"));
+
+        let py = |name: &str, index: &str, project: &str| Artifact {
             kind: Kind::Python,
             name: name.into(),
-            index: Some("pypi".into()),
+            index: Some(index.into()),
             project: Some(project.into()),
             blobs: vec![Digest::of(b"whl")],
             ..Default::default()
         };
-        assert_eq!(one(py("a-1.0-py3-none-any.whl", "a")), Ok(()));
-        assert!(one(py("../a-1.0-py3-none-any.whl", "a")).unwrap_err().contains("not a safe file name"));
-        assert!(one(py("a-1.0-py3-none-any.whl", "a/b")).unwrap_err().contains("not a normalized name"));
-        assert!(one(py("a-1.0-py3-none-any.whl", "A_b")).unwrap_err().contains("not a normalized name"));
+        let whl = "a-1.0-py3-none-any.whl";
+        assert_eq!(one(py(whl, "pypi", "a")), Ok(()));
+        assert!(err(py(&format!("../{whl}"), "pypi", "a")).contains("is not a valid Python file name: it has `/`"));
+        assert!(err(py(whl, "../pypi", "a")).contains("`../pypi` is not a valid repository name"));
+        assert!(err(py(whl, "pypi", "a/b")).contains("`a/b` is not a valid normalized Python project name"));
+        assert!(err(py(whl, "pypi", "A_b")).contains("its normalized form is `a-b`"));
+
+        let oid = "a".repeat(40);
+        let git = |name: &str, r: &str, oid: &str| Artifact {
+            kind: Kind::Git,
+            name: name.into(),
+            refs: Some(BTreeMap::from([(r.to_string(), oid.to_string())])),
+            blobs: vec![Digest::of(b"bundle")],
+            ..Default::default()
+        };
+        assert_eq!(one(git("kolla", "refs/heads/main", &oid)), Ok(()));
+        assert!(err(git("../../x", "refs/heads/main", &oid)).contains("is not a valid git repository name"));
+        assert!(
+            err(git("kolla", "refs/heads/x\ndelete refs/heads/main", &oid))
+                .contains("`refs/heads/x\\ndelete refs/heads/main` is not a valid git ref name: it has a newline")
+        );
+        assert!(err(git("kolla", "refs/heads/main", "HEAD; rm -rf /")).contains("is not a valid git object id"));
+        let mut a = git("kolla", "refs/heads/main", &oid);
+        a.prerequisites = vec!["--upload-pack=x".into()];
+        assert!(err(a).contains("prerequisite `--upload-pack=x` is not a valid git object id"));
+
+        let image = |name: &str| Artifact {
+            kind: Kind::Image,
+            name: name.into(),
+            top_size: Some(1),
+            top_media_type: Some(crate::oci::OCI_MANIFEST.into()),
+            blobs: vec![Digest::of(b"manifest")],
+            ..Default::default()
+        };
+        assert_eq!(one(image("registry.example/ns/base:1.0")), Ok(()));
+        assert!(err(image("registry.example/../x:1.0")).contains("`../x` is not a valid image repository name"));
+        assert!(err(image("registry.example/x:1.0\nx")).contains("is not a valid image reference: it has a newline"));
+
+        let file = |path: &str| Artifact {
+            kind: Kind::File,
+            name: path.into(),
+            path: Some(RelPath::new(path).unwrap()),
+            blobs: vec![Digest::of(b"file")],
+            ..Default::default()
+        };
+        assert_eq!(one(file("a/b.tar.gz")), Ok(()));
+        assert!(err(file("a/.airlock-x.tmp")).contains("starts with `.airlock-`"));
     }
 }

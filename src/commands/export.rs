@@ -15,7 +15,6 @@ use crate::digest::Digest;
 use crate::exit::ExitStatus;
 use crate::lock::Lock;
 use crate::pypi;
-use crate::spec::valid_name;
 use crate::store::Store;
 
 use super::{CmdResult, Ctx, bytes, rate};
@@ -32,12 +31,10 @@ pub fn export(args: &ExportArgs, cx: &Ctx) -> CmdResult {
         (Some(v), _) | (None, Some(v)) => v.clone(),
         (None, None) => lock.resolved.replace(['-', ':'], "").replace('T', ".").trim_end_matches('Z').to_string(),
     };
-    if !valid_name(&version) {
-        bail!("version `{version}` must be 1-128 letters, digits, `.`, `_`, `+` or `-`");
-    }
+    crate::names::bundle_version(&version)?;
     let base = args.since.as_ref().map(|p| load_base(p)).transpose()?;
     check_outputs(args, &format!("{}-{version}", lock.name))?;
-    let git = git_artifacts(&lock, &cache, base.as_ref(), &store)?;
+    let git = git_artifacts(&lock, base.as_ref(), &store)?;
     let manifest = build_manifest(&lock, &version, base.as_ref(), git)?;
     for b in &manifest.blobs {
         if !store.contains(&b.digest) {
@@ -163,11 +160,10 @@ fn load_base(path: &std::path::Path) -> Result<BaseInfo> {
 /// the cache from the locked refs.
 fn git_artifacts(
     lock: &Lock,
-    cache: &std::path::Path,
     base: Option<&BaseInfo>,
     store: &Store,
 ) -> Result<Vec<(Artifact, Option<BlobDescriptor>)>> {
-    let root = cache.join("git");
+    let root = store.layout().git_dir();
     lock.git
         .iter()
         .map(|g| {

@@ -20,12 +20,8 @@ use super::{CmdResult, Ctx};
 pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
     let started = Instant::now();
     let trusted = cx.trust().keys_with(&args.trusted_keys)?;
-    if !crate::spec::valid_name(&args.raw_repo) {
-        anyhow::bail!("--raw-repo `{}` must be 1-128 letters, digits, `.`, `_`, `+` or `-`", args.raw_repo);
-    }
-    if !crate::spec::valid_name(&args.apt_repo) {
-        anyhow::bail!("--apt-repo `{}` must be 1-128 letters, digits, `.`, `_`, `+` or `-`", args.apt_repo);
-    }
+    crate::names::repository(&args.raw_repo).map_err(|e| anyhow::anyhow!("--raw-repo {e}"))?;
+    crate::names::repository(&args.apt_repo).map_err(|e| anyhow::anyhow!("--apt-repo {e}"))?;
     if args.apt_repo == args.raw_repo && args.raw_url.is_none() {
         anyhow::bail!("--apt-repo and --raw-repo are both `{}`: they must be different directories", args.apt_repo);
     }
@@ -42,13 +38,15 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
         .as_deref()
         .map(|spec| -> anyhow::Result<(crate::registry::Registry, String)> {
             let (host, prefix) = spec.split_once('/').unwrap_or((spec, ""));
-            Ok((crate::registry::Registry::new(host, args.oci_insecure)?, prefix.trim_matches('/').to_string()))
+            let prefix = prefix.trim_matches('/');
+            if !prefix.is_empty() {
+                crate::names::image_repository(prefix).map_err(|e| anyhow::anyhow!("--oci-registry prefix {e}"))?;
+            }
+            Ok((crate::registry::Registry::new(host, args.oci_insecure)?, prefix.to_string()))
         })
         .transpose()?;
-    if let Some(n) = &args.python_index
-        && !crate::spec::valid_name(n)
-    {
-        anyhow::bail!("--python-index `{n}` must be 1-128 letters, digits, `.`, `_`, `+` or `-`");
+    if let Some(n) = &args.python_index {
+        crate::names::repository(n).map_err(|e| anyhow::anyhow!("--python-index {e}"))?;
     }
     let store = Store::open(&root)?;
     let python_upload = args
@@ -67,7 +65,7 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
             root.display()
         )
     })?;
-    let _ = std::fs::remove_dir_all(root.join("staging"));
+    store.discard_staging();
     if let Err(e) = store.remove_litter() {
         cx.printer.warn(format!("{e:#}"));
     }
@@ -154,7 +152,7 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
                 "repository": dir,
                 "suites": apt_plan.suites(),
                 "fingerprint": apt_plan.fingerprint(),
-                "keyring": dir.join(format!("{KEYRING_STEM}.asc")),
+                "keyring": store.layout().apt_keyring(&args.apt_repo, "asc"),
             })
         });
         let (oci_store_plan, oci_remote_plan) = match &oci_remote {

@@ -27,7 +27,6 @@ use crate::bundle::verify::VerifiedBundle;
 use crate::digest::Digest;
 use crate::store::Store;
 
-const INDEX_FILE: &str = "imported.json";
 const INDEX_MEDIA_TYPE: &str = "application/vnd.airlock.imported.v1+json";
 
 /// `<store>/imported.json`.
@@ -59,7 +58,7 @@ impl Entry {
 }
 
 fn index_path(store: &Store) -> PathBuf {
-    store.root().join(INDEX_FILE)
+    store.layout().imported_index()
 }
 
 fn load(store: &Store) -> Result<Index> {
@@ -152,7 +151,7 @@ fn receipts_name(store: &Store, manifest: &Digest) -> Result<bool> {
     struct Receipt {
         manifest: Option<Digest>,
     }
-    let root = store.root().join("receipts");
+    let root = store.layout().receipts_dir();
     let Ok(bundles) = std::fs::read_dir(&root) else { return Ok(false) };
     for dir in bundles.filter_map(Result::ok) {
         let Ok(receipts) = std::fs::read_dir(dir.path()) else { continue };

@@ -61,7 +61,7 @@ pub fn mirror(args: &MirrorArgs, cx: &Ctx) -> CmdResult {
     }
     artifacts.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
 
-    let git_source = GitSource { root: cache.join("git"), spec_dir: spec.dir.clone(), net: net.clone() };
+    let git_source = GitSource { root: store.layout().git_dir(), spec_dir: spec.dir.clone(), net: net.clone() };
     let git_bar = cx.reporter.items("git", spec.git.len() as u64);
     let git_results: Vec<Result<GitLocked>> = pool.install(|| {
         spec.git

@@ -71,12 +71,9 @@ pub struct Pkg {
 }
 
 /// A valid Debian package name: lowercase letters, digits, `+ - .`, at least two, starting
-/// with a letter or digit.
+/// with a letter or digit; [`crate::names::deb_package`].
 pub fn valid_name(n: &str) -> bool {
-    n.len() >= 2
-        && n.len() <= 128
-        && n.as_bytes()[0].is_ascii_alphanumeric()
-        && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b))
+    crate::names::deb_package(n).is_ok()
 }
 
 impl Pkg {

@@ -6,19 +6,9 @@
 
 use std::cmp::Ordering;
 
-/// Is `v` a syntactically valid Debian version?
+/// Is `v` a syntactically valid Debian version? [`crate::names::deb_version`].
 pub fn valid(v: &str) -> bool {
-    let (epoch, rest) = match v.split_once(':') {
-        Some((e, r)) => (Some(e), r),
-        None => (None, v),
-    };
-    if epoch.is_some_and(|e| e.is_empty() || !e.bytes().all(|b| b.is_ascii_digit())) {
-        return false;
-    }
-    let upstream = rest.rsplit_once('-').map_or(rest, |(u, _)| u);
-    !upstream.is_empty()
-        && upstream.as_bytes()[0].is_ascii_digit()
-        && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b".+~-:".contains(&b))
+    crate::names::deb_version(v).is_ok()
 }
 
 fn split(v: &str) -> (u64, &str, &str) {

@@ -24,8 +24,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tower::ServiceExt;
 
 use crate::git::HttpBackend;
+use crate::names;
 use crate::relpath::RelPath;
-use crate::spec::valid_name;
 
 use super::{Access, Shared, blocking, lock, refuse, text};
 
@@ -57,8 +57,8 @@ pub async fn handle(State(s): State<Shared>, Path(path): Path<String>, req: Requ
         return text(StatusCode::NOT_FOUND, "not a repository path");
     };
     let repo = repo.to_string();
-    if !valid_name(&repo) {
-        return text(StatusCode::BAD_REQUEST, "invalid repository name");
+    if let Err(e) = names::git_repository(&repo) {
+        return text(StatusCode::BAD_REQUEST, e.to_string());
     }
     // Smart HTTP: `info/refs?service=git-...` (GET), `git-upload-pack`, `git-receive-pack` (POST).
     let service_query = req

@@ -199,7 +199,7 @@ pub struct ServeOptions {
 
 /// Run the server until SIGINT or SIGTERM. `on_listen` is told the bound address.
 pub fn run(store: Store, opts: ServeOptions, on_listen: impl FnOnce(SocketAddr)) -> Result<()> {
-    let _ = std::fs::remove_dir_all(store.root().join("tmp").join("uploads"));
+    let _ = std::fs::remove_dir_all(store.layout().uploads_dir());
     let state = Arc::new(AppState {
         store,
         tokens: Tokens::new(opts.tokens),

@@ -11,6 +11,7 @@ use tokio::io::AsyncWriteExt;
 use tower::ServiceExt;
 
 use crate::digest::{Digest, Hasher};
+use crate::names;
 use crate::oci;
 
 use super::{Access, ApiError, Shared, lock, refuse, unauthorized};
@@ -70,7 +71,7 @@ async fn locked<T: Send + 'static>(
 }
 
 fn route(rest: &str) -> Option<Route> {
-    let name_ok = |n: &str| oci::valid_repository(n).then(|| n.to_string());
+    let name_ok = |n: &str| names::image_repository(n).is_ok().then(|| n.to_string());
     // Only when both parts parse: `referrers` may also be a component of a repository name.
     if let Some((name, digest)) = rest.rsplit_once("/referrers/")
         && let (Some(name), Ok(digest)) = (name_ok(name), digest.parse())
@@ -375,8 +376,10 @@ async fn put_manifest(s: &Shared, name: &str, reference: &str, req: Request) -> 
             return Err(ApiError::bad("DIGEST_INVALID", format!("the manifest hashes to {digest}, not {d}")));
         }
         Ok(_) => None,
-        Err(_) if oci::valid_tag(reference) => Some(reference),
-        Err(_) => return Err(ApiError::bad("TAG_INVALID", format!("`{reference}` is neither a tag nor a digest"))),
+        Err(_) => match names::image_tag(reference) {
+            Ok(()) => Some(reference),
+            Err(e) => return Err(ApiError::bad("TAG_INVALID", format!("{e}; nor is it a digest"))),
+        },
     };
     let media_type = oci::media_type_of(&bytes, content_type.as_deref())
         .map_err(|e| ApiError::bad("MANIFEST_INVALID", format!("{e:#}")))?;

@@ -13,8 +13,8 @@ use axum::extract::{Multipart, Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 
+use crate::names;
 use crate::pypi;
-use crate::spec::valid_name;
 use crate::store::{PathState, Store};
 use crate::target::python::{Dist, file_path, metadata_path, publish};
 
@@ -22,8 +22,8 @@ use super::raw::{Received, RepoKind, discard, receive as receive_file};
 use super::{Access, Shared, blocking, lock, refuse, text};
 
 pub async fn upload(State(s): State<Shared>, Path(repo): Path<String>, req: Request) -> Response {
-    if !valid_name(&repo) {
-        return text(StatusCode::BAD_REQUEST, "invalid repository name");
+    if let Err(e) = names::repository(&repo) {
+        return text(StatusCode::BAD_REQUEST, e.to_string());
     }
     if let Err(r) = s.check(req.headers(), &format!("repository/{repo}"), Access::Write) {
         let (parts, body) = req.into_parts();
@@ -118,7 +118,8 @@ async fn receive(
     {
         return Err(bad(format!("{filename}: the upload hashes to {}, not sha256_digest {want}", up.digest)));
     }
-    let Some(parsed) = pypi::parse_filename(&filename).filter(|_| !filename.contains(['/', '\\'])) else {
+    names::python_file(&filename).map_err(|e| bad(e.to_string()))?;
+    let Some(parsed) = pypi::parse_filename(&filename) else {
         return Err(bad(format!("`{filename}` is not a wheel or sdist file name")));
     };
     if let Some(n) = get("name")

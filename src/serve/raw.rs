@@ -20,9 +20,9 @@ use tokio::io::AsyncWriteExt;
 use tower::ServiceExt;
 
 use crate::digest::{Digest, Hasher};
+use crate::names;
 use crate::pypi;
 use crate::relpath::RelPath;
-use crate::spec::valid_name;
 use crate::store::{PathState, Store};
 
 use super::{Access, Shared, blocking, lock, refuse, text};
@@ -42,10 +42,10 @@ pub enum RepoKind {
 impl RepoKind {
     /// Blocking (it reads the directory).
     pub fn of(store: &Store, repo: &str) -> Self {
-        let dir = store.repository_dir(repo);
-        if dir.join("dists").is_dir() {
+        let (layout, dir) = (store.layout(), store.repository_dir(repo));
+        if layout.apt_dists(repo).is_dir() {
             RepoKind::Apt
-        } else if dir.join("simple").is_dir() {
+        } else if layout.python_simple(repo).is_dir() {
             RepoKind::Python
         } else if std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some()) {
             RepoKind::Raw
@@ -68,12 +68,17 @@ pub async fn handle(
     // If-Modified-Since with 304 could hide an import from apt. Always send the file.
     req.headers_mut().remove(header::IF_MODIFIED_SINCE);
     let slash = path.ends_with('/');
-    let Ok(rel) = RelPath::new(path.trim_end_matches('/')) else {
+    if let Err(e) = names::repository(&repo) {
+        return text(StatusCode::BAD_REQUEST, e.to_string());
+    }
+    // Never a path a temporary file of the store could have (`.airlock-*`).
+    let trimmed = path.trim_end_matches('/');
+    if let Err(e) = names::raw_path(trimmed) {
+        return text(StatusCode::BAD_REQUEST, e.to_string());
+    }
+    let Ok(rel) = RelPath::new(trimmed) else {
         return text(StatusCode::BAD_REQUEST, "invalid path");
     };
-    if !valid_name(&repo) {
-        return text(StatusCode::BAD_REQUEST, "invalid repository name");
-    }
     let resource = format!("repository/{repo}/{rel}");
     match *req.method() {
         Method::GET | Method::HEAD => {
@@ -82,7 +87,7 @@ pub async fn handle(
             }
             let (store, r, p) = (s.store.clone(), repo.clone(), rel.clone());
             let found = blocking(move || {
-                let dir = store.repository_dir(&r).join(p.as_str());
+                let dir = store.layout().repository_file(&r, &p);
                 if dir.is_dir() {
                     Found::Dir(dir)
                 } else {

@@ -131,6 +131,7 @@ impl GitSource {
             if let Some((oid, refname)) = line.split_once('\t')
                 && refname.starts_with("refs/")
                 && !refname.ends_with("^{}")
+                && crate::names::git_ref(refname).is_ok()
             {
                 remote.insert(refname.to_string(), oid.to_string());
             }

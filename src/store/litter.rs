@@ -110,9 +110,8 @@ impl Store {
     /// many entries were removed.
     pub fn remove_litter(&self) -> Result<usize> {
         let root = self.root();
-        let partial = self.layout.partial("x");
-        let partial = partial.parent().map(Path::to_path_buf).unwrap_or_default();
-        let skip: Vec<PathBuf> = vec![self.layout.blobs_dir(), root.join("git"), root.join("staging")];
+        let partial = self.layout.partial_dir();
+        let skip: Vec<PathBuf> = vec![self.layout.blobs_dir(), self.layout.git_dir(), self.layout.staging_root()];
         let mut removed = 0;
         let mut walk = walkdir::WalkDir::new(root).follow_links(false).min_depth(1).into_iter();
         while let Some(entry) = walk.next() {

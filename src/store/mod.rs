@@ -19,7 +19,7 @@ use anyhow::{Context, Result, bail};
 use crate::digest::{Digest, Hasher};
 use crate::relpath::RelPath;
 pub use atomic::AtomicFile;
-pub use layout::Layout;
+pub use layout::{APT_KEYRING_STEM, Layout};
 pub use litter::{TempDir, is_temp_name};
 
 #[derive(Debug, Clone)]
@@ -54,6 +54,11 @@ impl Store {
 
     pub fn root(&self) -> &Path {
         self.layout.root()
+    }
+
+    /// Where each kind of content lives in this store.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
     }
 
     fn lock_file(&self) -> Result<File> {
@@ -136,7 +141,7 @@ impl Store {
         if let Some(d) = path.parent() {
             fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
         }
-        let lock_path = path.with_extension("lock");
+        let lock_path = self.layout.partial_lock(key);
         // The previous holder removes the file before it unlocks: whoever waited on the old
         // file finds that it no longer names the path, and starts again.
         let lock = loop {
@@ -151,7 +156,8 @@ impl Store {
             }
         };
         hook::pause("partial");
-        Ok(Partial { store: self.clone(), path, lock_path, _lock: lock })
+        let validator_path = self.layout.partial_validator(key);
+        Ok(Partial { store: self.clone(), path, lock_path, validator_path, _lock: lock })
     }
 
     /// Move a complete, already-hashed file into the blob directory.
@@ -180,14 +186,13 @@ impl Store {
 
     /// Every tag of an image repository in the store's registry, sorted.
     pub fn oci_tags(&self, repository: &str) -> Result<Vec<String>> {
-        let dir = self.layout.oci_tag(repository, "x");
-        let dir = dir.parent().expect("tags dir");
-        let mut tags: Vec<String> = match fs::read_dir(dir) {
+        let dir = self.layout.oci_tags_dir(repository);
+        let mut tags: Vec<String> = match fs::read_dir(&dir) {
             Ok(rd) => rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
         };
-        tags.retain(|t| crate::oci::valid_tag(t));
+        tags.retain(|t| crate::names::image_tag(t).is_ok());
         tags.sort();
         Ok(tags)
     }
@@ -195,10 +200,7 @@ impl Store {
     /// A file of the bare git repository `name`, for serving (dumb HTTP). None when the
     /// repository or the file does not exist.
     pub fn git_file(&self, name: &str, path: &RelPath) -> Option<PathBuf> {
-        let mut p = self.layout.git_repo(name);
-        for c in path.components() {
-            p.push(c);
-        }
+        let p = self.layout.git_file(name, path);
         p.is_file().then_some(p)
     }
 
@@ -306,9 +308,8 @@ impl Store {
 
     /// The digest an image tag points at in the store's registry.
     pub fn oci_tag(&self, repository: &str, tag: &str) -> Result<Option<Digest>> {
-        if !crate::oci::valid_repository(repository) || !crate::oci::valid_tag(tag) {
-            bail!("`{repository}:{tag}` is not a valid image name");
-        }
+        crate::names::image_repository(repository)?;
+        crate::names::image_tag(tag)?;
         let p = self.layout.oci_tag(repository, tag);
         match fs::read_to_string(&p) {
             Ok(s) => Ok(Some(s.trim().parse().with_context(|| format!("reading {}", p.display()))?)),
@@ -330,7 +331,7 @@ impl Store {
         manifest: &Digest,
         descriptor: &[u8],
     ) -> Result<()> {
-        let p = self.layout.oci_referrers(repository, subject).join(manifest.hex());
+        let p = self.layout.oci_referrer(repository, subject, manifest);
         atomic::write(&p, descriptor).with_context(|| format!("writing {}", p.display()))
     }
 
@@ -354,6 +355,11 @@ impl Store {
 
     pub fn repository_dir(&self, repo: &str) -> PathBuf {
         self.layout.repository(repo)
+    }
+
+    /// Discard what a killed import staged (call under the store's lock).
+    pub fn discard_staging(&self) {
+        let _ = fs::remove_dir_all(self.layout.staging_root());
     }
 
     /// Keep the record of one import; earlier imports' receipts stay.
@@ -450,6 +456,7 @@ pub struct Partial {
     store: Store,
     path: PathBuf,
     lock_path: PathBuf,
+    validator_path: PathBuf,
     _lock: File,
 }
 
@@ -494,35 +501,31 @@ impl Partial {
 
     pub fn discard(&self) {
         let _ = fs::remove_file(&self.path);
-        let _ = fs::remove_file(self.validator_path());
+        let _ = fs::remove_file(&self.validator_path);
     }
 
     /// The validator (`ETag` or `Last-Modified`) of the response the partial bytes came
     /// from, for `If-Range` when they are resumed.
     pub fn validator(&self) -> Option<String> {
-        fs::read_to_string(self.validator_path()).ok().filter(|v| !v.is_empty())
+        fs::read_to_string(&self.validator_path).ok().filter(|v| !v.is_empty())
     }
 
     pub fn set_validator(&self, v: Option<&str>) -> Result<()> {
-        let path = self.validator_path();
+        let path = &self.validator_path;
         match v {
-            Some(v) => atomic::write(&path, v.as_bytes()).with_context(|| format!("writing {}", path.display())),
+            Some(v) => atomic::write(path, v.as_bytes()).with_context(|| format!("writing {}", path.display())),
             None => {
-                let _ = fs::remove_file(&path);
+                let _ = fs::remove_file(path);
                 Ok(())
             }
         }
-    }
-
-    fn validator_path(&self) -> PathBuf {
-        self.path.with_extension("validator")
     }
 
     /// Make the finished download a blob. The caller has hashed every byte and checked it.
     pub fn commit(&self, file: File, digest: &Digest) -> Result<()> {
         file.sync_all().with_context(|| format!("syncing {}", self.path.display()))?;
         drop(file);
-        let _ = fs::remove_file(self.validator_path());
+        let _ = fs::remove_file(&self.validator_path);
         if self.store.contains(digest) {
             self.discard();
             return Ok(());

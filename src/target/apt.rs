@@ -34,7 +34,7 @@ use crate::store::{PathState, Store, atomic};
 
 use super::{Journal, Placed, Target};
 
-pub const KEYRING_STEM: &str = "airlock-archive-keyring";
+pub const KEYRING_STEM: &str = crate::store::APT_KEYRING_STEM;
 
 /// The store's apt repository. The signing key is loaded while planning, so a missing
 /// key or a wrong passphrase stops the import before anything changes.
@@ -89,12 +89,8 @@ fn key_of(p: &Paragraph) -> Key {
 }
 
 impl StoreApt<'_> {
-    fn dir(&self) -> PathBuf {
-        self.store.repository_dir(&self.repo)
-    }
-
     fn dists(&self, suite: &str) -> PathBuf {
-        self.dir().join("dists").join(suite)
+        self.store.layout().apt_suite(&self.repo, suite)
     }
 
     /// What a suite already publishes, read through its Release and the by-hash copies
@@ -257,8 +253,9 @@ impl Target for StoreApt<'_> {
                 self.publish(name, suite, key, &mut replaced)?;
             }
             let (asc, gpg) = public_key_files(&key.public())?;
-            replaced.write(&self.dir().join(format!("{KEYRING_STEM}.asc")), asc.as_bytes())?;
-            replaced.write(&self.dir().join(format!("{KEYRING_STEM}.gpg")), &gpg)?;
+            let layout = self.store.layout();
+            replaced.write(&layout.apt_keyring(&self.repo, "asc"), asc.as_bytes())?;
+            replaced.write(&layout.apt_keyring(&self.repo, "gpg"), &gpg)?;
             Ok(())
         })();
         if let Err(e) = result {
@@ -268,7 +265,7 @@ impl Target for StoreApt<'_> {
             }
             return Err(e.context("publishing the apt repository; it was put back as it was"));
         }
-        let dir = self.dir();
+        let layout = self.store.layout();
         let placed: Vec<Placed> = plan
             .placed
             .into_iter()
@@ -276,7 +273,7 @@ impl Target for StoreApt<'_> {
                 kind: "debian".into(),
                 name,
                 action,
-                location: dir.join(path.as_str()).display().to_string(),
+                location: layout.repository_file(&self.repo, &path).display().to_string(),
             })
             .collect();
         // A later target's failure undoes this one as its own failure would have.
@@ -411,7 +408,7 @@ pub fn sources_example(url: &str, suites: &[String], components: &[String], keyr
 
 /// The path of the Release a suite publishes, for tests and reports.
 pub fn release_path(store: &Store, repo: &str, suite: &str) -> PathBuf {
-    store.repository_dir(repo).join("dists").join(suite).join("Release")
+    store.layout().apt_suite(repo, suite).join("Release")
 }
 
 #[cfg(test)]

@@ -145,6 +145,11 @@ fn transaction(repo: &Path, updates: &[(&str, Option<&str>, Option<&str>)]) -> R
     }
     let mut tx = String::from("start\n");
     for (r, old, new) in updates {
+        // One line per command: a ref or id with a newline would add commands.
+        crate::names::git_ref(r)?;
+        for id in [old, new].into_iter().flatten() {
+            crate::names::object_id(id)?;
+        }
         match new {
             Some(n) => tx.push_str(&format!("update {r} {n} {}\n", old.unwrap_or(ZERO))),
             None => tx.push_str(&format!("delete {r} {}\n", old.unwrap_or(ZERO))),

@@ -217,9 +217,8 @@ impl Target for RegistryOci<'_> {
             let steps = closure(self.store, &a.name, &d, &mt)?;
             let r = Reference::parse(&a.name)?;
             let repo = self.target_repository(&r.repository);
-            if !oci::valid_repository(&repo) {
-                bail!("image `{}`: `{repo}` is not a valid repository name at the target", a.name);
-            }
+            crate::names::image_repository(&repo)
+                .with_context(|| format!("image `{}`: its repository at the target", a.name))?;
             out.push(ImagePlan { name: a.name.clone(), repo, tag: r.tag, top: d, top_media_type: mt, steps });
         }
         Ok(RegistryPlan { images: out })

@@ -23,7 +23,7 @@ use crate::net::{self, Failure, Net, NetOptions};
 use crate::progress::Reporter;
 use crate::pypi::{self, Metadata, PageFile, ProjectPage};
 use crate::relpath::RelPath;
-use crate::store::{PathState, Store, atomic, hook, missing_dirs, remove_empty_dirs};
+use crate::store::{Layout, PathState, Store, atomic, hook, missing_dirs, remove_empty_dirs};
 
 use super::{Journal, Placed, Target};
 
@@ -69,11 +69,11 @@ fn dists(bundle: &VerifiedBundle, store: &Store, index_override: Option<&str>) -
 }
 
 pub fn file_path(d: &Dist) -> Result<RelPath> {
-    RelPath::new(&format!("files/{}/{}", d.project, d.filename)).map_err(|e| anyhow!("{}: {e}", d.filename))
+    Layout::python_file(&d.project, &d.filename).map_err(|e| anyhow!("{}: {e}", d.filename))
 }
 
 pub fn metadata_path(d: &Dist) -> Result<RelPath> {
-    RelPath::new(&format!("files/{}/{}.metadata", d.project, d.filename)).map_err(|e| anyhow!("{}: {e}", d.filename))
+    Layout::python_metadata(&d.project, &d.filename).map_err(|e| anyhow!("{}: {e}", d.filename))
 }
 
 /// The store's own static index.
@@ -131,8 +131,8 @@ impl Target for StoreIndex<'_> {
         journal: &mut Journal<'a>,
     ) -> Result<Vec<Placed>> {
         let bar = reporter.items("python", plan.add.len() as u64);
-        let location =
-            |d: &Dist| self.store.repository_dir(&d.index).join("simple").join(&d.project).display().to_string() + "/";
+        let layout = self.store.layout();
+        let location = |d: &Dist| layout.python_project_pages(&d.index, &d.project).display().to_string() + "/";
         let store = self.store;
         for d in &plan.add {
             let p = Placed { kind: "python".into(), name: d.filename.clone(), action: "added", location: location(d) };
@@ -176,7 +176,7 @@ impl Target for StoreIndex<'_> {
                 kind: "python".into(),
                 name: format!("the pages of {}", indexes.into_iter().collect::<Vec<_>>().join(", ")),
                 action: "updated",
-                location: self.store.repository_dir(&all[0].index).join("simple").display().to_string() + "/",
+                location: layout.python_simple(&all[0].index).display().to_string() + "/",
             };
             journal.record(vec![item], move || pages.restore());
         }
@@ -255,7 +255,7 @@ fn publish_into(store: &Store, dists: &[&Dist], pages: &mut Pages) -> Result<()>
 }
 
 fn write_project(store: &Store, index: &str, project: &str, new: &[&Dist], pages: &mut Pages) -> Result<()> {
-    let dir = store.repository_dir(index).join("simple").join(project);
+    let dir = store.layout().python_project_pages(index, project);
     let json_path = dir.join("index.json");
     let mut files: Vec<PageFile> = match std::fs::read(&json_path) {
         Ok(b) => {
@@ -287,7 +287,7 @@ fn write_project(store: &Store, index: &str, project: &str, new: &[&Dist], pages
 }
 
 fn write_root(store: &Store, index: &str, pages: &mut Pages) -> Result<()> {
-    let simple = store.repository_dir(index).join("simple");
+    let simple = store.layout().python_simple(index);
     let mut projects = Vec::new();
     for e in std::fs::read_dir(&simple).with_context(|| format!("reading {}", simple.display()))? {
         let e = e?;

@@ -62,13 +62,7 @@ impl Target for StoreRaw<'_> {
     fn plan(&self, bundle: &VerifiedBundle) -> Result<RawPlan> {
         let mut plan = RawPlan { add: Vec::new(), present: Vec::new() };
         for (path, d, size) in files(bundle, self.store)? {
-            if path.components().any(|c| c.starts_with(crate::store::atomic::TEMP_PREFIX)) {
-                bail!(
-                    "raw file {path}: names starting with `{}` are kept for airlock's temporary files, which a \
-                     later import removes; no file was changed",
-                    crate::store::atomic::TEMP_PREFIX
-                );
-            }
+            crate::names::raw_path(path.as_str()).map_err(|e| anyhow!("{e}; no file was changed"))?;
             match self.store.repository_state(&self.repo, &path, &d)? {
                 PathState::Missing => plan.add.push((path, d, size)),
                 PathState::Same => plan.present.push((path, d, size)),
@@ -112,7 +106,7 @@ impl Target for StoreRaw<'_> {
 
 impl StoreRaw<'_> {
     fn placed(&self, path: &RelPath, action: &'static str) -> Placed {
-        let location = self.store.repository_dir(&self.repo).join(path.as_str()).display().to_string();
+        let location = self.store.layout().repository_file(&self.repo, path).display().to_string();
         Placed { kind: "file".into(), name: path.to_string(), action, location }
     }
 }

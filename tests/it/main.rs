@@ -12,6 +12,7 @@ mod installers;
 mod interrupt;
 mod keys;
 mod mirror;
+mod names;
 mod net;
 mod python;
 mod python_resolve;

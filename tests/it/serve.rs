@@ -331,6 +331,13 @@ fn raw_puts_never_replace_a_file_and_go_only_into_raw_repositories() {
         assert_eq!(code, "405", "{path}: {said}");
         assert!(said.contains(what), "{path}: {said}");
     }
+    // Names the store keeps for its temporary files are neither written nor read.
+    let reserved = "/repository/raw/new/.airlock-x.tmp";
+    let (code, said) = put("two.txt", reserved);
+    assert_eq!(code, "400", "{said}");
+    assert!(said.contains("starts with `.airlock-`, which airlock keeps for its temporary files"), "{said}");
+    assert_eq!(curl_said(d, &srv.url(reserved)).0, "400");
+    assert_eq!(put("two.txt", "/repository/..%2Fx/a.txt").0, "400", "a repository name with `/`");
     // Nor does twine's form go into a raw repository.
     let wheel = crate::common::root().join("fixtures/python/files/aldemo_lib-1.0-py3-none-any.whl");
     let (code, said) = curl_said(

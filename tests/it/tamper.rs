@@ -523,7 +523,7 @@ fn mutations(g: &Good) -> Vec<Case> {
             refs.insert("refs/heads/x\ndelete refs/heads/main".into(), oid);
         },
         NOT_A_BUNDLE,
-        "`refs/heads/x\\ndelete refs/heads/main` is not a valid ref name",
+        "`refs/heads/x\\ndelete refs/heads/main` is not a valid git ref name",
     );
     c.resigned(
         "git-ref-dotdot",
@@ -533,7 +533,7 @@ fn mutations(g: &Good) -> Vec<Case> {
             refs.insert("refs/heads/../../../config".into(), oid);
         },
         NOT_A_BUNDLE,
-        "is not a valid ref name",
+        "is not a valid git ref name",
     );
     c.resigned(
         "git-head-elsewhere",
@@ -555,13 +555,13 @@ fn mutations(g: &Good) -> Vec<Case> {
         "oci-repository-escapes",
         |v| Good::artifact(v, "image")["name"] = "fixtures.example/../x:1.0".into(),
         NOT_A_BUNDLE,
-        "`../x` is not a valid repository name",
+        "`../x` is not a valid image repository name",
     );
     c.resigned(
         "oci-tag-newline",
         |v| Good::artifact(v, "image")["name"] = "fixtures.example/hello/hello:1.0\nx".into(),
         NOT_A_BUNDLE,
-        "is not a valid reference",
+        "is not a valid image reference",
     );
     c.resigned(
         "python-project-escapes",
@@ -573,7 +573,7 @@ fn mutations(g: &Good) -> Vec<Case> {
         "python-file-escapes",
         |v| Good::artifact(v, "python")["name"] = "../x-1.0-py3-none-any.whl".into(),
         NOT_A_BUNDLE,
-        "not a safe file name",
+        "is not a valid Python file name",
     );
     c.resigned(
         "raw-path-escapes",
@@ -585,6 +585,18 @@ fn mutations(g: &Good) -> Vec<Case> {
         NOT_A_BUNDLE,
         "../../etc/x",
     );
+    // A raw path the store keeps for its temporary files: verify once passed it, and only
+    // the store's raw target refused it at import.
+    c.resigned(
+        "raw-path-reserved",
+        |v| {
+            let a = Good::artifact(v, "file");
+            a["name"] = "dl/.airlock-x.tmp".into();
+            a["path"] = "dl/.airlock-x.tmp".into();
+        },
+        NOT_A_BUNDLE,
+        "`dl/.airlock-x.tmp` is not a valid raw file path: its component `.airlock-x.tmp` starts with `.airlock-`",
+    );
     c.resigned(
         "debian-suite-escapes",
         |v| Good::artifact(v, "debian")["suite"] = "../x".into(),
@@ -595,7 +607,7 @@ fn mutations(g: &Good) -> Vec<Case> {
         "debian-package-newline",
         |v| Good::artifact(v, "debian")["name"] = "hello\nPackage: evil".into(),
         NOT_A_BUNDLE,
-        "is not a valid package name",
+        "is not a valid Debian package name",
     );
     c.resigned(
         "bundle-name-escapes",
