@@ -224,6 +224,7 @@ fn names_pre(spec: &VersionSpecifiers) -> bool {
 
 #[test]
 fn pep440_agrees_with_packaging() {
+    let _s = crate::serial();
     let mut rng = StdRng::seed_from_u64(0x0440_0440);
     let versions: Vec<String> = (0..VERSIONS).map(|_| version(&mut rng)).collect();
     let pool: Vec<String> = versions[..MATRIX].iter().filter(|v| Version::from_str(v).is_ok()).cloned().collect();
