@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod daemon;
 pub mod gitd;
 pub mod http;
 pub mod nginx;
