@@ -14,6 +14,7 @@ use std::sync::{Mutex, MutexGuard};
 #[global_allocator]
 static ALLOCATOR: peak_alloc::PeakAlloc = peak_alloc::PeakAlloc;
 
+mod globs;
 mod parsers;
 mod pep440;
 
