@@ -7,6 +7,7 @@
 
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::OwnedFd;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,6 +43,9 @@ impl GitDaemon {
                     .stdin(Stdio::from(OwnedFd::from(conn)))
                     .stdout(Stdio::from(OwnedFd::from(out)))
                     .stderr(Stdio::null())
+                    // Its own process group: `git daemon` runs `git-daemon` as a child,
+                    // and both must go when the test ends.
+                    .process_group(0)
                     .spawn()
                     .expect("git daemon starts");
                 let mut kids = kids.lock().unwrap();
@@ -62,6 +66,10 @@ impl Drop for GitDaemon {
         self.stop.store(true, Ordering::SeqCst);
         let _ = TcpStream::connect(("127.0.0.1", self.port));
         for mut c in self.children.lock().unwrap().drain(..) {
+            if c.try_wait().ok().flatten().is_none() {
+                let group = format!("-{}", c.id());
+                let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+            }
             let _ = c.kill();
             let _ = c.wait();
         }
