@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Run airlock's whole test suite on a fresh Debian machine: install the tools the tests
 # run for real (minisign, zstd, nginx, openssl, git, docker-registry, skopeo, gnupg,
-# dpkg-dev, apt, python3-venv; pip, pypiserver, twine and uv in a virtualenv) if they are
-# missing, check formatting and lints, then run every test. Tests never skip: a missing
-# tool fails them.
+# dpkg-dev, apt, python3-venv; pip, pypiserver, twine, uv and packaging in a virtualenv)
+# if they are missing, check formatting and lints, then run every test. Tests never skip:
+# a missing tool fails them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/sbin:/sbin"
@@ -56,12 +56,14 @@ if ! /usr/bin/python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
 fi
 
 # Python tools the tests run for real: pip (installs from our index), pypiserver (an
-# upload target), twine (uploads into airlock serve) and uv (installs from our index), in
-# a virtualenv of their own.
+# upload target), twine (uploads into airlock serve), uv (installs from our index) and
+# packaging (the PEP 440 oracle of tests/prop), in a virtualenv of their own.
 venv="target/test-tools/python"
 uv_version="0.13.8"
+packaging_version="26.4"
 if ! "$venv/bin/python3" -c 'import pypiserver, passlib, twine' >/dev/null 2>&1 \
-  || [ "$("$venv/bin/uv" --version 2>/dev/null)" != "uv $uv_version" ]; then
+  || [ "$("$venv/bin/uv" --version 2>/dev/null)" != "uv $uv_version" ] \
+  || [ "$("$venv/bin/python3" -c 'import packaging; print(packaging.__version__)' 2>/dev/null)" != "$packaging_version" ]; then
   if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
     echo "installing python3-venv" >&2
     sudo=""
@@ -71,7 +73,7 @@ if ! "$venv/bin/python3" -c 'import pypiserver, passlib, twine' >/dev/null 2>&1 
   fi
   rm -rf "$venv"
   python3 -m venv "$venv"
-  "$venv/bin/python3" -m pip install -q --disable-pip-version-check "pip>=23" "pypiserver[passlib]==2.4.2" "twine==7.0.0" "uv==$uv_version"
+  "$venv/bin/python3" -m pip install -q --disable-pip-version-check "pip>=23" "pypiserver[passlib]==2.4.2" "twine==7.0.0" "uv==$uv_version" "packaging==$packaging_version"
 fi
 export PATH="$PWD/$venv/bin:$PATH"
 

@@ -207,7 +207,8 @@ impl Lock {
             .with_context(|| format!("reading lock {} (run `airlock mirror` first)", path.display()))?;
         let value: serde_json::Value =
             serde_json::from_slice(&bytes).with_context(|| format!("parsing lock {}", path.display()))?;
-        if let Some(err) = schema_validator().iter_errors(&value).next() {
+        // The first error only (`iter_errors` builds them all first).
+        if let Err(err) = schema_validator().validate(&value) {
             bail!("lock {} does not match its schema at `{}`: {err}", path.display(), err.instance_path());
         }
         let lock: Lock = serde_json::from_value(value).with_context(|| format!("parsing lock {}", path.display()))?;

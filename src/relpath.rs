@@ -116,4 +116,63 @@ mod tests {
         assert_eq!(RelPath::new(""), Err(RelPathError::Empty));
         assert_eq!(RelPath::from_bytes(b"\xff"), Err(RelPathError::NotUtf8));
     }
+
+    /// What every accepted path promises, whatever the input: it is the input, relative,
+    /// made of plain components, and joined under a root it stays under the root.
+    fn holds(input: &[u8], p: &RelPath) -> Result<(), proptest::test_runner::TestCaseError> {
+        use proptest::prop_assert;
+        use std::path::{Component, Path};
+        prop_assert!(p.as_str().as_bytes() == input);
+        prop_assert!(!p.as_str().starts_with('/') && p.as_str().len() <= 4096);
+        prop_assert!(p.components().all(|c| !c.is_empty() && c != "." && c != ".."));
+        prop_assert!(!p.as_str().chars().any(|c| c == '\\' || c.is_control()));
+        let root = Path::new("/srv/root");
+        let joined = root.join(p.as_str());
+        prop_assert!(joined.starts_with(root), "{joined:?}");
+        let rest: Vec<_> = joined.strip_prefix(root).unwrap().components().collect();
+        prop_assert!(rest.iter().all(|c| matches!(c, Component::Normal(_))), "{rest:?}");
+        prop_assert!(rest.len() == p.components().count(), "{rest:?}");
+        Ok(())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            failure_persistence: None,
+            ..proptest::prelude::ProptestConfig::with_cases(1024)
+        })]
+
+        /// Any bytes, as a tar member name could be.
+        #[test]
+        fn arbitrary_bytes(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+            if let Ok(p) = RelPath::from_bytes(&b) {
+                holds(&b, &p)?;
+            }
+        }
+
+        /// Paths made of the pieces that matter: `.`, `..`, empty components, separators
+        /// of both kinds, control and non-ASCII characters, long runs.
+        #[test]
+        fn path_shaped(parts in proptest::collection::vec(proptest::sample::select(&[
+            "a", "b.txt", "..", ".", "", "...", ".hidden", "x..y", "/", "\\", "\0", "\n", "\u{7f}", "\u{85}",
+            "é", "\u{202e}", "C:", "~", " ", "%2e%2e", "a/b", "../", "./",
+        ][..]), 0..12), long in 0usize..2) {
+            let mut s = parts.join("/");
+            if long == 1 {
+                s.push_str(&"x".repeat(4096));
+            }
+            if let Ok(p) = RelPath::new(&s) {
+                holds(s.as_bytes(), &p)?;
+            }
+        }
+
+        /// Plain names joined by `/` are always accepted.
+        #[test]
+        fn plain_paths_are_accepted(parts in proptest::collection::vec("[A-Za-z0-9_-][A-Za-z0-9._ -]{0,15}", 1..8)) {
+            let s = parts.join("/");
+            proptest::prop_assume!(parts.iter().all(|c| c != "." && c != ".."));
+            let p = RelPath::new(&s);
+            proptest::prop_assert!(p.is_ok(), "{s:?}: {p:?}");
+            holds(s.as_bytes(), &p.unwrap())?;
+        }
+    }
 }

@@ -50,7 +50,7 @@ fn full_then_incremental_bundles_import_and_match_upstream() {
     let cx = &w.cx;
     let v1 = cx.bundle(&spec, "v1", &[]).join("src-1.airlock");
     let imported = cx.run(&["--json", "import", v1.to_str().unwrap()]).ok().json();
-    assert_eq!(imported["added"], 5, "{imported}");
+    assert_eq!(imported["added"], crate::common::Locked::of(&spec).git_refs, "every locked ref: {imported}");
     let repo = cx.store().join("git/service.git");
     let upstream = ls_remote(&w.daemon.url("service"));
     assert_eq!(ls_remote(repo.to_str().unwrap()), upstream, "every imported ref equals upstream");
@@ -164,7 +164,7 @@ fn pushes_to_site_remotes_from_a_template() {
     let template = format!("file://{}/{{name}}.git", remotes.display());
     cx.run(&["import", v1.to_str().unwrap(), "--git-push", "no-placeholder"]).fails(2, "must contain `{name}`");
     let r = cx.run(&["--json", "import", v1.to_str().unwrap(), "--git-push", &template]).ok().json();
-    assert_eq!(r["pushed"], 5);
+    assert_eq!(r["pushed"], crate::common::Locked::of(&spec).git_refs, "every locked ref is pushed");
     assert_eq!(ls_remote(remotes.join("service.git").to_str().unwrap()), ls_remote(&w.daemon.url("service")));
     // The remote refuses a moved tag: the push is atomic, so nothing of it lands.
     let site = remotes.join("service.git");

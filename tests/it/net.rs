@@ -178,7 +178,7 @@ fn a_dead_git_repository_fails_at_once() {
 
     // Nobody listening: transient, so retried.
     std::fs::remove_file(&trace).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = crate::common::daemon::closed_port();
     let spec = cx.spec(&format!(
         "name: x\ngit:\n  - url: git://127.0.0.1:{port}/down\n    name: down\n    refs: [refs/heads/main]\n"
     ));

@@ -306,20 +306,17 @@ impl PyPiServer {
         require("htpasswd");
         std::fs::create_dir_all(dir.join("packages")).unwrap();
         sh(dir, "htpasswd -b -c htpasswd uploader 'upload-pass' 2>/dev/null");
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new("pypi-server")
+        // Port 0: it takes a free port itself, read back from the kernel.
+        let log = dir.join("pypiserver.log");
+        let mut child = Command::new("pypi-server")
             .current_dir(dir)
-            .args(["run", "-i", "127.0.0.1", "-p", &port.to_string(), "-P", "htpasswd", "-a", "update"])
+            .args(["run", "-i", "127.0.0.1", "-p", "0", "-P", "htpasswd", "-a", "update"])
             .args(["--disable-fallback", "packages"])
             .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(dir.join("pypiserver.log")).unwrap())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("pypi-server starts");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "pypi-server did not listen: see {}", dir.display());
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        let port = crate::common::daemon::port_of(&mut child, "pypi-server", &log, std::time::Duration::from_secs(20));
         Self { child, port }
     }
 

@@ -1,41 +1,59 @@
 //! Upstream git repositories made by the tests, served by a real `git daemon` on a
 //! loopback port (git:// protocol), stopped on drop.
+//!
+//! The test holds the listening socket and hands each connection to `git daemon
+//! --inetd` (as inetd would), so no other test can take the port between choosing it and
+//! serving it.
 
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 pub struct GitDaemon {
     pub port: u16,
     pub base: PathBuf,
-    child: Child,
+    stop: Arc<AtomicBool>,
+    children: Arc<Mutex<Vec<Child>>>,
 }
 
 impl GitDaemon {
     /// Serve every repository under `base` read-only.
     pub fn start(base: &Path) -> Self {
         super::require("git");
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new("git")
-            .args(["daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1"])
-            .arg(format!("--port={port}"))
-            .arg(format!("--base-path={}", base.display()))
-            .arg(base)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            // Its own process group: `git daemon` runs `git-daemon` as a child, and both
-            // must go when the test ends.
-            .process_group(0)
-            .spawn()
-            .expect("git daemon starts");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "git daemon did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Self { port, base: base.to_path_buf(), child }
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let children: Arc<Mutex<Vec<Child>>> = Arc::new(Mutex::new(Vec::new()));
+        let (sp, kids, base_dir) = (stop.clone(), children.clone(), base.to_path_buf());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if sp.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let Ok(out) = conn.try_clone() else { continue };
+                let child = Command::new("git")
+                    .args(["daemon", "--inetd", "--export-all", "--log-destination=none"])
+                    .arg(format!("--base-path={}", base_dir.display()))
+                    .arg(&base_dir)
+                    .stdin(Stdio::from(OwnedFd::from(conn)))
+                    .stdout(Stdio::from(OwnedFd::from(out)))
+                    .stderr(Stdio::null())
+                    // Its own process group: `git daemon` runs `git-daemon` as a child,
+                    // and both must go when the test ends.
+                    .process_group(0)
+                    .spawn()
+                    .expect("git daemon starts");
+                let mut kids = kids.lock().unwrap();
+                kids.retain_mut(|c| c.try_wait().ok().flatten().is_none());
+                kids.push(child);
+            }
+        });
+        Self { port, base: base.to_path_buf(), stop, children }
     }
 
     pub fn url(&self, repo: &str) -> String {
@@ -45,10 +63,16 @@ impl GitDaemon {
 
 impl Drop for GitDaemon {
     fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        for mut c in self.children.lock().unwrap().drain(..) {
+            if c.try_wait().ok().flatten().is_none() {
+                let group = format!("-{}", c.id());
+                let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 

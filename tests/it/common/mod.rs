@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod daemon;
 pub mod gitd;
 pub mod http;
 pub mod nginx;
@@ -192,6 +193,45 @@ impl TestContext {
             .collect();
         v.sort();
         v
+    }
+}
+
+/// What a lock holds, counted as airlock reports a bundle made from it: the bundle has one
+/// artifact per file, git repository, image, Python file and Debian package, and a first
+/// import adds each file, git ref, image, Python file and Debian package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Locked {
+    pub files: usize,
+    pub git: usize,
+    pub git_refs: usize,
+    pub images: usize,
+    pub python: usize,
+    pub debian: usize,
+}
+
+impl Locked {
+    /// The lock `airlock mirror` wrote beside `spec`.
+    #[track_caller]
+    pub fn of(spec: &Path) -> Self {
+        let lock = airlock::lock::Lock::load(&spec.with_extension("lock")).unwrap();
+        Self {
+            files: lock.artifacts.len(),
+            git: lock.git.len(),
+            git_refs: lock.git.iter().map(|g| g.refs.len()).sum(),
+            images: lock.images.len(),
+            python: lock.python.len(),
+            debian: lock.debian.iter().map(|d| d.packages.len()).sum(),
+        }
+    }
+
+    /// The artifacts of a bundle of the whole lock.
+    pub fn artifacts(&self) -> usize {
+        self.files + self.git + self.images + self.python + self.debian
+    }
+
+    /// What a first import of such a bundle adds.
+    pub fn added(&self) -> usize {
+        self.files + self.git_refs + self.images + self.python + self.debian
     }
 }
 

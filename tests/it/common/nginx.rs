@@ -2,10 +2,9 @@
 //! file server with Range support (an upstream for `files:` URLs) and a WebDAV PUT
 //! endpoint with Basic auth (a raw repository like Nexus raw-hosted).
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct Nginx {
     pub port: u16,
@@ -25,9 +24,9 @@ impl Nginx {
         std::fs::create_dir_all(root.join("upload")).unwrap();
         let hash = super::sh(work, &format!("openssl passwd -apr1 {PASSWORD}"));
         std::fs::write(work.join("htpasswd"), format!("{USER}:{}\n", hash.trim())).unwrap();
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let conf = format!(
-            r#"
+        let conf = |port: u16| {
+            format!(
+                r#"
 daemon off;
 master_process off;
 worker_processes 1;
@@ -52,10 +51,11 @@ http {{
     }}
 }}
 "#,
-            work = work.display(),
-            root = root.display()
-        );
-        Self::launch(work, &conf, port, root)
+                work = work.display(),
+                root = root.display()
+            )
+        };
+        Self::launch(work, conf, root.clone())
     }
 
     /// A reverse proxy to `upstream` (`host:port`) that sets each request header of
@@ -63,10 +63,10 @@ http {{
     pub fn proxy(work: &Path, upstream: &str, headers: &[(&str, &str)]) -> Self {
         super::require("nginx");
         std::fs::create_dir_all(work).unwrap();
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let set: String = headers.iter().map(|(k, v)| format!("proxy_set_header {k} \"{v}\";\n")).collect();
-        let conf = format!(
-            r#"
+        let conf = |port: u16| {
+            format!(
+                r#"
 daemon off;
 master_process off;
 worker_processes 1;
@@ -88,31 +88,28 @@ http {{
     }}
 }}
 "#,
-            work = work.display(),
-        );
-        Self::launch(work, &conf, port, work.to_path_buf())
+                work = work.display(),
+            )
+        };
+        Self::launch(work, conf, work.to_path_buf())
     }
 
-    fn launch(work: &Path, conf: &str, port: u16, root: PathBuf) -> Self {
-        std::fs::write(work.join("nginx.conf"), conf).unwrap();
-        let child = Command::new("nginx")
-            .arg("-p")
-            .arg(work)
-            .arg("-c")
-            .arg(work.join("nginx.conf"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("nginx starts");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "nginx did not listen on {port}: see {}/nginx-error.log",
-                work.display()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+    /// Start nginx with the configuration `conf(port)` on a free port; nginx must be told
+    /// its port, so it is started again on another one if the port is taken.
+    fn launch(work: &Path, conf: impl Fn(u16) -> String, root: PathBuf) -> Self {
+        let log = work.join("nginx-error.log");
+        let (child, port) = super::daemon::start_on_free_port("nginx", &log, Duration::from_secs(10), |port| {
+            std::fs::write(work.join("nginx.conf"), conf(port)).unwrap();
+            Command::new("nginx")
+                .arg("-p")
+                .arg(work)
+                .arg("-c")
+                .arg(work.join("nginx.conf"))
+                .stdout(Stdio::null())
+                .stderr(std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap())
+                .spawn()
+                .expect("nginx starts")
+        });
         Self { port, root, child }
     }
 

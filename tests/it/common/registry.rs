@@ -1,10 +1,9 @@
 //! The real distribution registry (Debian's `docker-registry`) on a loopback port, with its
 //! storage in a test directory, and OCI images made by the tests and pushed with skopeo.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use airlock::digest::Digest;
 use serde_json::json;
@@ -17,8 +16,7 @@ pub struct Registry {
 
 impl Registry {
     pub fn start(dir: &Path) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        Self::start_on(dir, port)
+        Self::launch(dir, 0, "")
     }
 
     /// (Re)start on a given port, keeping the storage in `dir`.
@@ -32,14 +30,15 @@ impl Registry {
         std::fs::create_dir_all(dir).unwrap();
         let htpasswd = dir.join("htpasswd");
         super::sh(dir, &format!("htpasswd -Bbn {user} {password} > {}", htpasswd.display()));
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         Self::launch(
             dir,
-            port,
+            0,
             &format!("auth:\n  htpasswd:\n    realm: airlock-test\n    path: {}\n", htpasswd.display()),
         )
     }
 
+    /// Start on `port`; on port 0 the registry takes a free port itself, and the one it
+    /// took is read back (no other test can take it in between).
     fn launch(dir: &Path, port: u16, extra: &str) -> Self {
         super::require("docker-registry");
         std::fs::create_dir_all(dir.join("storage")).unwrap();
@@ -48,18 +47,15 @@ impl Registry {
             dir.join("storage").display()
         );
         std::fs::write(dir.join("config.yml"), conf).unwrap();
-        let child = Command::new("docker-registry")
+        let log = dir.join("registry.log");
+        let mut child = Command::new("docker-registry")
             .arg("serve")
             .arg(dir.join("config.yml"))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("docker-registry starts");
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "docker-registry did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(30));
-        }
+        let port = super::daemon::port_of(&mut child, "docker-registry", &log, Duration::from_secs(15));
         Self { port, root: dir.to_path_buf(), child }
     }
 
