@@ -425,7 +425,9 @@ pub fn parse_html_page(html: &str, page_url: &reqwest::Url) -> Result<Vec<IndexF
             base = page_url.join(href).with_context(|| format!("<base href=\"{href}\">"))?;
             continue;
         }
-        let close = lower[pos..].find("</a").map_or(lower.len(), |i| pos + i);
+        // The link's text runs to the next tag (`</a>`, or the next `<a>` when a page
+        // leaves one unclosed): PEP 503 text holds no markup.
+        let close = lower[pos..].find('<').map_or(lower.len(), |i| pos + i);
         let text = unescape(html[pos..close].trim());
         let url = base.join(href).with_context(|| format!("link `{href}`"))?;
         let sha256 = url
@@ -652,7 +654,37 @@ pub fn sdist_metadata(path: &Path, filename: &str) -> Result<Option<Vec<u8>>> {
 /// One line of a requirements or constraints file. The marker is split off at the first
 /// `;` before the requirement is parsed, so `name===1.2.3;python_version=='3.10'` (the
 /// upper-constraints style, where `===` would otherwise swallow the marker) reads right.
+/// The longest requirement line read: real ones are a few hundred bytes, and the PEP 508
+/// parser takes time quadratic in the number of extras.
+pub const MAX_REQUIREMENT_LINE: usize = 8 * 1024;
+/// The deepest nesting of parentheses read in a requirement's marker (the parser recurses).
+pub const MAX_MARKER_DEPTH: usize = 32;
+
 pub fn parse_requirement_line(line: &str) -> Result<Requirement> {
+    // Checked before the PEP 508 parser sees the line: it panics on a name ending in `.`,
+    // `-` or `_` (`a-==1`), overflows its stack on deep nesting and is slow on long lines,
+    // and Requires-Dist lines come from metadata anyone can publish.
+    if line.len() > MAX_REQUIREMENT_LINE {
+        let mut cut = 60;
+        while !line.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        bail!("`{}...`: a requirement longer than {MAX_REQUIREMENT_LINE} bytes", &line[..cut]);
+    }
+    let mut depth = 0usize;
+    for c in line.chars() {
+        match c {
+            '(' => {
+                depth += 1;
+                if depth > MAX_MARKER_DEPTH {
+                    bail!("`{line}`: parentheses nested deeper than {MAX_MARKER_DEPTH}");
+                }
+            }
+            ')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    crate::names::python_requirement(line).map_err(|e| anyhow!("`{}`: {e}", line.escape_debug()))?;
     let (req, marker) = match line.split_once(';') {
         Some((r, m)) => (r.trim(), Some(m.trim())),
         None => (line.trim(), None),
@@ -869,6 +901,32 @@ pub fn negotiate(accept: Option<&str>) -> Option<&'static str> {
 #[allow(clippy::disallowed_methods)] // tests write their inputs directly
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unclosed_link_does_not_swallow_the_next() {
+        let base = reqwest::Url::parse("https://pypi.mirror.example/simple/a/").unwrap();
+        let page = r#"<a href="../../f/a-1.0.tar.gz">a-1.0.tar.gz<br><a href="../../f/a-2.0.tar.gz">a-2.0.tar.gz</a>"#;
+        let names: Vec<String> = parse_html_page(page, &base).unwrap().into_iter().map(|f| f.filename).collect();
+        assert_eq!(names, ["a-1.0.tar.gz", "a-2.0.tar.gz"]);
+    }
+
+    /// Lines the PEP 508 parser cannot take safely (it panicked on the first three and
+    /// overflowed its stack on the deep marker) are refused with a one-line error.
+    #[test]
+    fn hostile_requirement_lines_are_refused_not_crashed_on() {
+        for line in ["a-==1", "a- >=1", "a-[x]", "a_;python_version>'3'"] {
+            let e = parse_requirement_line(line).unwrap_err().to_string();
+            assert!(e.contains("not a valid") && !e.contains('\n'), "{line}: {e}");
+        }
+        let deep = format!("a; {}python_version > '3'{}", "(".repeat(40), ")".repeat(40));
+        assert!(parse_requirement_line(&deep).unwrap_err().to_string().contains("nested deeper"));
+        let deeper = format!("a; {}python_version > '3'{}", "(".repeat(10_000), ")".repeat(10_000));
+        assert!(parse_requirement_line(&deeper).is_err());
+        let long = format!("a[{}]", vec!["e"; 100_000].join(","));
+        assert!(parse_requirement_line(&long).unwrap_err().to_string().contains("longer than"));
+        let nested = format!("a; {}python_version > '3'{}", "(".repeat(8), ")".repeat(8));
+        assert!(parse_requirement_line(&nested).is_ok());
+    }
 
     #[test]
     fn names_normalize() {

@@ -157,7 +157,7 @@ pub fn mirror(args: &MirrorArgs, cx: &Ctx) -> CmdResult {
     }
     deb_bar.finish_and_clear();
     let deb_count: usize = debian.iter().map(|d| d.packages.len()).sum();
-    let deb_bytes: u64 = debian.iter().flat_map(|d| &d.packages).map(|p| p.size).sum();
+    let deb_bytes: u64 = debian.iter().flat_map(|d| &d.packages).fold(0u64, |n, p| n.saturating_add(p.size));
 
     let unchanged = previous.as_ref().is_some_and(|l| {
         l.artifacts == artifacts
@@ -194,7 +194,7 @@ pub fn mirror(args: &MirrorArgs, cx: &Ctx) -> CmdResult {
             lock
         }
     };
-    let total: u64 = lock.artifacts.iter().map(|a| a.size).sum();
+    let total: u64 = lock.artifacts.iter().fold(0u64, |n, a| n.saturating_add(a.size));
     let secs = started.elapsed().as_secs_f64();
     cx.printer.data(
         &json!({
@@ -206,7 +206,7 @@ pub fn mirror(args: &MirrorArgs, cx: &Ctx) -> CmdResult {
             "images": lock.images,
             "python": lock.python,
             "debian": lock.debian.iter().map(|d| json!({"name": d.name, "packages": d.packages.len()})).collect::<Vec<_>>(),
-            "bytes": total + deb_bytes + lock.python.iter().map(|p| p.size).sum::<u64>(),
+            "bytes": total.saturating_add(deb_bytes).saturating_add(lock.python.iter().fold(0u64, |n, p| n.saturating_add(p.size))),
             "seconds": secs,
         }),
         || {

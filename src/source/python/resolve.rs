@@ -320,7 +320,9 @@ impl<I: Index + ?Sized> Provider<'_, I> {
             if matches!(s.operator(), Operator::Equal | Operator::ExactEqual) {
                 st.pinned.entry(name.clone()).or_default().insert(s.version().clone());
             }
-            if s.version().any_prerelease() {
+            // As `packaging` does: naming a pre-release lets pre-releases in, but not in
+            // an exclusion (`!=1.0rc1` says nothing about wanting one).
+            if s.version().any_prerelease() && !matches!(s.operator(), Operator::NotEqual | Operator::NotEqualStar) {
                 st.pre_named.insert(name.clone());
             }
         }
@@ -1050,6 +1052,9 @@ mod tests {
         // pip takes a pre-release when no final release fits the specifier.
         assert_eq!(run(&idx, &env(), &["lib>=1.5"], &[]).unwrap(), versions(&[("lib", "2.0rc1")]));
         assert_eq!(run(&idx, &env(), &["beta"], &[]).unwrap(), versions(&[("beta", "0.1b1")]));
+        // Excluding a pre-release does not ask for pre-releases (as `packaging` reads it).
+        idx.add("lib", "2.0rc2", &[]);
+        assert_eq!(run(&idx, &env(), &["lib!=2.0rc1"], &[]).unwrap(), versions(&[("lib", "1.0")]));
     }
 
     #[test]
