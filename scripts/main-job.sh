@@ -80,8 +80,8 @@ curl -sf "$url/repository/raw/licenses/NOTICE.txt"
 echo "+ curl $url/v2/hello/hello/tags/list"
 curl -sf "$url/v2/hello/hello/tags/list"; echo
 rm -rf "$work/served-clone"
-echo "+ git clone $url/git/hello.git"
-git clone -q "$url/git/hello.git" "$work/served-clone" && git -C "$work/served-clone" log --oneline -1
+echo "+ git clone --depth 1 $url/git/hello.git   (smart HTTP, protocol v2)"
+git clone -q --depth 1 "$url/git/hello.git" "$work/served-clone" && git -C "$work/served-clone" log --oneline -1
 if python3 -m pip --version >/dev/null 2>&1; then
   rm -rf "$work/wheels"
   echo "+ pip download --index-url $url/repository/pypi/simple/ --python-version 3.11 --platform manylinux2014_x86_64 aldemo-app"
