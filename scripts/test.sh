@@ -92,3 +92,7 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --locked --all-targets --no-fail-fast
 fi
+
+# The README's main job, on the test build just made: the whole flow on the bundled
+# fixtures, read back by curl, git, pip and apt-get.
+bash scripts/main-job.sh >/dev/null
