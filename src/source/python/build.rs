@@ -272,8 +272,12 @@ impl Hooks {
             crate::store::atomic::write(&script, HOOK_SCRIPT.as_bytes())?;
         }
         let out = tempfile::NamedTempFile::new_in(self.work.path())?;
+        // The hook unpacks the sdist (and may build a wheel) in temporary directories of
+        // its own: they go here, and are removed with it.
+        let tmp = tempfile::TempDir::new_in(self.work.path())?;
         let mut c = Command::new(venv_python);
         c.arg(&script)
+            .env("TMPDIR", tmp.path())
             .arg(mode)
             .arg(sdist)
             .arg(out.path())
