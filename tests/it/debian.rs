@@ -180,35 +180,8 @@ impl Drop for Upstream {
 /// only `keyring` for the site repository at `url`.
 fn apt(cx: &TestContext, name: &str, arch: &str, url: &str, keyring: &Path) -> impl Fn(&str) -> String + use<> {
     let d = cx.path(&format!("apt-{name}"));
-    for sub in ["state/lists/partial", "cache/archives/partial", "parts", "trusted.d", "log", "prefs.d"] {
-        std::fs::create_dir_all(d.join(sub)).unwrap();
-    }
-    std::fs::write(d.join("status"), "").unwrap();
-    std::fs::write(
-        d.join("sources.list"),
-        format!("deb [arch={arch} signed-by={}] {url} site main\n", keyring.display()),
-    )
-    .unwrap();
-    let conf = format!(
-        r#"Dir::Etc::sourcelist "{d}/sources.list";
-Dir::Etc::sourceparts "-";
-Dir::Etc::parts "{d}/parts";
-Dir::Etc::preferencesparts "{d}/prefs.d";
-Dir::Etc::trusted "{d}/trusted.gpg";
-Dir::Etc::trustedparts "{d}/trusted.d";
-Dir::State "{d}/state";
-Dir::State::status "{d}/status";
-Dir::Cache "{d}/cache";
-Dir::Log "{d}/log";
-Debug::NoLocking "1";
-APT::Sandbox::User "root";
-APT::Architecture "{arch}";
-APT::Architectures {{ "{arch}"; }};
-Acquire::Languages "none";
-"#,
-        d = d.display()
-    );
-    std::fs::write(d.join("apt.conf"), conf).unwrap();
+    let sources = format!("deb [arch={arch} signed-by={}] {url} site main\n", keyring.display());
+    crate::common::apt::private(&d, &sources, arch, &[]);
     move |args: &str| sh(&d, &format!("APT_CONFIG={}/apt.conf apt-get -q {args} 2>&1", d.display()))
 }
 

@@ -223,36 +223,12 @@ impl Drop for Upstream {
 /// arguments (exit status, output).
 fn apt(cx: &TestContext, name: &str, native: &str, foreign: &str, sources: &str) -> impl Fn(&str) -> (bool, String) {
     let d = cx.path(&format!("apt-{name}"));
-    for sub in ["state/lists/partial", "cache/archives/partial", "parts", "trusted.d", "log", "prefs.d"] {
-        std::fs::create_dir_all(d.join(sub)).unwrap();
-    }
-    std::fs::write(d.join("status"), "").unwrap();
-    std::fs::write(d.join("sources.list"), sources).unwrap();
-    let conf = format!(
-        r#"Dir::Etc::sourcelist "{d}/sources.list";
-Dir::Etc::sourceparts "-";
-Dir::Etc::parts "{d}/parts";
-Dir::Etc::preferencesparts "{d}/prefs.d";
-Dir::Etc::trusted "{d}/trusted.gpg";
-Dir::Etc::trustedparts "{d}/trusted.d";
-Dir::State "{d}/state";
-Dir::State::status "{d}/status";
-Dir::Cache "{d}/cache";
-Dir::Log "{d}/log";
-Debug::NoLocking "1";
-APT::Sandbox::User "root";
-APT::Architecture "{native}";
-APT::Architectures {{ "{native}"; "{foreign}"; }};
-Acquire::Languages "none";
-"#,
-        d = d.display()
-    );
-    std::fs::write(d.join("apt.conf"), conf).unwrap();
+    let conf = crate::common::apt::private(&d, sources, native, &[foreign]);
     move |args: &str| {
         let o = std::process::Command::new("apt-get")
             .args(["-q"])
             .args(args.split_whitespace())
-            .env("APT_CONFIG", d.join("apt.conf"))
+            .env("APT_CONFIG", &conf)
             .output()
             .unwrap();
         (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))

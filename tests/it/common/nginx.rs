@@ -26,18 +26,7 @@ impl Nginx {
         std::fs::write(work.join("htpasswd"), format!("{USER}:{}\n", hash.trim())).unwrap();
         let conf = |port: u16| {
             format!(
-                r#"
-daemon off;
-master_process off;
-worker_processes 1;
-error_log {work}/nginx-error.log warn;
-pid {work}/nginx.pid;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {work}/client_body;
-    proxy_temp_path {work}/proxy; fastcgi_temp_path {work}/fastcgi;
-    uwsgi_temp_path {work}/uwsgi; scgi_temp_path {work}/scgi;
+                r#"{head}
     client_max_body_size 0;
     server {{
         listen 127.0.0.1:{port};
@@ -51,6 +40,7 @@ http {{
     }}
 }}
 "#,
+                head = head(work),
                 work = work.display(),
                 root = root.display()
             )
@@ -66,18 +56,7 @@ http {{
         let set: String = headers.iter().map(|(k, v)| format!("proxy_set_header {k} \"{v}\";\n")).collect();
         let conf = |port: u16| {
             format!(
-                r#"
-daemon off;
-master_process off;
-worker_processes 1;
-error_log {work}/nginx-error.log warn;
-pid {work}/nginx.pid;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {work}/client_body;
-    proxy_temp_path {work}/proxy; fastcgi_temp_path {work}/fastcgi;
-    uwsgi_temp_path {work}/uwsgi; scgi_temp_path {work}/scgi;
+                r#"{head}
     server {{
         listen 127.0.0.1:{port};
         location / {{
@@ -88,7 +67,7 @@ http {{
     }}
 }}
 "#,
-                work = work.display(),
+                head = head(work),
             )
         };
         Self::launch(work, conf, work.to_path_buf())
@@ -123,4 +102,23 @@ impl Drop for Nginx {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The start of every configuration: one foreground process, its files under `work`, and
+/// the opening of the `http` block.
+fn head(work: &Path) -> String {
+    format!(
+        "daemon off;
+master_process off;
+worker_processes 1;
+error_log {work}/nginx-error.log warn;
+pid {work}/nginx.pid;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {work}/client_body;
+    proxy_temp_path {work}/proxy; fastcgi_temp_path {work}/fastcgi;
+    uwsgi_temp_path {work}/uwsgi; scgi_temp_path {work}/scgi;",
+        work = work.display()
+    )
 }
