@@ -75,8 +75,8 @@ pub enum Command {
     Trust(TrustArgs),
     /// Serve the store: OCI registry, raw files, git (what import loaded)
     Serve(ServeArgs),
-    /// Write this site's signed receipt of what its store holds, for the mirror factory
+    // No doc comment on these two: the one on each Args struct is their --help, whose
+    // first line is also their line in `airlock --help`.
     Receipt(ReceiptArgs),
-    /// Compare two bundles, manifests or receipts: artifacts, refs, blobs and bytes
     Diff(DiffArgs),
 }

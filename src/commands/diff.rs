@@ -302,13 +302,16 @@ fn render(a: &Side, b: &Side, d: &Diff) -> String {
             what(&c.to.version, &c.to.digest, c.kind)
         ));
         for r in &c.refs {
+            let (from, to) = (oid(&r.from), oid(&r.to));
             let how = match r.change {
-                "moved" => "moved (fast-forward)",
-                "forced" => "forced (not a fast-forward)",
-                "changed" => "moved (no repository at hand tells whether it is a fast-forward)",
-                other => other,
+                "added" => format!("added    at {to}"),
+                "deleted" => format!("deleted  was {from}"),
+                "moved" => format!("moved    {from} -> {to} (fast-forward)"),
+                "forced" if r.name.starts_with("refs/tags/") => format!("forced   {from} -> {to} (a tag moved)"),
+                "forced" => format!("forced   {from} -> {to} (not a fast-forward)"),
+                _ => format!("moved    {from} -> {to} (no repository at hand tells whether it is a fast-forward)"),
             };
-            s.push_str(&format!("      {:<40} {how:<12} {} -> {}\n", r.name, oid(&r.from), oid(&r.to)));
+            s.push_str(&format!("      {:<40} {how}\n", r.name));
         }
     }
     let set = |x: &crate::diff::BlobSet| {

@@ -192,7 +192,10 @@ fn diff_between_two_fixture_versions_lists_exactly_what_changed() {
     for (kind, name) in added.iter().chain(&removed).chain(&changed) {
         assert!(text.lines().any(|l| l.contains(kind.as_str()) && l.contains(name.as_str())), "{kind} {name}:\n{text}");
     }
-    assert!(text.contains("moved (fast-forward)") && text.contains("deleted"), "{text}");
+    assert!(
+        text.contains("(fast-forward)") && text.contains("deleted  was") && text.contains("(a tag moved)"),
+        "{text}"
+    );
     assert!(text.contains(&format!("{} added, {} removed, {} changed", added.len(), removed.len(), changed.len())));
 
     // Something that is neither is refused as not a bundle.

@@ -258,6 +258,7 @@ fn receipt_round_trip_carries_only_what_changed() {
         &format!("minisign -Vm {} -p {}", receipt.display(), s.config().join("keys/site.pub").display()),
     );
     assert!(verified.contains("Signature and comment signature verified"), "{verified}");
+    assert!(s.run(&["receipt", "--help"]).ok().stdout.contains("site.receipt.minisig"), "--help teaches the two files");
     let carried_receipt = w.carry(&receipt);
     let rs = carried_receipt.to_str().unwrap();
 
