@@ -243,12 +243,11 @@ pub fn collect(store: &Store, site: &str, site_key: KeyId, imported: Vec<Importe
         let root = e.path();
         if layout.python_simple(&repo).join("index.json").is_file() {
             let index = python_index(store, &repo)?;
-            for (file, d, metadata) in index.values().flatten() {
+            for (_, d, metadata) in index.values().flatten() {
                 claim(*d, "python");
                 if let Some(m) = metadata {
                     claim(*m, "python");
                 }
-                let _ = file;
             }
             let entry = python.entry(repo.clone()).or_default();
             for (project, list) in index {

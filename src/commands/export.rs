@@ -38,6 +38,23 @@ pub fn export(args: &ExportArgs, cx: &Ctx) -> CmdResult {
         (None, Some(site)) => Some(receipt_base(site, &store, cx)?),
         (None, None) => None,
     };
+    // A site refuses a bundle older than one it imported: say so here, not there.
+    for (v, created) in base
+        .iter()
+        .flat_map(|b| &b.site_imports)
+        .filter(|i| i.name == lock.name)
+        .filter_map(|i| Some((i.version.as_deref()?, i.created.as_deref()?)))
+    {
+        if super::import_guard::is_older(&version, &lock.resolved, (v, created)) {
+            bail!(
+                "the site already imported {}-{v} (created {created}), so it would refuse {}-{version} (created {}) \
+                 as a rollback: give this bundle a later version (`version:` in the spec, or --version)",
+                lock.name,
+                lock.name,
+                lock.resolved
+            );
+        }
+    }
     check_outputs(args, &format!("{}-{version}", lock.name))?;
     let git = git_artifacts(&lock, base.as_ref(), &store)?;
     let manifest = build_manifest(&lock, &version, base.as_ref(), git)?;
@@ -140,6 +157,8 @@ struct BaseInfo {
     blobs: BTreeSet<Digest>,
     /// Each git repository's refs as the base carried them.
     git: BTreeMap<String, BTreeMap<String, String>>,
+    /// For a receipt: the bundles the site imported.
+    site_imports: Vec<crate::receipt::ImportedBundle>,
 }
 
 fn load_base(path: &std::path::Path) -> Result<BaseInfo> {
@@ -162,7 +181,7 @@ fn load_base(path: &std::path::Path) -> Result<BaseInfo> {
         .filter_map(|a| Some((a.name.clone(), a.refs.clone()?)))
         .collect();
     let base = Base::Bundle(BundleBase { name: m.name, version: m.version, manifest: Digest::of(&bytes) });
-    Ok(BaseInfo { base, blobs, git })
+    Ok(BaseInfo { base, blobs, git, site_imports: Vec::new() })
 }
 
 /// The base of a bundle made from a site's receipt: every blob the site's store holds, and
@@ -193,7 +212,7 @@ fn receipt_base(site: &str, cache: &Store, cx: &Ctx) -> Result<BaseInfo> {
         site_key: checked.signer.to_string(),
         created: r.created.clone(),
     });
-    Ok(BaseInfo { base, blobs, git })
+    Ok(BaseInfo { base, blobs, git, site_imports: r.imported.clone() })
 }
 
 /// One git bundle per repository (incremental against the base's refs, if any), made in

@@ -280,6 +280,20 @@ fn receipts_name(store: &Store, manifest: &Digest) -> Result<bool> {
     Ok(false)
 }
 
+/// Whether a bundle of `version` created at `created` is older than one of `than`, as the
+/// rollback rule sees it: what a store that imported `than` would refuse.
+pub fn is_older(version: &str, created: &str, than: (&str, &str)) -> bool {
+    let entry = |version: &str, created: &str| Entry {
+        name: String::new(),
+        version: version.into(),
+        created: created.into(),
+        manifest: Digest::of(b""),
+        base: None,
+        imported: String::new(),
+    };
+    order(&entry(version, created), &entry(than.0, than.1)) == Ordering::Less
+}
+
 /// Version order, then creation time.
 fn order(a: &Entry, b: &Entry) -> Ordering {
     compare_versions(&a.version, &b.version).then_with(|| {

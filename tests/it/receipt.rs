@@ -277,6 +277,10 @@ fn receipt_round_trip_carries_only_what_changed() {
     std::fs::write(&tampered, std::fs::read_to_string(&carried_receipt).unwrap().replace("site-a", "site-b")).unwrap();
     std::fs::copy(format!("{rs}.minisig"), format!("{}.minisig", tampered.display())).unwrap();
     export("refused", tampered.to_str().unwrap(), &["--version", "2"]).fails(3, "it was changed after signing");
+    // The receipt says which bundles the site imported: one it would refuse as a rollback
+    // is refused here.
+    export("refused", rs, &["--version", "0.9"]).fails(2, "it would refuse site-inputs-0.9");
+    assert!(!f.path("refused").exists());
     // A bundle signer's key is not a site key.
     let factory_pub = f.config().join("keys/airlock.pub");
     f.run(&["trust", "add", "--site", factory_pub.to_str().unwrap()]).fails(2, "already trusted as a bundle signer");
