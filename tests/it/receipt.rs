@@ -261,6 +261,12 @@ fn receipt_round_trip_carries_only_what_changed() {
     assert!(s.run(&["receipt", "--help"]).ok().stdout.contains("site.receipt.minisig"), "--help teaches the two files");
     let carried_receipt = w.carry(&receipt);
     let rs = carried_receipt.to_str().unwrap();
+    // The site holds exactly what v1 delivered: every artifact lines up, file by path,
+    // image by repository and tag, git by name, Python file by index and project.
+    let same = f.run(&["--json", "diff", v1.to_str().unwrap(), rs]).ok().json();
+    assert_eq!(same["identical"], true, "{same}");
+    assert_eq!(same["unchanged"], manifest(&v1)["artifacts"].as_array().unwrap().len());
+    assert!(same["b"]["signature"].as_str().unwrap().starts_with("NOT TRUSTED"), "not yet trusted: {same}");
 
     // A receipt the factory does not trust is refused as not authentic, and nothing is
     // written; so is a trusted one changed after signing.
