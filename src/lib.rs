@@ -8,6 +8,7 @@ pub mod bundle;
 pub mod cli;
 pub mod commands;
 pub mod debian;
+pub mod diff;
 pub mod digest;
 pub mod dirs;
 pub mod exit;
@@ -19,6 +20,7 @@ pub mod oci;
 pub mod printer;
 pub mod progress;
 pub mod pypi;
+pub mod receipt;
 pub mod registry;
 pub mod relpath;
 pub mod serve;
@@ -51,6 +53,8 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Key(a) => commands::key(a, &cx),
         Command::Trust(a) => commands::trust(a, &cx),
         Command::Serve(a) => commands::serve(a, &cx),
+        Command::Receipt(a) => commands::receipt(a, &cx),
+        Command::Diff(a) => commands::diff(a, &cx),
     };
     match result {
         Ok(status) => status,

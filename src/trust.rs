@@ -1,5 +1,12 @@
-//! The trusted keys: one minisign public key per file, `<config-dir>/trusted/<KEYID>.pub`.
-//! `verify` and `import` accept a bundle only when it is signed by one of them.
+//! The trusted keys: one minisign public key per file, in two separate lists.
+//!
+//! - `<config-dir>/trusted/<KEYID>.pub`: bundle signers. `verify` and `import` accept a
+//!   bundle only when it is signed by one of them.
+//! - `<config-dir>/trusted-sites/<KEYID>.pub`: site keys. `export --since-receipt` accepts
+//!   a site's receipt only when it is signed by one of them.
+//!
+//! The lists are kept apart so that a key trusted for one role is never accepted for the
+//! other: a site key cannot sign bundles, a factory key cannot vouch for a site's state.
 
 use std::path::{Path, PathBuf};
 
@@ -10,11 +17,23 @@ use crate::store::atomic;
 
 pub struct TrustStore {
     dir: PathBuf,
+    /// `--site` for the site list: how `airlock trust` is told which list to use.
+    flag: &'static str,
 }
 
 impl TrustStore {
+    /// The keys whose bundles verify and import accept.
     pub fn new(config_dir: &Path) -> Self {
-        Self { dir: config_dir.join("trusted") }
+        Self { dir: config_dir.join("trusted"), flag: "" }
+    }
+
+    /// The site keys whose receipts the factory accepts.
+    pub fn sites(config_dir: &Path) -> Self {
+        Self { dir: config_dir.join("trusted-sites"), flag: " --site" }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     pub fn keys(&self) -> Result<Vec<PublicKey>> {
@@ -52,7 +71,7 @@ impl TrustStore {
     pub fn remove(&self, id: &KeyId) -> Result<()> {
         let p = self.dir.join(format!("{id}.pub"));
         if !p.exists() {
-            bail!("key {id} is not trusted (see `airlock trust list`)");
+            bail!("key {id} is not trusted (see `airlock trust list{}`)", self.flag);
         }
         std::fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))
     }

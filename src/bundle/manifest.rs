@@ -62,13 +62,55 @@ pub struct Manifest {
     pub blobs: Vec<BlobDescriptor>,
 }
 
+/// What a differential bundle builds on: an earlier bundle (`export --since`), or the
+/// state a site reported in a signed receipt (`export --since-receipt`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Base {
+    Bundle(BundleBase),
+    Receipt(ReceiptBase),
+}
+
+/// An earlier bundle, named by its manifest digest.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Base {
+pub struct BundleBase {
     pub name: String,
     pub version: String,
     /// The base bundle's manifest digest.
     pub manifest: Digest,
+}
+
+/// A site's receipt (`airlock receipt`): what that site's store held when it wrote it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ReceiptBase {
+    /// The SHA-256 of the receipt file, its identity.
+    pub receipt: Digest,
+    /// The site's name, as its receipt gives it.
+    pub site: String,
+    /// The key id of the site key that signed the receipt.
+    pub site_key: String,
+    /// When the site wrote the receipt.
+    pub created: String,
+}
+
+impl Base {
+    /// The digest of what this builds on: the base bundle's manifest, or the receipt.
+    pub fn digest(&self) -> Digest {
+        match self {
+            Base::Bundle(b) => b.manifest,
+            Base::Receipt(r) => r.receipt,
+        }
+    }
+
+    /// For messages: `<name>-<version>` of the base bundle, or `the receipt of site X (T)`.
+    pub fn label(&self) -> String {
+        match self {
+            Base::Bundle(b) => format!("{}-{}", b.name, b.version),
+            Base::Receipt(r) => format!("the receipt of site `{}` ({})", r.site, r.created),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -13,6 +13,10 @@ use crate::bundle::writer::Compression;
 /// An export never replaces a bundle of the same name and version already in the output
 /// directory unless `--force`, and never replaces its own `--since` base, even with
 /// `--force`: bump the version for a differential bundle.
+///
+/// A differential bundle builds on an earlier bundle (`--since`), which the site must have
+/// imported, or on a site's receipt (`--since-receipt`), which needs only that the site
+/// still holds what it reported: a bundle lost on the way does not stop the next one.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// The lock to export
@@ -44,6 +48,15 @@ pub struct ExportArgs {
     /// manifest.json) already carried
     #[arg(long, value_name = "BUNDLE")]
     pub since: Option<PathBuf>,
+
+    /// Make a differential bundle of exactly what a site lacks, from its signed receipt
+    /// (`airlock receipt` there): blobs its store does not hold, git bundles built on its
+    /// own tips. SITE is a receipt file (its `.minisig` beside it), which the cache then
+    /// keeps as that site's newest, or a site name or site key id, for the newest receipt
+    /// the cache keeps. The receipt must be signed by a trusted site key
+    /// (`airlock trust add --site`); exit status 3 otherwise
+    #[arg(long, value_name = "SITE", conflicts_with = "since")]
+    pub since_receipt: Option<String>,
 
     /// The minisign secret key to sign with (default: `<config-dir>/keys/airlock.key`);
     /// a passphrase comes from AIRLOCK_KEY_PASSWORD or a prompt

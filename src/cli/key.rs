@@ -16,13 +16,20 @@ pub enum KeyCommand {
     /// with `minisign -V -p <name>.pub`. The secret key is passphrase-protected as minisign
     /// does it (scrypt), with the passphrase from AIRLOCK_KEY_PASSWORD or a prompt, unless
     /// `--no-password`.
+    ///
+    /// With `--site`, the site key instead (`<dir>/site.key`, `<dir>/site.pub`): the key a
+    /// site signs its receipts with (`airlock receipt`). Give `site.pub` to the mirror
+    /// factory, which trusts it with `airlock trust add --site site.pub`.
     Generate {
         /// Directory to write the keys in (default: `<config-dir>/keys`)
         #[arg(long, value_name = "DIR")]
         output_dir: Option<PathBuf>,
         /// File name stem of the key pair
-        #[arg(long, default_value = "airlock")]
+        #[arg(long, default_value = "airlock", conflicts_with = "site")]
         name: String,
+        /// Make the site key that signs this site's receipts (`site.key`, `site.pub`)
+        #[arg(long, conflicts_with = "trust")]
+        site: bool,
         /// Do not protect the secret key with a passphrase (for unattended signing)
         #[arg(long, short = 'W')]
         no_password: bool,
@@ -36,7 +43,11 @@ pub enum KeyCommand {
     /// Show a public key and its key id
     Show {
         /// The public key file (default: `<config-dir>/keys/airlock.pub`)
+        #[arg(conflicts_with = "site")]
         key: Option<PathBuf>,
+        /// Show the site key (`<config-dir>/keys/site.pub`)
+        #[arg(long)]
+        site: bool,
     },
     /// The site's OpenPGP key that signs its apt repository (InRelease, Release.gpg)
     Apt {
@@ -94,16 +105,28 @@ pub struct TrustArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum TrustCommand {
-    /// Trust a public key (a minisign `.pub` file) for verify and import
+    /// Trust a public key (a minisign `.pub` file) for verify and import, or with
+    /// `--site` a site key for the receipts `export --since-receipt` reads
     Add {
         /// The public key file
         key: PathBuf,
+        /// Trust it as a site key: its receipts are accepted, its bundles are not. The
+        /// two lists are separate (`<config-dir>/trusted-sites/` and `<config-dir>/trusted/`)
+        #[arg(long)]
+        site: bool,
     },
-    /// List trusted keys
-    List,
+    /// List trusted keys (with `--site`, the trusted site keys)
+    List {
+        /// List the trusted site keys instead of the bundle signers
+        #[arg(long)]
+        site: bool,
+    },
     /// Stop trusting a key
     Remove {
         /// The key id (16 hex digits, as `airlock trust list` shows)
         key_id: String,
+        /// Remove it from the trusted site keys
+        #[arg(long)]
+        site: bool,
     },
 }

@@ -6,6 +6,9 @@ mod key;
 mod mirror;
 mod serve;
 mod verify;
+// Receipts and diff.
+mod diff;
+mod receipt;
 
 use std::path::PathBuf;
 
@@ -17,6 +20,9 @@ pub use key::{AptKeyCommand, KeyArgs, KeyCommand, TrustArgs, TrustCommand};
 pub use mirror::MirrorArgs;
 pub use serve::ServeArgs;
 pub use verify::{InspectArgs, VerifyArgs};
+// Receipts and diff.
+pub use diff::DiffArgs;
+pub use receipt::ReceiptArgs;
 
 /// Move software across an air gap.
 ///
@@ -69,4 +75,8 @@ pub enum Command {
     Trust(TrustArgs),
     /// Serve the store: OCI registry, raw files, git (what import loaded)
     Serve(ServeArgs),
+    // No doc comment on these two: the one on each Args struct is their --help, whose
+    // first line is also their line in `airlock --help`.
+    Receipt(ReceiptArgs),
+    Diff(DiffArgs),
 }

@@ -5,7 +5,8 @@ use anyhow::{Context, Result, bail};
 use serde_json::json;
 
 use crate::bundle::manifest::{
-    self, Artifact, Base, BlobDescriptor, GIT_BUNDLE_MEDIA_TYPE, Kind, MANIFEST_MEDIA_TYPE, Manifest,
+    self, Artifact, Base, BlobDescriptor, BundleBase, GIT_BUNDLE_MEDIA_TYPE, Kind, MANIFEST_MEDIA_TYPE, Manifest,
+    ReceiptBase,
 };
 use crate::bundle::sign::SecretKey;
 use crate::bundle::verify::{MAX_MANIFEST, read_head};
@@ -32,7 +33,28 @@ pub fn export(args: &ExportArgs, cx: &Ctx) -> CmdResult {
         (None, None) => lock.resolved.replace(['-', ':'], "").replace('T', ".").trim_end_matches('Z').to_string(),
     };
     crate::names::bundle_version(&version)?;
-    let base = args.since.as_ref().map(|p| load_base(p)).transpose()?;
+    let base = match (&args.since, &args.since_receipt) {
+        (Some(p), _) => Some(load_base(p)?),
+        (None, Some(site)) => Some(receipt_base(site, &store, cx)?),
+        (None, None) => None,
+    };
+    // A site refuses a bundle older than one it imported: say so here, not there.
+    for (v, created) in base
+        .iter()
+        .flat_map(|b| &b.site_imports)
+        .filter(|i| i.name == lock.name)
+        .filter_map(|i| Some((i.version.as_deref()?, i.created.as_deref()?)))
+    {
+        if super::import_guard::is_older(&version, &lock.resolved, (v, created)) {
+            bail!(
+                "the site already imported {}-{v} (created {created}), so it would refuse {}-{version} (created {}) \
+                 as a rollback: give this bundle a later version (`version:` in the spec, or --version)",
+                lock.name,
+                lock.name,
+                lock.resolved
+            );
+        }
+    }
     check_outputs(args, &format!("{}-{version}", lock.name))?;
     let git = git_artifacts(&lock, base.as_ref(), &store)?;
     let manifest = build_manifest(&lock, &version, base.as_ref(), git)?;
@@ -84,6 +106,9 @@ pub fn export(args: &ExportArgs, cx: &Ctx) -> CmdResult {
                 rate(manifest.total_blob_bytes(), secs),
                 key.id()
             );
+            if let Some(b) = &manifest.base {
+                s.push_str(&format!("  differential on {} ({})\n", b.label(), b.digest()));
+            }
             for f in &written.files {
                 s.push_str(&format!("  {}\n", f.display()));
             }
@@ -132,6 +157,8 @@ struct BaseInfo {
     blobs: BTreeSet<Digest>,
     /// Each git repository's refs as the base carried them.
     git: BTreeMap<String, BTreeMap<String, String>>,
+    /// For a receipt: the bundles the site imported.
+    site_imports: Vec<crate::receipt::ImportedBundle>,
 }
 
 fn load_base(path: &std::path::Path) -> Result<BaseInfo> {
@@ -153,7 +180,39 @@ fn load_base(path: &std::path::Path) -> Result<BaseInfo> {
         .filter(|a| a.kind == Kind::Git)
         .filter_map(|a| Some((a.name.clone(), a.refs.clone()?)))
         .collect();
-    Ok(BaseInfo { base: Base { name: m.name, version: m.version, manifest: Digest::of(&bytes) }, blobs, git })
+    let base = Base::Bundle(BundleBase { name: m.name, version: m.version, manifest: Digest::of(&bytes) });
+    Ok(BaseInfo { base, blobs, git, site_imports: Vec::new() })
+}
+
+/// The base of a bundle made from a site's receipt: every blob the site's store holds, and
+/// its git tips. `site` is a receipt file, or a site name or key id whose newest receipt
+/// the cache keeps; a file is kept as its site's newest.
+fn receipt_base(site: &str, cache: &Store, cx: &Ctx) -> Result<BaseInfo> {
+    let given = std::path::Path::new(site);
+    let from_file = given.is_file();
+    let path = if from_file { given.to_path_buf() } else { crate::receipt::cached(cache, site)? };
+    let trusted = crate::trust::TrustStore::sites(&cx.config_dir).keys()?;
+    let checked = crate::receipt::open(&path, &trusted)?;
+    let r = &checked.receipt;
+    if from_file {
+        match crate::receipt::keep(cache, &checked)? {
+            crate::receipt::Kept::Newest(_) => {}
+            crate::receipt::Kept::Older(newest) => cx.printer.warn(format!(
+                "the cache has a newer receipt from site `{}` (written {newest}); this bundle is made from the older \
+                 one given ({})",
+                r.site, r.created
+            )),
+        }
+    }
+    let blobs = r.all_blobs().map(|(d, _)| *d).collect();
+    let git = r.git.iter().map(|(name, g)| (name.clone(), g.refs.clone())).collect();
+    let base = Base::Receipt(ReceiptBase {
+        receipt: checked.digest,
+        site: r.site.clone(),
+        site_key: checked.signer.to_string(),
+        created: r.created.clone(),
+    });
+    Ok(BaseInfo { base, blobs, git, site_imports: r.imported.clone() })
 }
 
 /// One git bundle per repository (incremental against the base's refs, if any), made in

@@ -3,6 +3,12 @@
 //! - **a differential bundle's base was imported into this store**, found by the base's
 //!   manifest digest, which the delta's signed manifest names; otherwise the import stops
 //!   and names the bundle to import first;
+//! - **a differential bundle made from a site receipt finds what it leaves to the
+//!   store**: every blob its artifacts name but it does not carry, every commit its
+//!   incremental git bundles build on, every repository whose refs it leaves unchanged.
+//!   The check is on the store's state, not on which bundles it imported: a bundle lost in
+//!   transit costs nothing, and a store that lost state since its receipt is told exactly
+//!   what is missing;
 //! - **no rollback**: a bundle older than the newest one already imported under the same
 //!   name is refused unless `--allow-downgrade`. Older means a lower `version` (compared
 //!   as dpkg compares versions: see [`compare_versions`]), or the same version with an
@@ -23,8 +29,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::bundle::manifest::{Base, Kind, ReceiptBase};
 use crate::bundle::verify::VerifiedBundle;
 use crate::digest::Digest;
+use crate::receipt::ImportedBundle;
 use crate::store::Store;
 
 const INDEX_MEDIA_TYPE: &str = "application/vnd.airlock.imported.v1+json";
@@ -84,7 +92,10 @@ fn load(store: &Store) -> Result<Index> {
 pub fn check(store: &Store, bundle: &VerifiedBundle, allow_downgrade: bool) -> Result<()> {
     let index = load(store)?;
     let m = &bundle.manifest;
-    if let Some(base) = &m.base
+    if let Some(Base::Receipt(r)) = &m.base {
+        check_receipt_base(store, bundle, r)?;
+    }
+    if let Some(Base::Bundle(base)) = &m.base
         && !index.bundles.iter().any(|e| e.manifest == base.manifest)
         && !receipts_name(store, &base.manifest)?
     {
@@ -135,7 +146,7 @@ pub fn record(store: &Store, bundle: &VerifiedBundle) -> Result<()> {
         version: m.version.clone(),
         created: m.created.clone(),
         manifest: bundle.manifest_digest,
-        base: m.base.as_ref().map(|b| b.manifest),
+        base: m.base.as_ref().map(Base::digest),
         imported: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
     });
     index.bundles.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| order(a, b)));
@@ -143,6 +154,110 @@ pub fn record(store: &Store, bundle: &VerifiedBundle) -> Result<()> {
     bytes.push(b'\n');
     let path = index_path(store);
     crate::store::atomic::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+/// The bundles imported into `store`: `imported.json`, and the import receipts of stores
+/// from before it (by manifest digest only). What `airlock receipt` reports; the one place
+/// that knows where the import history is kept.
+pub fn imported(store: &Store) -> Result<Vec<ImportedBundle>> {
+    let mut out: Vec<ImportedBundle> = load(store)?
+        .bundles
+        .into_iter()
+        .map(|e| ImportedBundle {
+            name: e.name,
+            version: Some(e.version),
+            created: Some(e.created),
+            manifest: e.manifest,
+            base: e.base,
+            imported: Some(e.imported),
+        })
+        .collect();
+    #[derive(Deserialize)]
+    struct Receipt {
+        bundle: Option<String>,
+        manifest: Option<Digest>,
+        imported: Option<String>,
+    }
+    let root = store.layout().receipts_dir();
+    let Ok(dirs) = std::fs::read_dir(&root) else { return Ok(out) };
+    let mut legacy: Vec<ImportedBundle> = Vec::new();
+    for dir in dirs.filter_map(Result::ok) {
+        let Ok(receipts) = std::fs::read_dir(dir.path()) else { continue };
+        for r in receipts.filter_map(Result::ok) {
+            let Ok(bytes) = std::fs::read(r.path()) else { continue };
+            let Ok(Receipt { bundle: Some(name), manifest: Some(manifest), imported }) = serde_json::from_slice(&bytes)
+            else {
+                continue;
+            };
+            if out.iter().chain(&legacy).any(|e| e.manifest == manifest) {
+                continue;
+            }
+            let imported = imported.filter(|t| humantime::parse_rfc3339(t).is_ok());
+            legacy.push(ImportedBundle { name, version: None, created: None, manifest, base: None, imported });
+        }
+    }
+    legacy.sort_by(|a, b| (&a.name, &a.imported).cmp(&(&b.name, &b.imported)));
+    out.extend(legacy);
+    Ok(out)
+}
+
+/// A delta made from a receipt: the store must still hold everything the delta leaves
+/// to it. Refused, naming what is missing, before anything is kept or planned.
+fn check_receipt_base(store: &Store, bundle: &VerifiedBundle, r: &ReceiptBase) -> Result<()> {
+    let m = &bundle.manifest;
+    let carried: std::collections::BTreeSet<_> = m.blobs.iter().map(|b| b.digest).collect();
+    let mut missing: Vec<String> = Vec::new();
+    let mut count = 0usize;
+    let mut note = |what: String| {
+        count += 1;
+        if missing.len() < 5 {
+            missing.push(what);
+        }
+    };
+    for a in &m.artifacts {
+        if a.kind == Kind::Git {
+            let repo = store.git_repo(&a.name);
+            let exists = repo.join("HEAD").is_file();
+            let needed: Vec<&String> = if a.blobs.is_empty() {
+                a.refs.iter().flatten().map(|(_, oid)| oid).collect()
+            } else {
+                a.prerequisites.iter().collect()
+            };
+            if needed.is_empty() {
+                continue;
+            }
+            if !exists {
+                note(format!("git repository `{}`", a.name));
+                continue;
+            }
+            let have = crate::git::existing_objects(&repo, &needed)?;
+            let lacking: Vec<&str> = needed.iter().filter(|o| !have.contains(o.as_str())).map(|o| o.as_str()).collect();
+            if !lacking.is_empty() {
+                note(format!("commit {} in git repository `{}`", lacking.join(", "), a.name));
+            }
+            continue;
+        }
+        for d in a.blobs.iter().filter(|d| !carried.contains(d)) {
+            if !store.contains(d) {
+                note(format!("blob {d} of {} `{}`", a.kind, a.name));
+            }
+        }
+    }
+    if count == 0 {
+        return Ok(());
+    }
+    let more = if count > missing.len() { format!(" and {} more", count - missing.len()) } else { String::new() };
+    bail!(
+        "{} was made for the state in the receipt of site `{}` ({}, {}), but the store {} no longer holds {}{more}: \
+         send the factory a new receipt (`airlock receipt`) for a bundle made from what the store holds now, \
+         or import a full bundle",
+        m.id(),
+        r.site,
+        r.receipt,
+        r.created,
+        store.root().display(),
+        missing.join(", ")
+    )
 }
 
 /// Does a receipt in the store name this manifest? (Stores from before `imported.json`.)
@@ -163,6 +278,20 @@ fn receipts_name(store: &Store, manifest: &Digest) -> Result<bool> {
         }
     }
     Ok(false)
+}
+
+/// Whether a bundle of `version` created at `created` is older than one of `than`, as the
+/// rollback rule sees it: what a store that imported `than` would refuse.
+pub fn is_older(version: &str, created: &str, than: (&str, &str)) -> bool {
+    let entry = |version: &str, created: &str| Entry {
+        name: String::new(),
+        version: version.into(),
+        created: created.into(),
+        manifest: Digest::of(b""),
+        base: None,
+        imported: String::new(),
+    };
+    order(&entry(version, created), &entry(than.0, than.1)) == Ordering::Less
 }
 
 /// Version order, then creation time.

@@ -57,7 +57,7 @@ pub fn inspect(args: &InspectArgs, cx: &Ctx) -> CmdResult {
                 m.generator
             );
             if let Some(b) = &m.base {
-                s.push_str(&format!("base      {}-{} ({}) — differential\n", b.name, b.version, b.manifest));
+                s.push_str(&format!("base      {} ({}) — differential\n", b.label(), b.digest()));
             }
             s.push_str(&format!("carried   {} blobs, {}\n\ntotals\n", m.blobs.len(), bytes(m.total_blob_bytes())));
             for (k, (n, b)) in &per_kind {

@@ -1,4 +1,5 @@
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
@@ -11,43 +12,42 @@ use crate::store::AtomicFile;
 
 use super::{CmdResult, Ctx};
 
+/// The file name stem of the site key (`<config-dir>/keys/site.{key,pub}`).
+pub const SITE_KEY_NAME: &str = "site";
+
 pub fn key(args: &KeyArgs, cx: &Ctx) -> CmdResult {
     match &args.command {
-        KeyCommand::Generate { output_dir, name, no_password, force, trust } => {
+        KeyCommand::Generate { output_dir, name, site, no_password, force, trust } => {
             let dir = output_dir.clone().unwrap_or_else(|| cx.config_dir.join("keys"));
-            let (sk_path, pk_path) = (dir.join(format!("{name}.key")), dir.join(format!("{name}.pub")));
-            if !force && (sk_path.exists() || pk_path.exists()) {
-                bail!(
-                    "{} already exists: pass --force to replace it (sites that trust the old key must then trust the new one)",
-                    sk_path.display()
-                );
-            }
+            let name = if *site { SITE_KEY_NAME } else { name.as_str() };
             let password = if *no_password { None } else { Some(password()?) };
-            let (sk_text, pk) = sign::generate(password)?;
-            let mut f = AtomicFile::new(&sk_path).with_context(|| format!("creating {}", sk_path.display()))?;
-            f.set_permissions(0o600)?;
-            std::io::Write::write_all(&mut f, sk_text.as_bytes())?;
-            f.commit().with_context(|| format!("writing {}", sk_path.display()))?;
-            crate::store::atomic::write(&pk_path, pk.text().as_bytes())
-                .with_context(|| format!("writing {}", pk_path.display()))?;
+            let (sk_path, pk_path, pk) = write_pair(&dir, name, password, *force)?;
             let trusted = if *trust { Some(cx.trust().add(&pk)?) } else { None };
             cx.printer.data(
-                &json!({"keyId": pk.id().to_string(), "secretKey": sk_path, "publicKey": pk_path, "trusted": trusted.is_some()}),
+                &json!({"keyId": pk.id().to_string(), "secretKey": sk_path, "publicKey": pk_path, "trusted": trusted.is_some(), "site": site}),
                 || {
                     format!(
-                        "key {} written\n  secret: {}\n  public: {}{}\n",
+                        "{}key {} written\n  secret: {}\n  public: {}{}\n",
+                        if *site { "site " } else { "" },
                         pk.id(),
                         sk_path.display(),
                         pk_path.display(),
-                        if trusted.is_some() { "\n  trusted on this machine" } else { "" }
+                        if trusted.is_some() {
+                            "\n  trusted on this machine"
+                        } else if *site {
+                            "\n  give the public key to the mirror factory: `airlock trust add --site site.pub` there"
+                        } else {
+                            ""
+                        }
                     )
                 },
             );
             Ok(ExitStatus::Success)
         }
         KeyCommand::Apt { command } => apt_key(command, cx),
-        KeyCommand::Show { key } => {
-            let path = key.clone().unwrap_or_else(|| cx.config_dir.join("keys").join("airlock.pub"));
+        KeyCommand::Show { key, site } => {
+            let default = if *site { site_key_paths(cx).1 } else { cx.config_dir.join("keys").join("airlock.pub") };
+            let path = key.clone().unwrap_or(default);
             let pk = PublicKey::load(&path)?;
             cx.printer.data(&json!({"keyId": pk.id().to_string(), "publicKey": pk.base64()}), || {
                 format!("key id {}\n{}", pk.id(), pk.text())
@@ -55,6 +55,37 @@ pub fn key(args: &KeyArgs, cx: &Ctx) -> CmdResult {
             Ok(ExitStatus::Success)
         }
     }
+}
+
+/// The site key's secret and public files.
+pub fn site_key_paths(cx: &Ctx) -> (PathBuf, PathBuf) {
+    let dir = cx.config_dir.join("keys");
+    (dir.join(format!("{SITE_KEY_NAME}.key")), dir.join(format!("{SITE_KEY_NAME}.pub")))
+}
+
+/// Write a new minisign key pair `<dir>/<name>.key` (mode 0600) and `<dir>/<name>.pub`;
+/// an existing one is replaced only with `force`.
+pub fn write_pair(
+    dir: &Path,
+    name: &str,
+    password: Option<String>,
+    force: bool,
+) -> Result<(PathBuf, PathBuf, PublicKey)> {
+    let (sk_path, pk_path) = (dir.join(format!("{name}.key")), dir.join(format!("{name}.pub")));
+    if !force && (sk_path.exists() || pk_path.exists()) {
+        bail!(
+            "{} already exists: pass --force to replace it (those who trust the old key must then trust the new one)",
+            sk_path.display()
+        );
+    }
+    let (sk_text, pk) = sign::generate(password)?;
+    let mut f = AtomicFile::new(&sk_path).with_context(|| format!("creating {}", sk_path.display()))?;
+    f.set_permissions(0o600)?;
+    std::io::Write::write_all(&mut f, sk_text.as_bytes())?;
+    f.commit().with_context(|| format!("writing {}", sk_path.display()))?;
+    crate::store::atomic::write(&pk_path, pk.text().as_bytes())
+        .with_context(|| format!("writing {}", pk_path.display()))?;
+    Ok((sk_path, pk_path, pk))
 }
 
 fn apt_key(command: &AptKeyCommand, cx: &Ctx) -> CmdResult {

@@ -10,6 +10,9 @@ mod mirror;
 mod serve;
 mod trust;
 mod verify;
+// Receipts and diff.
+mod diff;
+mod receipt;
 
 use std::path::PathBuf;
 
@@ -23,6 +26,9 @@ pub use mirror::mirror;
 pub use serve::serve;
 pub use trust::trust;
 pub use verify::verify;
+// Receipts and diff.
+pub use diff::diff;
+pub use receipt::receipt;
 
 use crate::exit::ExitStatus;
 use crate::printer::Printer;

@@ -15,6 +15,7 @@
 //! <root>/oci/<repository>/referrers/<subject hex>/<manifest hex>   referrer descriptors
 //! <root>/receipts/<bundle>/<time>.json   what each import did, one file per import
 //! <root>/imported.json                   the bundles imported, for rollback protection
+//! <root>/sites/<KEYID>.receipt{,.minisig}   in a factory's cache: each site's newest receipt
 //! <root>/.import.lock                    the store's lock (imports, `airlock serve` writes)
 //! ```
 //!
@@ -82,8 +83,12 @@ impl Layout {
     pub fn staged_blob(&self, bundle: &str, digest: &Digest) -> PathBuf {
         self.staging_dir(bundle).join(digest.hex())
     }
+    /// `<root>/repository/`: one directory per repository (raw, Python index, apt).
+    pub fn repositories_dir(&self) -> PathBuf {
+        self.root.join("repository")
+    }
     pub fn repository(&self, name: &str) -> PathBuf {
-        self.root.join("repository").join(name)
+        self.repositories_dir().join(name)
     }
     pub fn repository_file(&self, name: &str, path: &RelPath) -> PathBuf {
         let mut p = self.repository(name);
@@ -124,8 +129,12 @@ impl Layout {
     pub fn python_metadata(project: &str, filename: &str) -> Result<RelPath, RelPathError> {
         RelPath::new(&format!("files/{project}/{filename}.metadata"))
     }
+    /// `<root>/oci/`: the store's registry, one directory per image repository.
+    pub fn oci_dir(&self) -> PathBuf {
+        self.root.join("oci")
+    }
     fn oci_repository(&self, repository: &str) -> PathBuf {
-        let mut p = self.root.join("oci");
+        let mut p = self.oci_dir();
         for c in repository.split('/') {
             p.push(c);
         }
@@ -169,6 +178,13 @@ impl Layout {
     pub fn imported_index(&self) -> PathBuf {
         self.root.join("imported.json")
     }
+    /// In a factory's cache: the newest receipt of each site, by site key id.
+    pub fn sites_dir(&self) -> PathBuf {
+        self.root.join("sites")
+    }
+    pub fn site_receipt(&self, key_id: &str) -> PathBuf {
+        self.sites_dir().join(format!("{key_id}.receipt"))
+    }
 }
 
 #[cfg(test)]
@@ -208,6 +224,7 @@ mod tests {
             (p(l.git_file("kolla", &RelPath::new("info/refs").unwrap())), "/s/git/kolla.git/info/refs".into()),
             (p(l.receipt("b-1", "t")), "/s/receipts/b-1/t.json".into()),
             (p(l.imported_index()), "/s/imported.json".into()),
+            (p(l.site_receipt("0123456789ABCDEF")), "/s/sites/0123456789ABCDEF.receipt".into()),
             (p(l.lock_file()), "/s/.import.lock".into()),
         ] {
             assert_eq!(got, want);

@@ -165,11 +165,7 @@ impl Target for StoreApt<'_> {
                 bail!(
                     "blob {d} for {} is neither in this bundle nor in the store: import the base bundle `{}` first",
                     label(a),
-                    bundle
-                        .manifest
-                        .base
-                        .as_ref()
-                        .map_or_else(|| "?".to_string(), |b| format!("{}-{}", b.name, b.version))
+                    bundle.manifest.base.as_ref().map_or_else(|| "?".to_string(), crate::bundle::manifest::Base::label)
                 );
             };
             let para = deb822::parse_one(control, &what())?.without(ARCHIVE_FIELDS);

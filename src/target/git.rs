@@ -206,11 +206,7 @@ impl StoreGit<'_> {
         let repo = self.store.git_repo(name);
         let exists = repo.join("HEAD").is_file();
         let base = || {
-            bundle
-                .manifest
-                .base
-                .as_ref()
-                .map_or_else(|| "its base bundle".to_string(), |b| format!("`{}-{}`", b.name, b.version))
+            bundle.manifest.base.as_ref().map_or_else(|| "its base bundle".to_string(), |b| format!("`{}`", b.label()))
         };
         if !exists && a.blobs.is_empty() {
             bail!(

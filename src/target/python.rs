@@ -50,7 +50,7 @@ fn dists(bundle: &VerifiedBundle, store: &Store, index_override: Option<&str>) -
         let Some(size) = size_of(&digest) else {
             bail!(
                 "{name}: blob {digest} is neither in this bundle nor in the store: import the base bundle `{}` first",
-                bundle.manifest.base.as_ref().map_or_else(|| "?".to_string(), |b| format!("{}-{}", b.name, b.version))
+                bundle.manifest.base.as_ref().map_or_else(|| "?".to_string(), crate::bundle::manifest::Base::label)
             );
         };
         let metadata = blobs.get(1).and_then(|d| Some((*d, size_of(d)?)));

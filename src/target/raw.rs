@@ -39,7 +39,7 @@ fn files(bundle: &VerifiedBundle, store: &Store) -> Result<Vec<(RelPath, Digest,
     if let Some((path, d, _)) = files.iter().find(|(_, d, _)| !store.contains(d)) {
         bail!(
             "blob {d} for {path} is neither in this bundle nor in the store: import the base bundle `{}` first",
-            bundle.manifest.base.as_ref().map_or_else(|| "?".to_string(), |b| format!("{}-{}", b.name, b.version))
+            bundle.manifest.base.as_ref().map_or_else(|| "?".to_string(), crate::bundle::manifest::Base::label)
         );
     }
     Ok(files)

@@ -6,6 +6,7 @@ mod common;
 
 mod debian;
 mod debian_suites;
+mod diff;
 mod git;
 mod images;
 mod installers;
@@ -17,6 +18,7 @@ mod net;
 mod python;
 mod python_resolve;
 mod raw_http;
+mod receipt;
 mod rollback;
 mod roundtrip;
 mod serve;
