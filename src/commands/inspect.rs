@@ -106,7 +106,11 @@ fn evidence(args: &InspectArgs, cx: &Ctx, trusted: &[PublicKey]) -> CmdResult {
         (MEMBER_PROVENANCE, ev.provenance, m.provenance.as_ref())
     };
     let (Some(bytes), Some(d)) = (bytes, descriptor) else {
-        anyhow::bail!("{} ({}) carries no {name}: it was exported by an airlock without it", args.bundle.display(), m.id());
+        anyhow::bail!(
+            "{} ({}) carries no {name}: it was exported by an airlock without it",
+            args.bundle.display(),
+            m.id()
+        );
     };
     let doc: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|e| BundleError::Corrupt(format!("{name} is not JSON: {e}")))?;
@@ -190,12 +194,18 @@ fn provenance_summary(st: &serde_json::Value, digest: &Digest, checked: &str) ->
         st["predicateType"].as_str().unwrap_or("?"),
         def["buildType"].as_str().unwrap_or("?"),
         crate::names::shown(run["builder"]["id"].as_str().unwrap_or("?")),
-        run["builder"]["version"].as_object().map(|v| v.iter().map(|(k, v)| format!("{k} {}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(", ")).unwrap_or_default(),
+        run["builder"]["version"]
+            .as_object()
+            .map(|v| v.iter().map(|(k, v)| format!("{k} {}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(", "))
+            .unwrap_or_default(),
         run["metadata"]["startedOn"].as_str().unwrap_or("-"),
         run["metadata"]["finishedOn"].as_str().unwrap_or("-"),
         ext["lock"]["name"].as_str().unwrap_or("?"),
         sha(&ext["lock"]),
-        ext["spec"]["name"].as_str().map_or_else(|| "not recorded (no spec beside the lock)".to_string(), |n| format!("{n} {}", sha(&ext["spec"]))),
+        ext["spec"]["name"].as_str().map_or_else(
+            || "not recorded (no spec beside the lock)".to_string(),
+            |n| format!("{n} {}", sha(&ext["spec"]))
+        ),
         subjects.len(),
         def["resolvedDependencies"].as_array().map_or(0, Vec::len),
     );

@@ -41,8 +41,9 @@ pub fn report(args: &ReportArgs, cx: &Ctx) -> CmdResult {
             provenance::open_envelope(b, k).map_err(|e| BundleError::Corrupt(format!("{MEMBER_PROVENANCE}: {e}")))?,
             format!("DSSE signature by trusted key {} verified", k.id()),
         )),
-        (Some(b), Trust::Not(_)) => provenance::payload_unverified(b)
-            .map(|s| (s, "NOT VERIFIED: the signer is not a trusted key".to_string())),
+        (Some(b), Trust::Not(_)) => {
+            provenance::payload_unverified(b).map(|s| (s, "NOT VERIFIED: the signer is not a trusted key".to_string()))
+        }
         (None, _) => None,
     };
     let base = args.base.as_deref().map(load_manifest).transpose()?;
@@ -229,7 +230,9 @@ impl Page<'_> {
         if m.base.is_some() || self.base.is_some() {
             h.push_str("<a href=\"#changes\">Changes</a>");
         }
-        h.push_str("<a href=\"#artifacts\">Artifacts</a><a href=\"#sbom\">SBOM</a><a href=\"#provenance\">Provenance</a>");
+        h.push_str(
+            "<a href=\"#artifacts\">Artifacts</a><a href=\"#sbom\">SBOM</a><a href=\"#provenance\">Provenance</a>",
+        );
         if self.history.is_some() {
             h.push_str("<a href=\"#history\">Site history</a>");
         }
@@ -361,13 +364,7 @@ impl Page<'_> {
                 _ => {}
             }
         }
-        let _ = writeln!(
-            h,
-            "<p>{} added, {} removed, {} changed.</p>",
-            added.len(),
-            removed.len(),
-            changed.len()
-        );
+        let _ = writeln!(h, "<p>{} added, {} removed, {} changed.</p>", added.len(), removed.len(), changed.len());
         if !added.is_empty() {
             self.artifact_table(h, &added, "Added");
         }
@@ -422,11 +419,9 @@ impl Page<'_> {
             let size: u64 = a.blobs.iter().filter_map(|d| sizes.get(d)).sum();
             let name = match (a.kind, &a.index) {
                 (Kind::Python, Some(i)) => format!("{} <span class=\"muted\">({})</span>", esc(&a.name), esc(i)),
-                (Kind::Debian, Some(_)) => format!(
-                    "{} <span class=\"muted\">({})</span>",
-                    esc(&a.name),
-                    esc(a.suite.as_deref().unwrap_or(""))
-                ),
+                (Kind::Debian, Some(_)) => {
+                    format!("{} <span class=\"muted\">({})</span>", esc(&a.name), esc(a.suite.as_deref().unwrap_or("")))
+                }
                 _ => esc(&a.name),
             };
             let _ = writeln!(
@@ -450,8 +445,12 @@ impl Page<'_> {
             return;
         };
         let comps = s["components"].as_array().map(Vec::as_slice).unwrap_or_default();
-        let edges: usize =
-            s["dependencies"].as_array().into_iter().flatten().map(|d| d["dependsOn"].as_array().map_or(0, Vec::len)).sum();
+        let edges: usize = s["dependencies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|d| d["dependsOn"].as_array().map_or(0, Vec::len))
+            .sum();
         let licensed = comps.iter().filter(|c| c.get("licenses").is_some()).count();
         let _ = writeln!(
             h,
@@ -518,7 +517,9 @@ impl Page<'_> {
         for d in def["resolvedDependencies"].as_array().into_iter().flatten() {
             let digest = d["digest"]
                 .as_object()
-                .map(|o| o.iter().map(|(k, v)| format!("{k}:{}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(" "))
+                .map(|o| {
+                    o.iter().map(|(k, v)| format!("{k}:{}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(" ")
+                })
                 .unwrap_or_default();
             let upstream = d["uri"].as_str().or(d["annotations"]["upstream"].as_str()).unwrap_or("");
             let _ = writeln!(

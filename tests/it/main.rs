@@ -6,6 +6,7 @@ mod common;
 
 mod debian;
 mod debian_suites;
+mod evidence;
 mod git;
 mod images;
 mod installers;
