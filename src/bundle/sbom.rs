@@ -54,6 +54,12 @@ pub fn build(manifest: &Manifest, lock: &Lock, store: &Store) -> Result<(Vec<u8>
     // Artifact bom-refs by what the lock calls them.
     let mut python_refs: BTreeMap<(String, String), String> = BTreeMap::new();
     let mut debian_refs: BTreeMap<(String, String), String> = BTreeMap::new();
+    let build_only: BTreeSet<(&str, &str)> = lock
+        .python
+        .iter()
+        .filter(|p| p.role == Some(PythonRole::Build))
+        .map(|p| (p.index.as_str(), p.filename.as_str()))
+        .collect();
 
     for a in &manifest.artifacts {
         let bom_ref = refs.unique(&artifact_ref(a));
@@ -122,11 +128,7 @@ pub fn build(manifest: &Manifest, lock: &Lock, store: &Store) -> Result<(Vec<u8>
                     python_metadata(&mut c, &String::from_utf8_lossy(&bytes));
                 }
                 let index = a.index.clone().unwrap_or_default();
-                let build = lock
-                    .python
-                    .iter()
-                    .any(|p| p.index == index && p.filename == a.name && p.role == Some(PythonRole::Build));
-                if build {
+                if build_only.contains(&(index.as_str(), a.name.as_str())) {
                     // Carried only to build an sdist: not needed at run time.
                     c.insert("scope".into(), "excluded".into());
                     push_property(&mut c, "airlock:python:role", "build");
@@ -481,6 +483,9 @@ fn debian_metadata(c: &mut Map<String, Value>, p: &deb822::Paragraph) {
     }
 }
 
+/// A Python file's name and the environments it was chosen for.
+type FileEnvs<'a> = (&'a str, BTreeSet<&'a str>);
+
 /// Python edges from each file's `chosenFor` lines: `<env>: <requirement> (from <project>
 /// <version>)`, `(from the requirements)`, and `... to build <sdist>` for build
 /// requirements.
@@ -492,6 +497,12 @@ fn python_edges(
     roots: &mut BTreeSet<String>,
 ) {
     let norm = |s: &str| s.to_ascii_lowercase().replace(['_', '.'], "-");
+    // The files of each (index, project, version), with the environments they were chosen for.
+    let mut files: BTreeMap<(&str, &str, &str), Vec<FileEnvs>> = BTreeMap::new();
+    for q in &lock.python {
+        let envs = q.chosen_for.iter().filter_map(|l| l.split_once(": ").map(|(e, _)| e)).collect();
+        files.entry((&q.index, &q.project, &q.version)).or_default().push((&q.filename, envs));
+    }
     for p in &lock.python {
         let Some(me) = refs.get(&(p.index.clone(), p.filename.clone())) else { continue };
         for line in &p.chosen_for {
@@ -509,12 +520,12 @@ fn python_edges(
                 Some((norm(name.split('[').next().unwrap_or(name)), version.to_string()))
             });
             let mut parents: Vec<String> = match &parent {
-                Some((name, version)) => lock
-                    .python
-                    .iter()
-                    .filter(|q| q.index == p.index && q.project == *name && q.version == *version)
-                    .filter(|q| q.chosen_for.iter().any(|l| l.starts_with(&format!("{env}: "))))
-                    .filter_map(|q| refs.get(&(q.index.clone(), q.filename.clone())).cloned())
+                Some((name, version)) => files
+                    .get(&(p.index.as_str(), name.as_str(), version.as_str()))
+                    .into_iter()
+                    .flatten()
+                    .filter(|(_, envs)| envs.contains(env))
+                    .filter_map(|(f, _)| refs.get(&(p.index.clone(), (*f).to_string())).cloned())
                     .collect(),
                 None => Vec::new(),
             };
@@ -613,16 +624,26 @@ fn debian_edges(
                 }
         })
     };
+    // Candidates by the names they answer to: their own and what they provide.
+    let mut by_name: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, x) in debs.iter().enumerate() {
+        by_name.entry(&x.name).or_default().push(i);
+        for (n, _) in &x.provides {
+            by_name.entry(n).or_default().push(i);
+        }
+    }
+    let by_label: BTreeMap<String, usize> = debs.iter().enumerate().map(|(i, x)| (label(x), i)).collect();
+    let candidates = |name: &str| by_name.get(name).into_iter().flatten().map(|&i| &debs[i]);
     let mut incoming: BTreeSet<&str> = BTreeSet::new();
     for p in &debs {
         let mine = label(p);
         for alts in &p.relations {
             let text = alts.iter().map(ToString::to_string).collect::<Vec<_>>().join(" | ");
             let targets: Vec<&Deb> = match chosen.get(&(mine.as_str(), text.as_str())) {
-                Some(c) => debs.iter().filter(|x| label(x) == *c).collect(),
+                Some(c) => by_label.get(*c).map(|&i| &debs[i]).into_iter().collect(),
                 None => alts
                     .iter()
-                    .map(|dep| debs.iter().filter(|x| meets(x, dep, &p.arch)).collect::<Vec<_>>())
+                    .map(|dep| candidates(&dep.name).filter(|x| meets(x, dep, &p.arch)).collect::<Vec<_>>())
                     .find(|v| !v.is_empty())
                     .unwrap_or_default(),
             };

@@ -175,7 +175,7 @@ fn sbom_summary(doc: &serde_json::Value, digest: &Digest) -> String {
             c["name"].as_str().unwrap_or("?").escape_debug().to_string(),
             if version.len() > 16 { &version[..version.floor_char_boundary(12)] } else { version },
             licences(c),
-            c["purl"].as_str().unwrap_or("-").escape_debug().to_string(),
+            c["purl"].as_str().unwrap_or("-").escape_debug(),
         ));
     }
     s
@@ -213,7 +213,7 @@ fn provenance_summary(st: &serde_json::Value, digest: &Digest, checked: &str) ->
     for sub in subjects {
         let d = sub["digest"]["sha256"].as_str().map(|h| format!("sha256:{h}"));
         let d = d.or_else(|| sub["digest"]["gitCommit"].as_str().map(|h| format!("gitCommit:{h}"))).unwrap_or_default();
-        s.push_str(&format!("{d:<71}  {}\n", sub["name"].as_str().unwrap_or("?").escape_debug().to_string()));
+        s.push_str(&format!("{d:<71}  {}\n", sub["name"].as_str().unwrap_or("?").escape_debug()));
     }
     s
 }
