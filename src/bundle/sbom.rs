@@ -466,7 +466,8 @@ fn python_metadata(c: &mut Map<String, Value>, text: &str) {
 
 /// A Debian control stanza: description, home page, section, source package.
 fn debian_metadata(c: &mut Map<String, Value>, p: &deb822::Paragraph) {
-    if let Some(d) = p.get("Description").filter(|d| !d.is_empty()) {
+    // The synopsis: the extended description is the lines after it.
+    if let Some(d) = p.get("Description").and_then(|d| d.lines().next()).map(str::trim).filter(|d| !d.is_empty()) {
         c.insert("description".into(), d.into());
     }
     if let Some(h) = p.get("Homepage") {
