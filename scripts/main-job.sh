@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the bundled fixtures, with no network: build airlock, then
-#   key generate -> mirror -> export -> verify -> inspect -> import -> show the result
+#   key generate -> mirror -> export -> verify -> inspect (manifest, SBOM, provenance)
+#   -> import -> report -> show the result
 # for every kind: plain files, git repositories, container images, Python packages and
 # Debian packages, then serve the store and read it back with curl, git, pip and apt-get.
 # Everything happens in a scratch directory (AIRLOCK_DEMO_DIR, default a new temp dir).
@@ -35,11 +36,20 @@ step "disconnected side: airlock verify (signature, schema, every byte)"
 step "airlock inspect"
 "$airlock" inspect "$work/media/fixtures-1.0.airlock.001"
 
+step "airlock inspect --sbom: the CycloneDX SBOM it carries (--json prints the document itself)"
+"$airlock" inspect --sbom "$work/media/fixtures-1.0.airlock.001" | head -n 14
+
+step "airlock inspect --provenance: the SLSA provenance, its DSSE signature checked"
+"$airlock" inspect --provenance "$work/media/fixtures-1.0.airlock.001" | head -n 12
+
 step "disconnected side: the site's apt signing key (import signs the apt repository with it)"
 [ -f "$AIRLOCK_CONFIG_DIR/keys/apt.key" ] || "$airlock" key apt generate --no-password
 
 step "airlock import into the store's repositories"
 "$airlock" import "$work/media/fixtures-1.0.airlock.001"
+
+step "airlock report: one HTML page for the auditor, with the site's import history"
+"$airlock" report "$work/media/fixtures-1.0.airlock.001" -o "$work/report.html" --store "$AIRLOCK_STORE"
 
 step "result: files in $AIRLOCK_STORE/repository/raw"
 (cd "$AIRLOCK_STORE/repository/raw" && find . -type f | sort | xargs sha256sum)

@@ -49,6 +49,7 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Export(a) => commands::export(a, &cx),
         Command::Verify(a) => commands::verify(a, &cx),
         Command::Inspect(a) => commands::inspect(a, &cx),
+        Command::Report(a) => commands::report(a, &cx),
         Command::Import(a) => commands::import(a, &cx),
         Command::Key(a) => commands::key(a, &cx),
         Command::Trust(a) => commands::trust(a, &cx),

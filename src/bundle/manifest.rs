@@ -17,6 +17,12 @@ pub const MEMBER_SIGNATURE: &str = "manifest.json.minisig";
 pub const MEMBER_SUMS: &str = "SHA256SUMS";
 pub const BLOB_PREFIX: &str = "blobs/sha256/";
 pub const GIT_BUNDLE_MEDIA_TYPE: &str = "application/x-git-bundle";
+/// The CycloneDX SBOM member, right after `SHA256SUMS`.
+pub const MEMBER_SBOM: &str = "sbom.cdx.json";
+pub const SBOM_MEDIA_TYPE: &str = "application/vnd.cyclonedx+json";
+/// The provenance member (a DSSE envelope of an in-toto statement), after the SBOM.
+pub const MEMBER_PROVENANCE: &str = "provenance.intoto.json";
+pub const PROVENANCE_MEDIA_TYPE: &str = "application/vnd.in-toto.provenance+dsse";
 
 /// The content kinds a bundle can carry; they display as the spec's YAML words.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -60,6 +66,12 @@ pub struct Manifest {
     pub artifacts: Vec<Artifact>,
     /// Every blob carried in this bundle, sorted by digest, each once.
     pub blobs: Vec<BlobDescriptor>,
+    /// The member `sbom.cdx.json` (CycloneDX 1.6): its digest and size are signed here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<BlobDescriptor>,
+    /// The member `provenance.intoto.json` (SLSA provenance in a DSSE envelope).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<BlobDescriptor>,
 }
 
 /// What a differential bundle builds on: an earlier bundle (`export --since`), or the
@@ -297,6 +309,14 @@ impl Manifest {
         Ok(())
     }
 
+    /// The named members whose digest and size the manifest carries (the SBOM and the
+    /// provenance), in bundle order, right after `SHA256SUMS`.
+    pub fn evidence(&self) -> Vec<(&'static str, &BlobDescriptor)> {
+        let sbom = self.sbom.as_ref().map(|d| (MEMBER_SBOM, d));
+        let provenance = self.provenance.as_ref().map(|d| (MEMBER_PROVENANCE, d));
+        sbom.into_iter().chain(provenance).collect()
+    }
+
     pub fn blob_member(d: &Digest) -> String {
         format!("{BLOB_PREFIX}{}", d.hex())
     }
@@ -460,6 +480,8 @@ mod tests {
             base: None,
             artifacts: vec![a],
             blobs,
+            sbom: None,
+            provenance: None,
         }
         .check()
     }

@@ -3,7 +3,9 @@
 
 pub mod layout;
 pub mod manifest;
+pub mod provenance;
 pub mod reader;
+pub mod sbom;
 pub mod sign;
 pub mod split;
 pub mod sums;

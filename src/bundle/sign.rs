@@ -90,6 +90,21 @@ impl PublicKey {
         &self.text
     }
 
+    /// The raw 32-byte Ed25519 public key (the last 32 of minisign's 42 key bytes).
+    pub fn ed25519_bytes(&self) -> [u8; 32] {
+        let raw = B64.decode(self.inner.to_base64()).expect("a parsed key is base64");
+        raw[raw.len() - 32..].try_into().expect("32 bytes")
+    }
+
+    /// Check a plain Ed25519 signature over `msg` (no prehash), as DSSE envelopes carry.
+    pub fn verify_ed25519(&self, msg: &[u8], sig: &[u8]) -> Result<()> {
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&self.ed25519_bytes())
+            .map_err(|e| anyhow!("public key {}: {e}", self.id()))?;
+        let sig = ed25519_dalek::Signature::from_slice(sig).map_err(|_| anyhow!("not an Ed25519 signature"))?;
+        key.verify_strict(msg, &sig)
+            .map_err(|_| anyhow!("the Ed25519 signature does not verify with key {}", self.id()))
+    }
+
     /// Check a minisign signature over `msg`. Returns the trusted comment.
     pub fn verify(&self, msg: &[u8], sig: &Signature) -> Result<String> {
         minisign::verify(&self.inner, &sig.inner, Cursor::new(msg), true, false, false)
@@ -182,6 +197,14 @@ impl SecretKey {
 
     pub fn id(&self) -> KeyId {
         self.id
+    }
+
+    /// A plain Ed25519 signature over `msg` (RFC 8032, no prehash): what a DSSE envelope
+    /// carries over its PAE bytes. Deterministic, like every Ed25519 signature. It cannot
+    /// pass for a minisign signature: minisign signs a 64-byte BLAKE2b digest, then the
+    /// signature and a trusted comment, and PAE bytes start with `DSSEv1 ` and are longer.
+    pub fn sign_ed25519(&self, msg: &[u8]) -> [u8; 64] {
+        self.signing.sign(msg).to_bytes()
     }
 
     /// A `.minisig` file's text over `msg`: deterministic for a given key, message and comment.

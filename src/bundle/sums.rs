@@ -10,6 +10,9 @@ pub fn render(manifest: &Manifest, manifest_digest: &Digest, signature_digest: &
     let mut s = String::with_capacity(100 * (manifest.blobs.len() + 2));
     s.push_str(&format!("{}  {MEMBER_MANIFEST}\n", manifest_digest.hex()));
     s.push_str(&format!("{}  {MEMBER_SIGNATURE}\n", signature_digest.hex()));
+    for (name, d) in manifest.evidence() {
+        s.push_str(&format!("{}  {name}\n", d.digest.hex()));
+    }
     for (name, bytes) in super::layout::members(manifest) {
         s.push_str(&format!("{}  {name}\n", Digest::of(&bytes).hex()));
     }

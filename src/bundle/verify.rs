@@ -3,7 +3,9 @@
 //!
 //! In stream order: the first member must be `manifest.json` and the second its minisign
 //! signature by a trusted key; the manifest must match the schema; `SHA256SUMS` must be
-//! exactly what the manifest implies; then every blob member must be listed, safe to
+//! exactly what the manifest implies; the SBOM and the provenance must have the digests
+//! the manifest signs (and the provenance's DSSE signature must be the signer's); then
+//! every blob member must be listed, safe to
 //! unpack, of the listed size and hash to its name; nothing may be missing, repeated or
 //! extra. Blobs are hashed on worker threads while the main thread reads (and a second
 //! thread decompresses), so both cores are busy and memory stays bounded by a fixed pool
@@ -22,7 +24,9 @@ use crate::relpath::RelPath;
 use crate::store::{Staging, Store};
 
 use super::BundleError;
-use super::manifest::{self, BLOB_PREFIX, MEMBER_MANIFEST, MEMBER_SIGNATURE, MEMBER_SUMS, Manifest};
+use super::manifest::{
+    self, BLOB_PREFIX, BlobDescriptor, MEMBER_MANIFEST, MEMBER_PROVENANCE, MEMBER_SIGNATURE, MEMBER_SUMS, Manifest,
+};
 use super::reader::{Fault, Source, io_fault};
 use super::sign::{KeyId, PublicKey, Signature};
 
@@ -32,6 +36,9 @@ const CHUNK: usize = 1 << 20;
 /// 30,000 Debian packages or 100,000 files fit).
 pub const MAX_MANIFEST: u64 = 64 << 20;
 pub const MAX_SIGNATURE: u64 = 4096;
+/// The largest provenance envelope airlock reads whole (to check its DSSE signature); the
+/// SBOM is hashed as it streams, whatever its size.
+pub const MAX_PROVENANCE: u64 = 64 << 20;
 /// Tar blocks: members are padded to them, and two zero blocks end the archive.
 const BLOCK: u64 = 512;
 
@@ -140,12 +147,69 @@ fn is_plain_tar(path: &Path) -> bool {
 
 /// Read just the head (manifest and signature) of a bundle, for `inspect`.
 pub fn read_head(path: &Path) -> Result<Head, BundleError> {
+    Ok(read_members(path, false)?.head)
+}
+
+/// The head of a bundle and the named members its manifest lists the digests of.
+pub struct Evidence {
+    pub head: Head,
+    /// `sbom.cdx.json`, when the manifest lists one.
+    pub sbom: Option<Vec<u8>>,
+    /// `provenance.intoto.json`, when the manifest lists one.
+    pub provenance: Option<Vec<u8>>,
+}
+
+/// The largest SBOM `inspect` and `report` read whole.
+pub const MAX_SBOM: u64 = 256 << 20;
+
+/// Read the head of a bundle and its SBOM and provenance (`inspect --sbom`, `report`):
+/// they are near the start of the stream, so no blob is read. Each must have the digest
+/// the manifest lists; checking the manifest's signature is the caller's part.
+pub fn read_evidence(path: &Path) -> Result<Evidence, BundleError> {
+    read_members(path, true)
+}
+
+fn read_members(path: &Path, evidence: bool) -> Result<Evidence, BundleError> {
     let source = Source::open(path, None)?;
+    let mut out =
+        Evidence { head: Head { manifest_bytes: Vec::new(), signature: String::new() }, sbom: None, provenance: None };
+    let keep = |out: &mut Evidence, name: &str, bytes: Vec<u8>| {
+        if name == MEMBER_PROVENANCE {
+            out.provenance = Some(bytes);
+        } else {
+            out.sbom = Some(bytes);
+        }
+    };
+    let listed = |head: &Head| -> Result<Vec<(&'static str, BlobDescriptor)>, BundleError> {
+        let m = manifest::parse(&head.manifest_bytes).map_err(BundleError::NotABundle)?;
+        Ok(m.evidence().into_iter().map(|(n, d)| (n, d.clone())).collect())
+    };
+    let limit = |name: &str| if name == MEMBER_PROVENANCE { MAX_PROVENANCE } else { MAX_SBOM };
+    let check = |name: &str, bytes: &[u8], want: &BlobDescriptor| {
+        let got = Digest::of(bytes);
+        if got != want.digest {
+            return Err(BundleError::Corrupt(format!(
+                "{name} is damaged: its bytes hash to {got}, the signed manifest says {}",
+                want.digest
+            )));
+        }
+        Ok(())
+    };
     if let Source::Dir(dir) = &source {
-        let manifest_bytes = std::fs::read(dir.join(MEMBER_MANIFEST))
+        out.head.manifest_bytes = std::fs::read(dir.join(MEMBER_MANIFEST))
             .map_err(|e| BundleError::NotABundle(format!("{}: {e}", dir.join(MEMBER_MANIFEST).display())))?;
-        let signature = std::fs::read_to_string(dir.join(MEMBER_SIGNATURE)).unwrap_or_default();
-        return Ok(Head { manifest_bytes, signature });
+        out.head.signature = std::fs::read_to_string(dir.join(MEMBER_SIGNATURE)).unwrap_or_default();
+        if evidence {
+            for (name, want) in listed(&out.head)? {
+                let p = dir.join(name);
+                let f = File::open(&p).map_err(|e| BundleError::Corrupt(format!("{}: {e}", p.display())))?;
+                let size = f.metadata().ok().map(|m| m.len());
+                let bytes = read_small(&mut { f }, name, limit(name), size, &Fault::default())?;
+                check(name, &bytes, &want)?;
+                keep(&mut out, name, bytes);
+            }
+        }
+        return Ok(out);
     }
     let fault = Fault::default();
     let stream = source.tar_stream(&fault, &ProgressBar::hidden())?;
@@ -162,12 +226,48 @@ pub fn read_head(path: &Path) -> Result<Head, BundleError> {
         members.push(read_small(&mut e, want, MAX_MANIFEST, size, &fault)?);
     }
     match members.len() {
-        0 => Err(BundleError::NotABundle(format!("{}: the first member is not {MEMBER_MANIFEST}", source.describe()))),
-        1 => Ok(Head { manifest_bytes: members.remove(0), signature: String::new() }),
+        0 => {
+            return Err(BundleError::NotABundle(format!(
+                "{}: the first member is not {MEMBER_MANIFEST}",
+                source.describe()
+            )));
+        }
+        1 => out.head.manifest_bytes = members.remove(0),
         _ => {
-            Ok(Head { signature: String::from_utf8_lossy(&members[1]).into_owned(), manifest_bytes: members.remove(0) })
+            out.head.signature = String::from_utf8_lossy(&members[1]).into_owned();
+            out.head.manifest_bytes = members.remove(0);
         }
     }
+    if !evidence {
+        return Ok(out);
+    }
+    let listed = listed(&out.head)?;
+    if !listed.is_empty() {
+        next_named(&mut entries, MEMBER_SUMS, &fault)?;
+    }
+    for (name, want) in listed {
+        let mut e = next_named(&mut entries, name, &fault)?;
+        let size = e.header().size().ok();
+        let bytes = read_small(&mut e, name, limit(name), size, &fault)?;
+        check(name, &bytes, &want)?;
+        keep(&mut out, name, bytes);
+    }
+    Ok(out)
+}
+
+/// The next member of a stream, which must be `want`.
+fn next_named<'a, R: Read>(
+    entries: &mut tar::Entries<'a, R>,
+    want: &str,
+    fault: &Fault,
+) -> Result<tar::Entry<'a, R>, BundleError> {
+    let e = entries.next().ok_or_else(|| BundleError::Corrupt(format!("truncated: the bundle ends before {want}")))?;
+    let e = e.map_err(|e| io_fault(fault, e))?;
+    if e.path_bytes().as_ref() != want.as_bytes() {
+        let shown = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+        return Err(BundleError::Corrupt(format!("member {shown} comes where {want} belongs")));
+    }
+    Ok(e)
 }
 
 /// Read a small member whole. `declared` is its size in the tar header, when there is one:
@@ -266,6 +366,64 @@ fn sums_for(m: &Manifest, head: &Head) -> Vec<u8> {
     super::sums::render(m, &Digest::of(&head.manifest_bytes), &Digest::of(head.signature.as_bytes()))
 }
 
+/// Check a named member the manifest signs the digest of (`sbom.cdx.json`,
+/// `provenance.intoto.json`): its size first, then its bytes, hashed as they stream; the
+/// provenance is kept (it is at most [`MAX_PROVENANCE`]) to check its DSSE signature by
+/// the manifest's signer.
+fn check_evidence(
+    r: &mut impl Read,
+    name: &str,
+    size: u64,
+    want: &BlobDescriptor,
+    signer: KeyId,
+    trusted: &[PublicKey],
+    fault: &Fault,
+) -> Result<(), BundleError> {
+    if size != want.size {
+        return Err(BundleError::Corrupt(format!(
+            "{name} is {size} bytes in the bundle, the manifest says {}",
+            want.size
+        )));
+    }
+    let keep = name == MEMBER_PROVENANCE;
+    if keep && size > MAX_PROVENANCE {
+        return Err(BundleError::Corrupt(format!("{name} is {size} bytes: airlock reads at most {MAX_PROVENANCE}")));
+    }
+    let mut kept = Vec::new();
+    let mut h = Hasher::new();
+    let mut buf = vec![0u8; 64 << 10];
+    let mut got = 0u64;
+    loop {
+        let n = r.read(&mut buf).map_err(|e| io_fault(fault, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        if keep {
+            kept.extend_from_slice(&buf[..n]);
+        }
+        got += n as u64;
+    }
+    if let Some(f) = fault.lock().unwrap().clone() {
+        return Err(f);
+    }
+    if got != size {
+        return Err(BundleError::Corrupt(format!("truncated: {name} ends after {got} of {size} bytes")));
+    }
+    let (actual, _) = h.finish();
+    if actual != want.digest {
+        return Err(BundleError::Corrupt(format!(
+            "{name} is damaged: its bytes hash to {actual}, the signed manifest says {}",
+            want.digest
+        )));
+    }
+    if keep {
+        let key = trusted.iter().find(|k| k.id() == signer).expect("the signer is trusted");
+        super::provenance::open_envelope(&kept, key).map_err(|e| BundleError::Corrupt(format!("{name}: {e}")))?;
+    }
+    Ok(())
+}
+
 /// Where a blob's bytes go besides the hasher: nowhere for verify, or for import the
 /// staging area, unless the store already holds the blob (its bytes are hashed all the
 /// same, so import and verify refuse the same bundles).
@@ -316,6 +474,8 @@ struct Walk<'a> {
     expected: Option<Expected>,
     names: HashSet<RelPath>,
     index: usize,
+    /// Named members whose digests the manifest signs, which come right after `SHA256SUMS`.
+    evidence: std::collections::VecDeque<(&'static str, BlobDescriptor)>,
     /// Members derived from the manifest that must come next (the OCI layout files).
     derived: std::collections::VecDeque<(&'static str, Vec<u8>)>,
     /// Where the last member's data (padded to a block) ends in the tar stream.
@@ -332,6 +492,7 @@ impl<'a> Walk<'a> {
             expected: None,
             names: HashSet::new(),
             index: 0,
+            evidence: Default::default(),
             derived: Default::default(),
             end: 0,
         }
@@ -380,6 +541,7 @@ impl<'a> Walk<'a> {
                     .map_err(|_| BundleError::NotAuthentic(format!("{MEMBER_SIGNATURE} is not text")))?;
                 let c = check_head(&self.head, self.trusted)?;
                 self.expected = Some(Expected::new(&c.0));
+                self.evidence = c.0.evidence().into_iter().map(|(n, d)| (n, d.clone())).collect();
                 self.derived = super::layout::members(&c.0).into();
                 self.checked = Some(c);
                 Ok(None)
@@ -397,6 +559,15 @@ impl<'a> Walk<'a> {
                 if sums != want {
                     return Err(BundleError::Corrupt(format!("{MEMBER_SUMS} does not match the manifest")));
                 }
+                Ok(None)
+            }
+            _ if !self.evidence.is_empty() => {
+                let (name, want) = self.evidence.pop_front().expect("not empty");
+                if rel.as_str() != name {
+                    return Err(BundleError::Corrupt(format!("member {rel} comes where {name} belongs")));
+                }
+                let (_, signer) = self.checked.as_ref().map(|c| (&c.0, c.2)).expect("head checked");
+                check_evidence(entry, name, size, &want, signer, self.trusted, fault)?;
                 Ok(None)
             }
             _ if !self.derived.is_empty() => {
@@ -433,7 +604,7 @@ impl<'a> Walk<'a> {
         if self.index < 3 {
             return Err(BundleError::Corrupt(format!("truncated: the bundle ends before {MEMBER_SUMS}")));
         }
-        if let Some((name, _)) = self.derived.front() {
+        if let Some(name) = self.evidence.front().map(|e| e.0).or(self.derived.front().map(|d| d.0)) {
             return Err(BundleError::Corrupt(format!("truncated: the bundle ends before {name}")));
         }
         Ok((manifest, digest, signer, self.expected.take().expect("head checked")))
@@ -760,6 +931,16 @@ fn verify_dir(
             return Err(BundleError::Corrupt(format!("{name} does not match the manifest")));
         }
     }
+    let evidence = manifest.evidence();
+    for (name, want) in &evidence {
+        let p = dir.join(name);
+        let meta = std::fs::symlink_metadata(&p).map_err(|e| BundleError::Corrupt(format!("{}: {e}", p.display())))?;
+        if !meta.is_file() {
+            return Err(BundleError::Corrupt(format!("member {name} is not a regular file")));
+        }
+        let mut f = File::open(&p).map_err(|e| BundleError::Unreadable(format!("{}: {e}", p.display())))?;
+        check_evidence(&mut f, name, meta.len(), want, signer, trusted, &Fault::default())?;
+    }
 
     let mut expected = Expected::new(&manifest);
     let mut blobs = Vec::new();
@@ -779,6 +960,7 @@ fn verify_dir(
         }
         if [MEMBER_MANIFEST, MEMBER_SIGNATURE, MEMBER_SUMS].contains(&rel.as_str())
             || derived.iter().any(|(n, _)| *n == rel)
+            || evidence.iter().any(|(n, _)| *n == rel)
         {
             continue;
         }

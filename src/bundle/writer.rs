@@ -1,6 +1,7 @@
 //! Writes a bundle: a tar stream, zstd-compressed by default, with members in the order
 //! a reader needs to verify while streaming: `manifest.json`, `manifest.json.minisig`,
-//! `SHA256SUMS`, then `blobs/sha256/<hex>` sorted by digest.
+//! `SHA256SUMS`, `sbom.cdx.json` and `provenance.intoto.json` (whose digests the manifest
+//! signs), the OCI layout files with images, then `blobs/sha256/<hex>` sorted by digest.
 //!
 //! Deterministic: fixed member order, owners, modes and mtimes (the lock's resolution
 //! time), a deterministic signature, and zstd's multithreaded mode, whose output does
@@ -78,17 +79,30 @@ impl Write for Sink {
 }
 
 /// Write the bundle for `manifest` (already signed: `signature` is the `.minisig` text),
-/// reading its blobs from `store`. `sign_volumes` signs the volume list of a split bundle.
+/// with the named members the manifest lists the digests of (`evidence`: the SBOM and the
+/// provenance, by member name), reading its blobs from `store`. `sign_volumes` signs the
+/// volume list of a split bundle.
+#[allow(clippy::too_many_arguments)]
 pub fn write_bundle(
     manifest: &Manifest,
     manifest_bytes: &[u8],
     signature: &str,
+    evidence: &[(&'static str, Vec<u8>)],
     store: &Store,
     opts: &WriteOptions,
     sign_volumes: &dyn Fn(&[u8]) -> String,
     bar: &ProgressBar,
 ) -> Result<Written> {
     let stem = manifest.id();
+    let listed = manifest.evidence();
+    if listed.len() != evidence.len()
+        || listed
+            .iter()
+            .zip(evidence)
+            .any(|((n, d), (name, bytes))| n != name || d.size != bytes.len() as u64 || d.digest != Digest::of(bytes))
+    {
+        bail!("the SBOM and provenance members do not match the manifest");
+    }
     let manifest_digest = Digest::of(manifest_bytes);
     let sums = super::sums::render(manifest, &manifest_digest, &Digest::of(signature.as_bytes()));
     let mtime = humantime::parse_rfc3339(&manifest.created)
@@ -107,7 +121,7 @@ pub fn write_bundle(
     let sink = match opts.compression {
         Compression::None => {
             let mut tar = tar::Builder::new(counted);
-            append_all(&mut tar, manifest, manifest_bytes, signature, &sums, store, mtime, bar)?;
+            append_all(&mut tar, manifest, [manifest_bytes, signature.as_bytes(), &sums], evidence, store, mtime, bar)?;
             tar.into_inner()?
         }
         Compression::Zstd(level) => {
@@ -115,7 +129,7 @@ pub fn write_bundle(
             enc.multithread(opts.threads.max(1))?;
             enc.include_checksum(true)?;
             let mut tar = tar::Builder::new(enc);
-            append_all(&mut tar, manifest, manifest_bytes, signature, &sums, store, mtime, bar)?;
+            append_all(&mut tar, manifest, [manifest_bytes, signature.as_bytes(), &sums], evidence, store, mtime, bar)?;
             tar.into_inner()?.finish()?
         }
     };
@@ -210,16 +224,15 @@ fn header(path: &str, size: u64, mtime: u64) -> Result<tar::Header> {
 fn append_all<W: Write>(
     tar: &mut tar::Builder<W>,
     manifest: &Manifest,
-    manifest_bytes: &[u8],
-    signature: &str,
-    sums: &[u8],
+    [manifest_bytes, signature, sums]: [&[u8]; 3],
+    evidence: &[(&'static str, Vec<u8>)],
     store: &Store,
     mtime: u64,
     bar: &ProgressBar,
 ) -> Result<()> {
-    for (name, bytes) in
-        [(MEMBER_MANIFEST, manifest_bytes), (MEMBER_SIGNATURE, signature.as_bytes()), (MEMBER_SUMS, sums)]
-    {
+    let head = [(MEMBER_MANIFEST, manifest_bytes), (MEMBER_SIGNATURE, signature), (MEMBER_SUMS, sums)];
+    let named = evidence.iter().map(|(n, b)| (*n, b.as_slice()));
+    for (name, bytes) in head.into_iter().chain(named) {
         tar.append(&header(name, bytes.len() as u64, mtime)?, bytes).with_context(|| format!("writing {name}"))?;
     }
     for (name, bytes) in super::layout::members(manifest) {

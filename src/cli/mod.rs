@@ -4,6 +4,7 @@ mod export;
 mod import;
 mod key;
 mod mirror;
+mod report;
 mod serve;
 mod verify;
 // Receipts and diff.
@@ -18,6 +19,7 @@ pub use export::ExportArgs;
 pub use import::ImportArgs;
 pub use key::{AptKeyCommand, KeyArgs, KeyCommand, TrustArgs, TrustCommand};
 pub use mirror::MirrorArgs;
+pub use report::ReportArgs;
 pub use serve::ServeArgs;
 pub use verify::{InspectArgs, VerifyArgs};
 // Receipts and diff.
@@ -65,8 +67,10 @@ pub enum Command {
     Export(ExportArgs),
     /// Check a bundle's signature and every byte, without importing it
     Verify(VerifyArgs),
-    /// Show what a bundle holds: name, version, signer, artifacts
+    /// Show what a bundle holds: name, version, signer, artifacts, SBOM, provenance
     Inspect(InspectArgs),
+    /// Write an HTML report of a bundle for auditors (summary, artifacts, SBOM, provenance)
+    Report(ReportArgs),
     /// Verify a bundle, then load it into the site's repositories
     Import(ImportArgs),
     /// Create and show signing keys

@@ -22,10 +22,23 @@ pub struct VerifyArgs {
 /// Show what a bundle holds, reading only its head: name, version, manifest digest,
 /// signer key id (and whether it is trusted), creation time, totals per kind and the
 /// artifact table. Use `airlock verify` to check the bytes.
+///
+/// `--sbom` shows the bundle's CycloneDX SBOM instead (`--json`: the document exactly as
+/// carried, `airlock --json inspect --sbom B > sbom.cdx.json`), and `--provenance` its
+/// SLSA provenance (`--json`: the DSSE envelope as carried). Both are checked against the
+/// digests the signed manifest lists.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
     /// The bundle (file, first volume, or unpacked directory)
     pub bundle: PathBuf,
+
+    /// Show the SBOM (`sbom.cdx.json`): its components, licences and dependencies
+    #[arg(long, conflicts_with = "provenance")]
+    pub sbom: bool,
+
+    /// Show the provenance (`provenance.intoto.json`): builder, times, inputs, subjects
+    #[arg(long)]
+    pub provenance: bool,
 
     /// Also trust this public key (minisign format) for this run
     #[arg(long = "trusted-key", value_name = "FILE")]

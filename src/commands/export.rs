@@ -11,6 +11,7 @@ use crate::bundle::manifest::{
 use crate::bundle::sign::SecretKey;
 use crate::bundle::verify::{MAX_MANIFEST, read_head};
 use crate::bundle::writer::{WriteOptions, bundle_files, write_bundle};
+use crate::bundle::{provenance, sbom};
 use crate::cli::ExportArgs;
 use crate::digest::Digest;
 use crate::exit::ExitStatus;
@@ -57,12 +58,13 @@ pub fn export(args: &ExportArgs, cx: &Ctx) -> CmdResult {
     }
     check_outputs(args, &format!("{}-{version}", lock.name))?;
     let git = git_artifacts(&lock, base.as_ref(), &store)?;
-    let manifest = build_manifest(&lock, &version, base.as_ref(), git)?;
+    let mut manifest = build_manifest(&lock, &version, base.as_ref(), git)?;
     for b in &manifest.blobs {
         if !store.contains(&b.digest) {
             bail!("blob {} is not in the cache {}: run `airlock mirror` first", b.digest, cache.display());
         }
     }
+    let evidence = evidence(&mut manifest, &lock, args, &store, &key)?;
     let manifest_bytes = manifest.to_bytes();
     let epoch = humantime::parse_rfc3339(&lock.resolved)
         .ok()
@@ -77,7 +79,7 @@ pub fn export(args: &ExportArgs, cx: &Ctx) -> CmdResult {
     let bar = cx.reporter.bytes("export", Some(manifest.total_blob_bytes()));
     let stem = manifest.id();
     let sign_volumes = |b: &[u8]| key.sign(b, &comment(&format!("{stem}.airlock.volumes")));
-    let written = write_bundle(&manifest, &manifest_bytes, &signature, &store, &opts, &sign_volumes, &bar)?;
+    let written = write_bundle(&manifest, &manifest_bytes, &signature, &evidence, &store, &opts, &sign_volumes, &bar)?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     let digest = Digest::of(&manifest_bytes);
@@ -116,6 +118,52 @@ pub fn export(args: &ExportArgs, cx: &Ctx) -> CmdResult {
         },
     );
     Ok(ExitStatus::Success)
+}
+
+/// The SBOM and the provenance of `manifest`, whose digests it then lists: the members
+/// `sbom.cdx.json` and `provenance.intoto.json`, in bundle order. The provenance records
+/// the lock's digest and the spec beside the lock (`<lock>.yaml` or `.yml`), if there is one.
+fn evidence(
+    manifest: &mut Manifest,
+    lock: &Lock,
+    args: &ExportArgs,
+    store: &Store,
+    key: &SecretKey,
+) -> Result<Vec<(&'static str, Vec<u8>)>> {
+    let (sbom_bytes, sbom) = sbom::build(manifest, lock, store).context("making the SBOM")?;
+    manifest.sbom = Some(sbom);
+    let file_name = |p: &std::path::Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let lock_bytes = std::fs::read(&args.lock).with_context(|| format!("reading {}", args.lock.display()))?;
+    let spec = ["yaml", "yml"].iter().map(|e| args.lock.with_extension(e)).find(|p| p.is_file());
+    let spec = match spec {
+        Some(p) => Some((file_name(&p), std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?)),
+        None => None,
+    };
+    let mut git_types = BTreeMap::new();
+    let root = store.layout().git_dir();
+    for g in &lock.git {
+        let repo = crate::source::git::GitSource::repo_for(&root, &g.upstream);
+        let oids: Vec<&String> = g.refs.values().collect();
+        let input: String = oids.iter().map(|o| format!("{o}\n")).collect();
+        let out =
+            crate::git::run(Some(&repo), &["cat-file", "--batch-check=%(objectname) %(objecttype)"], Some(&input))
+                .with_context(|| format!("git repository `{}`: reading the cache's objects", g.name))?;
+        for line in out.lines() {
+            if let Some((oid, kind)) = line.split_once(' ') {
+                git_types.insert(oid.to_string(), kind.to_string());
+            }
+        }
+    }
+    let inputs = provenance::Inputs {
+        manifest,
+        lock: (file_name(&args.lock), Digest::of(&lock_bytes)),
+        spec,
+        factory: provenance::factory_id(),
+        git_types: &git_types,
+    };
+    let envelope = provenance::envelope(&provenance::statement(&inputs), key);
+    manifest.provenance = Some(provenance::descriptor(&envelope));
+    Ok(vec![(manifest::MEMBER_SBOM, sbom_bytes), (manifest::MEMBER_PROVENANCE, envelope)])
 }
 
 /// Refuse to replace a bundle already in the output directory (unless `--force`), and
@@ -380,6 +428,8 @@ fn build_manifest(
         base: base.map(|b| b.base.clone()),
         artifacts,
         blobs,
+        sbom: None,
+        provenance: None,
     };
     m.check().map_err(anyhow::Error::msg).context("building the manifest")?;
     Ok(m)

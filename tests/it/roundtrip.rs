@@ -73,13 +73,13 @@ fn round_trip_on_fixtures() {
     let m = sh(&dir, &format!("minisign -Vm manifest.json -p {}", pubkey.display()));
     assert!(m.contains("Signature and comment signature verified"), "{m}");
     let sums = sh(&dir, "sha256sum -c SHA256SUMS");
-    // Every blob of the manifest, and the manifest, its signature and the OCI layout's
-    // two files (`oci-layout`, `index.json`).
+    // Every blob of the manifest, and the manifest, its signature, the SBOM, the
+    // provenance and the OCI layout's two files (`oci-layout`, `index.json`).
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
     let blobs = manifest["blobs"].as_array().unwrap().len();
     assert!(blobs > locked.artifacts(), "images carry several blobs each");
-    assert_eq!(sums.lines().filter(|l| l.ends_with(": OK")).count(), blobs + 4, "{sums}");
+    assert_eq!(sums.lines().filter(|l| l.ends_with(": OK")).count(), blobs + 6, "{sums}");
     // The unpacked bundle is an OCI image layout skopeo reads with no airlock.
     require("skopeo");
     let raw = sh(&dir, "skopeo inspect --raw oci:.:hello_hello-1.0");

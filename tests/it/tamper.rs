@@ -269,6 +269,74 @@ fn mutations(g: &Good) -> Vec<Case> {
     c.forge("oci-layout-missing", |m| drop(m.remove(layout)), CORRUPT, "index.json comes where oci-layout belongs");
     c.forge("index-json-edited", |m| m[index].data[10] ^= 1, CORRUPT, "index.json does not match the manifest");
     c.forge("index-json-missing", |m| drop(m.remove(index)), CORRUPT, "comes where index.json belongs");
+    // The SBOM and the provenance: named members whose digests the manifest signs.
+    let sbom = at("sbom.cdx.json");
+    let prov = at("provenance.intoto.json");
+    for (name, i) in [("sbom", sbom), ("provenance", prov)] {
+        let member = String::from_utf8(g.members[i].name.clone()).unwrap();
+        let flip = |m: &mut Vec<Member>| {
+            let n = m[i].data.len();
+            m[i].data[n / 2] ^= 0x20;
+        };
+        c.forge(&format!("{name}-edited"), flip, CORRUPT, &format!("{member} is damaged: its bytes hash to"));
+        c.unpacked(
+            &format!("{name}-edited-unpacked"),
+            |d| {
+                let p = d.join(&member);
+                let mut b = std::fs::read(&p).unwrap();
+                b[10] ^= 1;
+                std::fs::write(&p, b).unwrap();
+            },
+            CORRUPT,
+            &format!("{member} is damaged"),
+        );
+    }
+    c.forge(
+        "sbom-missing",
+        |m| drop(m.remove(sbom)),
+        CORRUPT,
+        "provenance.intoto.json comes where sbom.cdx.json belongs",
+    );
+    c.forge(
+        "provenance-missing",
+        |m| drop(m.remove(prov)),
+        CORRUPT,
+        "oci-layout comes where provenance.intoto.json belongs",
+    );
+    c.resigned(
+        "sbom-size-lies",
+        |v| v["sbom"]["size"] = (v["sbom"]["size"].as_u64().unwrap() + 1).into(),
+        CORRUPT,
+        "sbom.cdx.json is",
+    );
+    // A provenance envelope the manifest's signer did not sign, named in a manifest it
+    // did sign: its digest matches, its DSSE signature does not.
+    let env: Value = serde_json::from_slice(&g.members[prov].data).unwrap();
+    let payload = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.decode(env["payload"].as_str().unwrap()).unwrap()
+    };
+    let foreign = airlock::bundle::provenance::envelope(&serde_json::from_slice(&payload).unwrap(), &other_key);
+    let mut m = g.resigned(|v| {
+        v["provenance"]["digest"] = Digest::of(&foreign).to_string().into();
+        v["provenance"]["size"] = foreign.len().into();
+    });
+    m[prov].data = foreign.clone();
+    let sums: String = String::from_utf8(m[2].data.clone())
+        .unwrap()
+        .lines()
+        .map(|l| match l.split_once("  ") {
+            Some((_, "provenance.intoto.json")) => format!("{}  provenance.intoto.json\n", Digest::of(&foreign).hex()),
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    m[2].data = sums.into_bytes();
+    c.bytes(
+        "provenance-signed-by-another-key",
+        &tarhack::build(&m),
+        CORRUPT,
+        "provenance.intoto.json: no signature in the DSSE envelope verifies with key",
+    );
     // Each kind of blob, by media type: one flipped byte, as plain tar and as zstd.
     let mut kinds: BTreeMap<String, String> = BTreeMap::new();
     for b in g.manifest["blobs"].as_array().unwrap() {
