@@ -60,27 +60,29 @@ pub struct GlobalArgs {
 }
 
 #[derive(Debug, Subcommand)]
+// A variant's doc comment would replace its Args struct's whole --help (clap resets the
+// long help to it), so a variant whose Args struct is documented names only its one-line
+// summary, with `about`, and the struct's doc comment is its `--help`. Key and Trust
+// keep theirs: their Args structs carry none.
 pub enum Command {
-    /// Resolve the spec into the lock and fetch everything into the cache (network)
+    #[command(about = "Resolve the spec into the lock and fetch everything into the cache (network)")]
     Mirror(MirrorArgs),
-    /// Pack a signed bundle from the lock and the cache (offline)
+    #[command(about = "Pack a signed bundle from the lock and the cache (offline)")]
     Export(ExportArgs),
-    /// Check a bundle's signature and every byte, without importing it
+    #[command(about = "Check a bundle's signature and every byte, without importing it")]
     Verify(VerifyArgs),
-    /// Show what a bundle holds: name, version, signer, artifacts, SBOM, provenance
+    #[command(about = "Show what a bundle holds: name, version, signer, artifacts, SBOM, provenance")]
     Inspect(InspectArgs),
-    /// Write an HTML report of a bundle for auditors (summary, artifacts, SBOM, provenance)
+    #[command(about = "Write an HTML report of a bundle for auditors (summary, artifacts, SBOM, provenance)")]
     Report(ReportArgs),
-    /// Verify a bundle, then load it into the site's repositories
+    #[command(about = "Verify a bundle, then load it into the site's repositories")]
     Import(ImportArgs),
     /// Create and show signing keys
     Key(KeyArgs),
     /// Manage the public keys whose bundles verify and import accept
     Trust(TrustArgs),
-    /// Serve the store: OCI registry, raw files, git (what import loaded)
+    #[command(about = "Serve the store: OCI registry, raw files, git (what import loaded)")]
     Serve(ServeArgs),
-    // No doc comment on these two: the one on each Args struct is their --help, whose
-    // first line is also their line in `airlock --help`.
     Receipt(ReceiptArgs),
     Diff(DiffArgs),
 }

@@ -9,6 +9,7 @@ mod debian_suites;
 mod diff;
 mod evidence;
 mod git;
+mod help;
 mod images;
 mod installers;
 mod interrupt;
