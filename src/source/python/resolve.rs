@@ -940,16 +940,25 @@ mod tests {
 
     fn run(idx: &Mem, env: &Environment, roots: &[&str], constraints: &[&str]) -> Result<BTreeMap<String, String>> {
         let (roots, constraints) = (lines(roots), lines(constraints));
-        let req = Request {
+        let req = request(env, &roots, &constraints);
+        Ok(resolve(idx, &req)?.chosen.into_iter().map(|(k, c)| (k, c.version.to_string())).collect())
+    }
+
+    /// The defaults: sdists as a fallback, dependencies followed, nothing allowed missing.
+    fn request<'a>(
+        env: &'a Environment,
+        roots: &'a [(String, Requirement)],
+        constraints: &'a [(String, Requirement)],
+    ) -> Request<'a> {
+        Request {
             env,
-            roots: &roots,
-            constraints: &constraints,
+            roots,
+            constraints,
             sdist: SdistPolicy::Fallback,
             deps: true,
             allow_missing: false,
             roots_name: "the requirements",
-        };
-        Ok(resolve(idx, &req)?.chosen.into_iter().map(|(k, c)| (k, c.version.to_string())).collect())
+        }
     }
 
     fn env() -> Environment {
@@ -1098,15 +1107,7 @@ mod tests {
         idx.add("any", "1.0", &[]);
         let (roots, constraints) = (lines(&["app"]), lines(&[]));
         let env = env();
-        let req = Request {
-            env: &env,
-            roots: &roots,
-            constraints: &constraints,
-            sdist: SdistPolicy::Fallback,
-            deps: true,
-            allow_missing: false,
-            roots_name: "the requirements",
-        };
+        let req = request(&env, &roots, &constraints);
         let res = resolve(&idx, &req).unwrap();
         assert!(res.chosen.contains_key("old"), "3.11.0 is below 3.11.3");
         let points: Vec<String> = res.python_points.iter().map(ToString::to_string).collect();
@@ -1124,15 +1125,7 @@ mod tests {
         let idx = openstack();
         let (roots, constraints) = (lines(&["glance"]), lines(&[]));
         let env = env();
-        let req = Request {
-            env: &env,
-            roots: &roots,
-            constraints: &constraints,
-            sdist: SdistPolicy::Fallback,
-            deps: true,
-            allow_missing: false,
-            roots_name: "the requirements",
-        };
+        let req = request(&env, &roots, &constraints);
         let res = resolve(&idx, &req).unwrap();
         assert_eq!(res.chosen["glance"].why, "glance (from the requirements)");
         assert_eq!(res.chosen["futurist"].why, "futurist>=3.2.1 (from glance 32.0.0)");
