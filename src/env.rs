@@ -405,22 +405,23 @@ impl Site {
                 s
             }
             _ => {
-                let mut doc = toml::Table::new();
-                let list: Vec<toml::Value> = indexes
+                #[derive(serde::Serialize)]
+                struct Index {
+                    name: String,
+                    url: String,
+                    #[serde(skip_serializing_if = "std::ops::Not::not")]
+                    default: bool,
+                }
+                #[derive(serde::Serialize)]
+                struct Doc {
+                    index: Vec<Index>,
+                }
+                let index = indexes
                     .iter()
                     .enumerate()
-                    .map(|(i, n)| {
-                        let mut t = toml::Table::new();
-                        t.insert("name".into(), n.clone().into());
-                        t.insert("url".into(), self.index_url(n).into());
-                        if i == 0 {
-                            t.insert("default".into(), true.into());
-                        }
-                        toml::Value::Table(t)
-                    })
+                    .map(|(i, n)| Index { name: n.clone(), url: self.index_url(n), default: i == 0 })
                     .collect();
-                doc.insert("index".into(), toml::Value::Array(list));
-                format!("{}{}", self.header(Client::Uv, "#"), toml::to_string(&doc)?)
+                format!("{}{}", self.header(Client::Uv, "#"), toml::to_string(&Doc { index })?)
             }
         };
         Ok(Rendered { text, notes: Vec::new() })
@@ -481,20 +482,22 @@ impl Site {
                 "registry": entries.iter().map(|(p, l)| json!({"prefix": p, "location": l, "insecure": self.url.http})).collect::<Vec<_>>()
             })),
             _ => {
-                let mut doc = toml::Table::new();
-                let list: Vec<toml::Value> = entries
+                #[derive(serde::Serialize)]
+                struct Registry {
+                    prefix: String,
+                    location: String,
+                    #[serde(skip_serializing_if = "std::ops::Not::not")]
+                    insecure: bool,
+                }
+                #[derive(serde::Serialize)]
+                struct Doc {
+                    registry: Vec<Registry>,
+                }
+                let registry = entries
                     .iter()
-                    .map(|(p, l)| {
-                        let mut t = toml::Table::new();
-                        t.insert("prefix".into(), p.clone().into());
-                        t.insert("location".into(), l.clone().into());
-                        if self.url.http {
-                            t.insert("insecure".into(), true.into());
-                        }
-                        toml::Value::Table(t)
-                    })
+                    .map(|(p, l)| Registry { prefix: p.clone(), location: l.clone(), insecure: self.url.http })
                     .collect();
-                doc.insert("registry".into(), toml::Value::Array(list));
+                let doc = Doc { registry };
                 let mut s = self.header(Client::Containers, "#");
                 s.push_str("# Each upstream registry the bundles name is served by the site, same paths and tags.\n");
                 for i in &images {
