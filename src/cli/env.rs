@@ -10,7 +10,7 @@ use crate::env::{Client, Format};
 ///
 /// It reads the manifests of the bundles the store imported (the newest of each name;
 /// `airlock import` keeps them in `<store>/manifests/`), or the manifest of `--bundle`
-/// (its signature checked against the trusted keys); with both, the bundle's. From them
+/// (its signature checked against the trusted keys) instead. From them
 /// come the bundle names, versions and manifest digests, the upstream registries and git
 /// URLs, the Python versions and the Debian suites; the store adds the indexes and git
 /// repositories it holds besides, and the apt key.
@@ -40,7 +40,8 @@ use crate::env::{Client, Format};
 ///     --key-out /etc/apt/keyrings/airlock-archive-keyring.asc
 ///   airlock env --for containers --url http://airlock.site.example:8080 \
 ///     -o /etc/containers/registries.conf.d/airlock.conf
-///   GIT_CONFIG_GLOBAL=site.gitconfig; airlock env --for git --url ... -o "$GIT_CONFIG_GLOBAL"
+///   airlock env --for git --url http://airlock.site.example:8080 -o site.gitconfig
+///   GIT_CONFIG_GLOBAL=site.gitconfig git clone https://git.mirror.example/openstack/kolla
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct EnvArgs {

@@ -89,8 +89,6 @@ pub enum Command {
     Serve(ServeArgs),
     Receipt(ReceiptArgs),
     Diff(DiffArgs),
-    #[command(
-        about = "Print ready configuration for the site's clients (pip, uv, apt, registries, git, kolla-build, Zuul)"
-    )]
+    #[command(about = "Print ready configuration for the site's clients (pip, apt, registries, git, Zuul)")]
     Env(EnvArgs),
 }
