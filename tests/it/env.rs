@@ -377,6 +377,13 @@ fn kolla_build_reads_its_conf_and_every_zuul_url_is_answered() {
     }
     let json = cx.run(&["--json", "env", "--for", "zuul", "--url", &w.url]).ok().json();
     assert_eq!(json["airlock_bundle_manifest"], manifest.to_string());
+
+    // What import kept is the signed manifest, byte for byte; a store without it (an older
+    // airlock's import) says what to do.
+    let kept = cx.store().join(format!("manifests/{}.json", manifest.hex()));
+    assert_eq!(std::fs::read(&kept).unwrap(), std::fs::read(cx.path("out.unpacked-manifest")).unwrap());
+    std::fs::remove_file(&kept).unwrap();
+    cx.run(&["env", "--for", "zuul", "--url", &w.url]).fails(2, "keeps no manifest of fixtures-1.0");
 }
 
 #[test]
