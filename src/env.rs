@@ -518,21 +518,18 @@ impl Site {
         if self.url.http {
             doc["insecure-registries"] = json!([site]);
         }
-        let others: BTreeSet<&str> = images
-            .iter()
-            .map(|i| i.registry.as_str())
-            .filter(|r| *r != "docker.io" && *r != "index.docker.io")
-            .collect();
+        let registries: BTreeSet<&str> = images.iter().map(|i| i.registry.as_str()).collect();
         let mut notes = vec![
-            "docker: registry-mirrors apply only to images of Docker Hub (docker.io); \
-             a daemon.json cannot send other registries to the site"
+            "docker: registry-mirrors apply only to images of Docker Hub; \
+             a daemon.json cannot send another registry's names to the site"
                 .to_string(),
         ];
-        if !others.is_empty() {
+        if !registries.is_empty() {
             notes.push(format!(
-                "docker: these registries are not mirrored: {}; pull their images by the site's name \
-                 ({site}/<repository>:<tag>), or use --for containers (podman, skopeo, buildah, CRI-O)",
-                others.into_iter().collect::<Vec<_>>().join(", ")
+                "docker: the bundles name these registries: {}; unless one is Docker Hub, pull their images \
+                 by the site's name ({site}/<repository>:<tag>), or use --for containers (podman, skopeo, \
+                 buildah, CRI-O)",
+                registries.into_iter().collect::<Vec<_>>().join(", ")
             ));
         }
         Ok(Rendered { text: json_text(&doc), notes })
@@ -889,7 +886,7 @@ mod tests {
                 },
                 Artifact { suite: Some("bookworm".into()), component: Some("main".into()), ..a(Kind::Debian, "hello") },
                 a(Kind::Image, "registry.example:5000/kolla/debian:12"),
-                a(Kind::Image, "docker.io/library/debian:12"),
+                a(Kind::Image, "hub.mirror.example/library/debian:12"),
                 Artifact { upstream: "https://git.example/openstack/kolla".into(), ..a(Kind::Git, "kolla") },
                 Artifact {
                     path: Some(RelPath::new("src/keystone-25.0.0.tar.gz").unwrap()),
@@ -1007,7 +1004,10 @@ mod tests {
         let y: Value = yaml_serde::from_str(&render(&s, Client::Zuul, Format::Yaml)).unwrap();
         assert_eq!(y["airlock_bundle_name"], "site");
         assert_eq!(y["airlock_pypi_index_url"], "http://airlock.site.example:8080/repository/pypi/simple/");
-        assert_eq!(y["airlock_images"]["docker.io/library/debian:12"], "airlock.site.example:8080/library/debian:12");
+        assert_eq!(
+            y["airlock_images"]["hub.mirror.example/library/debian:12"],
+            "airlock.site.example:8080/library/debian:12"
+        );
         assert_eq!(y["airlock_git_repos"]["kolla"]["url"], "http://airlock.site.example:8080/git/kolla.git");
     }
 }
