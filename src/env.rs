@@ -175,8 +175,11 @@ pub struct Site {
     pub bundles: Vec<BundleId>,
     /// Every artifact of those bundles.
     pub artifacts: Vec<Artifact>,
-    /// Python indexes the store holds besides the bundles' (uploads, older imports).
-    pub extra_indexes: BTreeSet<String>,
+    /// The Python indexes the store holds, when there is a store: only these are served
+    /// (an import with `--python-index` put the bundles' files into another one, an
+    /// import with `--python-upload` into none), and any the bundles do not name are
+    /// added (uploads, older imports).
+    pub store_indexes: Option<BTreeSet<String>>,
     /// Git repositories the store holds besides the bundles'.
     pub extra_git: BTreeSet<String>,
     pub raw_repo: String,
@@ -220,9 +223,10 @@ impl Site {
 
     fn python_indexes(&self) -> Vec<String> {
         let named: BTreeSet<String> = self.of(Kind::Python).filter_map(|a| a.index.clone()).collect();
+        let Some(held) = &self.store_indexes else { return named.into_iter().collect() };
         // The bundles' indexes first (the first is pip's index-url), then the store's others.
-        let mut out: Vec<String> = named.iter().cloned().collect();
-        out.extend(self.extra_indexes.iter().filter(|i| !named.contains(*i)).cloned());
+        let mut out: Vec<String> = named.iter().filter(|i| held.contains(*i)).cloned().collect();
+        out.extend(held.iter().filter(|i| !named.contains(*i)).cloned());
         out
     }
 
@@ -893,7 +897,7 @@ mod tests {
                     ..a(Kind::File, "keystone-25.0.0.tar.gz")
                 },
             ],
-            extra_indexes: BTreeSet::new(),
+            store_indexes: None,
             extra_git: BTreeSet::new(),
             raw_repo: "raw".into(),
             apt_repo: "apt".into(),
@@ -945,6 +949,16 @@ mod tests {
             ]
         );
         assert!(s.render(Client::Pip, Format::Yaml, &opts()).unwrap_err().to_string().contains("ini, shell, json"));
+        // A store names only the indexes it holds: the bundle's files went into `other`.
+        let moved = Site { store_indexes: Some(["other".to_string()].into()), ..s.clone() };
+        assert!(
+            render(&moved, Client::Pip, Format::Ini)
+                .contains("index-url = http://airlock.site.example:8080/repository/other/simple/\n")
+        );
+        let uploaded = Site { store_indexes: Some(BTreeSet::new()), ..s };
+        assert!(
+            uploaded.render(Client::Pip, Format::Ini, &opts()).unwrap_err().to_string().contains("no Python index")
+        );
     }
 
     #[test]

@@ -57,12 +57,17 @@ pub fn env(args: &EnvArgs, cx: &Ctx) -> CmdResult {
             from_store(&layout)?
         }
     };
-    let (extra_indexes, extra_git) = if store_exists { store_extras(&layout)? } else { Default::default() };
+    let (store_indexes, extra_git) = if store_exists {
+        let (i, g) = store_extras(&layout)?;
+        (Some(i), g)
+    } else {
+        (None, BTreeSet::new())
+    };
     let site = Site {
         url,
         bundles,
         artifacts,
-        extra_indexes,
+        store_indexes,
         extra_git,
         raw_repo: args.raw_repo.clone(),
         apt_repo: args.apt_repo.clone(),
