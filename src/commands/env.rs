@@ -90,6 +90,13 @@ pub fn env(args: &EnvArgs, cx: &Ctx) -> CmdResult {
         crate::store::atomic::write(out, key.as_bytes()).with_context(|| format!("writing {}", out.display()))?;
         cx.printer.info(format!("wrote {}: the site's apt key", out.display()));
     }
+    if args.client == Client::Apt && store_exists && !layout.apt_dists(&args.apt_repo).is_dir() {
+        cx.printer.warn(format!(
+            "the store {} has no apt repository `{}`: pass the --apt-repo that import was given",
+            root.display(),
+            args.apt_repo
+        ));
+    }
     for n in &rendered.notes {
         cx.printer.info(n);
     }
