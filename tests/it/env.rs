@@ -160,6 +160,27 @@ fn pip_and_uv_install_with_only_the_generated_config_and_constraints_hold_the_bu
         .unwrap();
     succeeded("uv pip install", &out);
     let by_uv = installed(&cx.path("t-uv"));
+    // The shell forms: the same installs with only the exported variables.
+    let (pip_sh, _) = w.env("pip", "conf/pip.sh", &["--format", "shell"]);
+    let (uv_sh, _) = w.env("uv", "conf/uv.sh", &["--format", "shell"]);
+    let script = format!(
+        ". {pip_sh} && PIP_CONFIG_FILE=/dev/null {py} -m pip install -q --no-cache-dir --disable-pip-version-check \
+         --target {t1} aldemo-app && . {uv_sh} && uv pip install -q --no-config --python {py} --target {t2} aldemo-app",
+        pip_sh = pip_sh.display(),
+        uv_sh = uv_sh.display(),
+        py = python.display(),
+        t1 = cx.path("t-pip-sh").display(),
+        t2 = cx.path("t-uv-sh").display()
+    );
+    let out = clean("bash", &home)
+        .args(["-euc", &script])
+        .env("UV_CACHE_DIR", cx.path("uv-cache"))
+        .env("UV_PYTHON_DOWNLOADS", "never")
+        .output()
+        .unwrap();
+    succeeded("pip and uv with the shell forms", &out);
+    assert_eq!(installed(&cx.path("t-pip-sh")), by_pip);
+    assert_eq!(installed(&cx.path("t-uv-sh")), by_uv);
     for (who, got) in [("pip", &by_pip), ("uv", &by_uv)] {
         assert!(got.contains_key("aldemo-app") && got.contains_key("aldemo-lib"), "{who}: {got:?}");
         for (name, v) in got {
@@ -262,6 +283,21 @@ fn apt_skopeo_git_and_docker_reach_the_site_through_the_generated_files() {
         assert_eq!(git(&dest, &["rev-parse", "HEAD"]), head);
         assert_eq!(git(&dest, &["remote", "get-url", "origin"]), *url, "the clone keeps the upstream name");
     }
+    // The shell form: `git config --global` commands, run into an empty global file.
+    let (git_sh, _) = w.env("git", "conf/git.sh", &["--format", "shell"]);
+    let global = cx.path("conf/from-shell.gitconfig");
+    std::fs::write(&global, "").unwrap();
+    let out = clean("bash", &home)
+        .args([
+            "-euc",
+            &format!(". {} && git clone -q {} {}", git_sh.display(), w.git_upstream, cx.path("clone-sh").display()),
+        ])
+        .env("GIT_CONFIG_GLOBAL", &global)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap();
+    succeeded("git config commands, then git clone", &out);
+    assert_eq!(git(&cx.path("clone-sh"), &["rev-parse", "HEAD"]), head);
     let out = clean("git", &home)
         .args(["ls-remote", &w.git_upstream])
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
