@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the bundled fixtures, with no network: build airlock, then
 #   key generate -> mirror -> export -> verify -> inspect (manifest, SBOM, provenance)
-#   -> import -> report -> show the result
+#   -> import -> report -> show the result -> serve -> env
 # for every kind: plain files, git repositories, container images, Python packages and
 # Debian packages, then serve the store and read it back with curl, git, pip and apt-get.
 # Everything happens in a scratch directory (AIRLOCK_DEMO_DIR, default a new temp dir).
@@ -122,5 +122,27 @@ APT
   ls "$a/archives"/*.deb | xargs -n1 basename
 else
   echo "(install apt to read the served repository: deb [signed-by=...] $url/repository/apt fixtures main)"
+fi
+
+step "airlock env: ready configuration for the site's clients, from what the store imported"
+# (The fixtures' git repository comes from a local path, so `--for git` has no upstream
+# URL to rewrite here; with https:// or git:// upstreams it writes url.<site>.insteadOf.)
+"$airlock" env --for pip --url "$url" -o "$work/pip.conf"
+cat "$work/pip.conf"
+"$airlock" env --for containers --url "$url" -o "$work/registries.conf"
+cat "$work/registries.conf"
+"$airlock" env --for apt --url "$url" --signed-by "$work/airlock-archive-keyring.asc" \
+  --key-out "$work/airlock-archive-keyring.asc" -o "$work/airlock.sources"
+cat "$work/airlock.sources"
+"$airlock" env --for kolla-build --url "$url" --kolla-distro debian
+"$airlock" env --for constraints --url "$url"
+"$airlock" env --for zuul --url "$url" | head -n 20
+if python3 -m pip --version >/dev/null 2>&1; then
+  rm -rf "$work/env-wheels"
+  echo "+ PIP_CONFIG_FILE=$work/pip.conf pip download -c <(airlock env --for constraints ...) aldemo-app"
+  PIP_CONFIG_FILE="$work/pip.conf" python3 -m pip download -q --disable-pip-version-check --no-cache-dir \
+    --only-binary :all: --python-version 3.11 --platform manylinux2014_x86_64 -d "$work/env-wheels" \
+    -c <("$airlock" env --for constraints --url "$url") aldemo-app
+  ls "$work/env-wheels"
 fi
 kill $serve_pid

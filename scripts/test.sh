@@ -2,7 +2,7 @@
 # Run airlock's whole test suite on a fresh Debian machine: install the tools the tests
 # run for real (minisign, zstd, nginx, openssl, git, docker-registry, skopeo, gnupg,
 # dpkg-dev, apt, python3-venv, chromium; pip, pypiserver, twine, uv, packaging,
-# cyclonedx-python-lib and securesystemslib in a virtualenv)
+# cyclonedx-python-lib and securesystemslib in a virtualenv; kolla in another)
 # if they are missing, check formatting and lints, then run every test. Tests never skip:
 # a missing tool fails them.
 set -euo pipefail
@@ -82,6 +82,17 @@ if ! "$venv/bin/python3" -c 'import pypiserver, passlib, twine, cyclonedx.valida
     "cyclonedx-python-lib[json-validation]==11.12.0" "jsonschema==4.26.0" "securesystemslib==1.6.0"
 fi
 export PATH="$PWD/$venv/bin:$PATH"
+
+# kolla-build (OpenStack Kolla, from PyPI) reads the kolla-build.conf that `airlock env`
+# writes (`--template-only`: Dockerfiles, no container engine). It needs the docker
+# library to start, and has dependencies of its own, so it has a virtualenv of its own.
+kolla_venv="target/test-tools/kolla"
+kolla_version="23.0.0"
+if [ "$("$kolla_venv/bin/python3" -c 'import docker, importlib.metadata as m; print(m.version("kolla"))' 2>/dev/null)" != "$kolla_version" ]; then
+  rm -rf "$kolla_venv"
+  python3 -m venv "$kolla_venv"
+  "$kolla_venv/bin/python3" -m pip install -q --disable-pip-version-check "kolla==$kolla_version" "docker==7.2.0"
+fi
 
 # Real setuptools and wheel, for the tests that build sdists offline from the served
 # index (the fixture index carries them as build requirements); downloaded once, pinned.

@@ -11,6 +11,7 @@ pub mod debian;
 pub mod diff;
 pub mod digest;
 pub mod dirs;
+pub mod env;
 pub mod exit;
 pub mod git;
 pub mod lock;
@@ -56,6 +57,7 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Serve(a) => commands::serve(a, &cx),
         Command::Receipt(a) => commands::receipt(a, &cx),
         Command::Diff(a) => commands::diff(a, &cx),
+        Command::Env(a) => commands::env(a, &cx),
     };
     match result {
         Ok(status) => status,

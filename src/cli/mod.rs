@@ -10,6 +10,8 @@ mod verify;
 // Receipts and diff.
 mod diff;
 mod receipt;
+// Client configuration.
+mod env;
 
 use std::path::PathBuf;
 
@@ -25,6 +27,8 @@ pub use verify::{InspectArgs, VerifyArgs};
 // Receipts and diff.
 pub use diff::DiffArgs;
 pub use receipt::ReceiptArgs;
+// Client configuration.
+pub use env::EnvArgs;
 
 /// Move software across an air gap.
 ///
@@ -85,4 +89,6 @@ pub enum Command {
     Serve(ServeArgs),
     Receipt(ReceiptArgs),
     Diff(DiffArgs),
+    #[command(about = "Print ready configuration for the site's clients (pip, apt, registries, git, Zuul)")]
+    Env(EnvArgs),
 }

@@ -208,6 +208,17 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
         });
         let mut receipt_bytes = serde_json::to_vec_pretty(&receipt)?;
         receipt_bytes.push(b'\n');
+        // What `airlock env` reads for the bundles `imported.json` names: upstream names
+        // and versions, as verified.
+        let manifest_path = store.layout().imported_manifest(&bundle.manifest_digest);
+        let new_manifest = !manifest_path.exists();
+        crate::store::atomic::write(&manifest_path, &bundle.manifest.to_bytes())
+            .with_context(|| format!("writing {}", manifest_path.display()))?;
+        if new_manifest {
+            journal.record(Vec::new(), move || {
+                std::fs::remove_file(&manifest_path).with_context(|| format!("removing {}", manifest_path.display()))
+            });
+        }
         hook::pause("receipt");
         let receipt_path = store.write_receipt(&bundle.id(), &receipt_bytes)?;
         super::import_guard::record(&store, &bundle)?;

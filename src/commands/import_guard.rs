@@ -33,7 +33,7 @@ use crate::bundle::manifest::{Base, Kind, ReceiptBase};
 use crate::bundle::verify::VerifiedBundle;
 use crate::digest::Digest;
 use crate::receipt::ImportedBundle;
-use crate::store::Store;
+use crate::store::{Layout, Store};
 
 const INDEX_MEDIA_TYPE: &str = "application/vnd.airlock.imported.v1+json";
 
@@ -70,7 +70,11 @@ fn index_path(store: &Store) -> PathBuf {
 }
 
 fn load(store: &Store) -> Result<Index> {
-    let path = index_path(store);
+    load_at(store.layout())
+}
+
+fn load_at(layout: &Layout) -> Result<Index> {
+    let path = layout.imported_index();
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Index::default()),
@@ -154,6 +158,21 @@ pub fn record(store: &Store, bundle: &VerifiedBundle) -> Result<()> {
     bytes.push(b'\n');
     let path = index_path(store);
     crate::store::atomic::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+/// The newest import of each bundle name in a store's `imported.json`, as (name, version,
+/// manifest digest), read without opening the store (which would create its directories).
+pub fn newest(layout: &Layout) -> Result<Vec<(String, String, Digest)>> {
+    let mut newest: std::collections::BTreeMap<String, Entry> = std::collections::BTreeMap::new();
+    for e in load_at(layout)?.bundles {
+        match newest.get(&e.name) {
+            Some(have) if order(have, &e) != Ordering::Less => {}
+            _ => {
+                newest.insert(e.name.clone(), e);
+            }
+        }
+    }
+    Ok(newest.into_values().map(|e| (e.name, e.version, e.manifest)).collect())
 }
 
 /// The bundles imported into `store`: `imported.json`, and the import receipts of stores

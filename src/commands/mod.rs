@@ -14,6 +14,8 @@ mod verify;
 // Receipts and diff.
 mod diff;
 mod receipt;
+// Client configuration.
+mod env;
 
 use std::path::PathBuf;
 
@@ -31,6 +33,8 @@ pub use verify::verify;
 // Receipts and diff.
 pub use diff::diff;
 pub use receipt::receipt;
+// Client configuration.
+pub use env::env;
 
 use crate::exit::ExitStatus;
 use crate::printer::Printer;

@@ -15,6 +15,7 @@
 //! <root>/oci/<repository>/referrers/<subject hex>/<manifest hex>   referrer descriptors
 //! <root>/receipts/<bundle>/<time>.json   what each import did, one file per import
 //! <root>/imported.json                   the bundles imported, for rollback protection
+//! <root>/manifests/<hex>.json            the manifest of each imported bundle (`airlock env`)
 //! <root>/sites/<KEYID>.receipt{,.minisig}   in a factory's cache: each site's newest receipt
 //! <root>/.import.lock                    the store's lock (imports, `airlock serve` writes)
 //! ```
@@ -178,6 +179,11 @@ impl Layout {
     pub fn imported_index(&self) -> PathBuf {
         self.root.join("imported.json")
     }
+    /// The manifest of an imported bundle, by its digest: what `airlock env` reads for
+    /// upstream names (registries, git URLs) and the bundle's Python versions.
+    pub fn imported_manifest(&self, digest: &Digest) -> PathBuf {
+        self.root.join("manifests").join(format!("{}.json", digest.hex()))
+    }
     /// In a factory's cache: the newest receipt of each site, by site key id.
     pub fn sites_dir(&self) -> PathBuf {
         self.root.join("sites")
@@ -224,6 +230,7 @@ mod tests {
             (p(l.git_file("kolla", &RelPath::new("info/refs").unwrap())), "/s/git/kolla.git/info/refs".into()),
             (p(l.receipt("b-1", "t")), "/s/receipts/b-1/t.json".into()),
             (p(l.imported_index()), "/s/imported.json".into()),
+            (p(l.imported_manifest(&d)), format!("/s/manifests/{}.json", d.hex())),
             (p(l.site_receipt("0123456789ABCDEF")), "/s/sites/0123456789ABCDEF.receipt".into()),
             (p(l.lock_file()), "/s/.import.lock".into()),
         ] {

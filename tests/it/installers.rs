@@ -20,7 +20,7 @@ use crate::common::server::Server;
 use crate::common::{TestContext, require, sh};
 
 /// A wheel with the given METADATA name (the file name uses its `_` form).
-fn wheel(dir: &Path, name: &str, version: &str, requires: &[&str]) -> String {
+pub(crate) fn wheel(dir: &Path, name: &str, version: &str, requires: &[&str]) -> String {
     let dist = name.replace(['-', '.'], "_").to_ascii_lowercase();
     let filename = format!("{dist}-{version}-py3-none-any.whl");
     let info = format!("{dist}-{version}.dist-info");

@@ -7,6 +7,7 @@ mod common;
 mod debian;
 mod debian_suites;
 mod diff;
+mod env;
 mod evidence;
 mod git;
 mod help;
