@@ -7,14 +7,18 @@ use crate::common::TestContext;
 fn commands(t: &TestContext) -> Vec<(String, String)> {
     let top = t.run(&["--help"]).ok().stdout;
     let list = top.split("Commands:\n").nth(1).expect("a command list").split("\n\n").next().unwrap();
-    list.lines()
-        .filter_map(|l| {
-            let l = l.trim();
-            let (name, summary) = l.split_once(' ')?;
-            Some((name.to_string(), summary.trim().to_string()))
-        })
-        .filter(|(name, _)| name != "help")
-        .collect()
+    // A command's line is indented two spaces; a summary wrapped onto the next line is
+    // indented further, and belongs to the command above it.
+    let mut commands: Vec<(String, String)> = Vec::new();
+    for l in list.lines() {
+        if l.starts_with("   ") {
+            let last = commands.last_mut().expect("a continuation after a command");
+            last.1 = format!("{} {}", last.1, l.trim());
+        } else if let Some((name, summary)) = l.trim().split_once(' ') {
+            commands.push((name.to_string(), summary.trim().to_string()));
+        }
+    }
+    commands.into_iter().filter(|(name, _)| name != "help").collect()
 }
 
 #[test]
@@ -25,7 +29,8 @@ fn every_command_help_is_its_whole_description_and_its_summary_is_one_line() {
     for (name, summary) in commands {
         let short = t.run(&[&name, "-h"]).ok().stdout;
         let long = t.run(&[&name, "--help"]).ok().stdout;
-        assert_eq!(short.lines().next(), Some(summary.as_str()), "`airlock {name} -h` does not start with its summary");
+        let first = short.split("\n\n").next().unwrap().split_whitespace().collect::<Vec<_>>().join(" ");
+        assert_eq!(first, summary, "`airlock {name} -h` does not start with its summary");
         if name == "key" || name == "trust" {
             continue; // their subcommands carry the descriptions
         }
