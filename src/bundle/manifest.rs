@@ -161,6 +161,13 @@ pub struct Artifact {
     pub top_size: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_media_type: Option<String>,
+    /// For an image that refers to another (a signature, an SBOM, an attestation): the
+    /// digest of the manifest it is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Digest>,
+    /// For a referrer: its artifact type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
     /// For Python files: the site index they go to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index: Option<String>,
