@@ -500,7 +500,10 @@ impl Registry {
         )?;
         let got = Digest::of(&bytes);
         if got != *digest {
-            bail!("blob {digest} of {}/{repo} does not match its digest: the registry sent bytes hashing to {got}", self.host);
+            bail!(
+                "blob {digest} of {}/{repo} does not match its digest: the registry sent bytes hashing to {got}",
+                self.host
+            );
         }
         Ok(bytes)
     }

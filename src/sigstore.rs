@@ -69,8 +69,8 @@ pub fn check(key: &PublicKey, payload: &[u8], signature: &str, subject: &Digest)
         .or_else(|_| Signature::from_slice(&raw))
         .map_err(|_| Rejection::Malformed("its signature is not an ECDSA signature".into()))?;
     key.key.verify(payload, &sig).map_err(|_| Rejection::BadSignature)?;
-    let v: serde_json::Value = serde_json::from_slice(payload)
-        .map_err(|e| Rejection::Malformed(format!("its payload is not JSON ({e})")))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(payload).map_err(|e| Rejection::Malformed(format!("its payload is not JSON ({e})")))?;
     if v["critical"]["type"].as_str() != Some(PAYLOAD_TYPE) {
         return Err(Rejection::Malformed(format!("its payload is not a `{PAYLOAD_TYPE}`")));
     }

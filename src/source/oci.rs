@@ -294,7 +294,8 @@ impl<'a> ImageSource<'a> {
                         referrer_types: Vec::new(),
                         verify: None,
                     };
-                    let mut l = self.lock(&e, store).with_context(|| format!("image {r}: its referrer {}", f.reference))?;
+                    let mut l =
+                        self.lock(&e, store).with_context(|| format!("image {r}: its referrer {}", f.reference))?;
                     l.subject = Some(subject);
                     l.artifact_type = f.artifact_type;
                     if !referrers.iter().any(|o: &LockedImage| o.name == l.name) {

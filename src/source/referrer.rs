@@ -95,7 +95,14 @@ pub fn discover(reg: &Registry, r: &Reference, subject: &Digest, only: Option<&[
 
 /// Refuse the image unless one of the simple-signing signatures in `found` verifies with
 /// the key and names `subject`. `shown` is the key as the spec names it, for errors.
-pub fn verify(reg: &Registry, r: &Reference, subject: &Digest, found: &[Found], key: &Path, shown: &Path) -> Result<()> {
+pub fn verify(
+    reg: &Registry,
+    r: &Reference,
+    subject: &Digest,
+    found: &[Found],
+    key: &Path,
+    shown: &Path,
+) -> Result<()> {
     let k = PublicKey::load(key).map_err(|e| anyhow::anyhow!("image {r}: {e:#}"))?;
     let mut tried = Vec::new();
     for f in found {
@@ -116,11 +123,7 @@ pub fn verify(reg: &Registry, r: &Reference, subject: &Digest, found: &[Found], 
             subject.hex()
         );
     }
-    bail!(
-        "image {r}: refused: no signature of {subject} verifies with {}: {}",
-        shown.display(),
-        tried.join("; ")
-    )
+    bail!("image {r}: refused: no signature of {subject} verifies with {}: {}", shown.display(), tried.join("; "))
 }
 
 #[cfg(test)]
@@ -129,7 +132,8 @@ mod tests {
 
     #[test]
     fn artifact_types() {
-        let sbom = br#"{"artifactType":"application/spdx+json","config":{"mediaType":"application/vnd.oci.empty.v1+json"}}"#;
+        let sbom =
+            br#"{"artifactType":"application/spdx+json","config":{"mediaType":"application/vnd.oci.empty.v1+json"}}"#;
         assert_eq!(artifact_type(sbom).as_deref(), Some("application/spdx+json"));
         let oci11 = br#"{"config":{"mediaType":"application/vnd.example.sig"}}"#;
         assert_eq!(artifact_type(oci11).as_deref(), Some("application/vnd.example.sig"));
