@@ -403,6 +403,20 @@ fn referrers_api_upstream_and_the_tag_fallback_at_a_registry_without_it() {
         serde_json::from_slice(&std::fs::read(spec2.with_extension("lock")).unwrap()).unwrap();
     assert_eq!(lock2["images"][0]["referrers"][0]["name"], format!("{s}/ns/app@{sbom}"), "{lock2:#}");
 
+    // A registry with the referrers API (airlock serve, pushed to over HTTP): it names the
+    // subject on push, so no fallback tag is written; its API lists the SBOM.
+    let (api, other) = (TestContext::new(), TestContext::new());
+    let api_srv = Server::start(&api, &[]);
+    let env = [("AIRLOCK_REGISTRY_USERNAME", "importer"), ("AIRLOCK_REGISTRY_PASSWORD", TOKEN)];
+    crate::common::copy_dir(&cx.config().join("trusted"), &other.config().join("trusted"));
+    let args = ["import", bundle.to_str().unwrap(), "--oci-registry", &api_srv.addr, "--oci-insecure"];
+    other.run_env(&args, &env).ok();
+    let tags = sh(&cx.path("."), &format!("curl -sf {}", api_srv.url("/v2/ns/app/tags/list")));
+    assert!(!tags.contains("sha256-"), "{tags}");
+    let list = sh(&cx.path("."), &format!("curl -sf {}", api_srv.url(&format!("/v2/ns/app/referrers/{digest}"))));
+    assert!(list.contains(&sbom.to_string()), "{list}");
+    drop(api_srv);
+
     // Into the store: airlock serve at the site answers the referrers API.
     cx.run(&["import", bundle.to_str().unwrap()]).ok();
     let site_srv = Server::start(&cx, &[]);
