@@ -198,6 +198,17 @@ fn a_signed_image_travels_with_its_signature_to_a_registry_and_to_the_store() {
     let props = c["properties"].as_array().unwrap();
     assert!(props.iter().any(|p| p["name"] == "airlock:oci:subject" && p["value"] == digest.to_string()), "{c:#}");
 
+    // The auditor guide's check that the manifest lists the lock's images, referrers too.
+    let lock_jq = r#"[.images[]? | ., .referrers[]? | {name, upstream: .repository, version: .tag, upstreamDigest, digest, platform: ((.platforms // []) | join(",")), blobs: [.blobs[].digest]}] | sort_by(.name)"#;
+    let manifest_jq = r#"[.artifacts[] | select(.kind == "image") | {name, upstream, version, upstreamDigest: (.upstreamDigest // .blobs[0]), digest: .blobs[0], platform: (.platform // ""), blobs}] | sort_by(.name)"#;
+    sh(
+        &cx.path("."),
+        &format!(
+            "diff <(jq -S '{lock_jq}' {}) <(jq -S '{manifest_jq}' out.unpacked-manifest)",
+            spec.with_extension("lock").display()
+        ),
+    );
+
     // Upstream goes away: the site has only the bundle.
     drop(up);
     let site = Registry::start(&cx.path("site"));
