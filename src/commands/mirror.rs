@@ -218,7 +218,8 @@ pub fn mirror(args: &MirrorArgs, cx: &Ctx) -> CmdResult {
                 lock.images.len(),
                 match lock.images.iter().map(|i| i.referrers.len()).sum::<usize>() {
                     0 => String::new(),
-                    n => format!(" (with {n} signatures, SBOMs or attestations)"),
+                    1 => " (and 1 referrer)".to_string(),
+                    n => format!(" (and {n} referrers)"),
                 },
                 lock.python.len(),
                 bytes(deb_bytes),
