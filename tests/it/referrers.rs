@@ -441,3 +441,54 @@ fn referrers_api_upstream_and_the_tag_fallback_at_a_registry_without_it() {
         sh(&cx.path("."), &format!("curl -sf {} | sha256sum", site_srv.url(&format!("/v2/ns/app/manifests/{sbom}"))));
     assert!(got.starts_with(&sbom.hex()), "the SBOM manifest pulls byte for byte");
 }
+
+#[test]
+fn platform_signatures_follow_the_platforms_carried() {
+    let cx = TestContext::new();
+    cx.key();
+    let up = Registry::start(&cx.path("upstream"));
+    let h = up.host();
+    let maker = ImageMaker::new(&cx.path("layouts"));
+    let layers = |a: &str, seed| vec![layer(&format!("bin/{a}"), &noise(30_000, seed))];
+    let top = maker.push(&h, "ns/app", "1.0", &[("amd64", layers("amd64", 1)), ("arm64", layers("arm64", 2))]);
+    let index: serde_json::Value = serde_json::from_str(&sh(
+        &cx.path("."),
+        &format!("skopeo inspect --raw --tls-verify=false docker://{h}/ns/app:1.0"),
+    ))
+    .unwrap();
+    let child = |a: &str| -> Digest {
+        let m = index["manifests"].as_array().unwrap().iter().find(|m| m["platform"]["architecture"] == a).unwrap();
+        m["digest"].as_str().unwrap().parse().unwrap()
+    };
+    keygen(&cx, "cosign");
+    for d in [top, child("amd64"), child("arm64")] {
+        sign(&cx, "cosign", &h, "ns/app", &d);
+    }
+    // Every platform: the index's signature and each platform's.
+    let all = spec_for(&cx, &h, "    referrers: true\n    verify:\n      key: cosign.pub\n");
+    cx.mirror(&all).ok();
+    let lock: serde_json::Value = serde_json::from_slice(&std::fs::read(all.with_extension("lock")).unwrap()).unwrap();
+    let subjects = |lock: &serde_json::Value| -> Vec<String> {
+        let mut v: Vec<String> = lock["images"][0]["referrers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["subject"].as_str().unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let mut want = vec![top.to_string(), child("amd64").to_string(), child("arm64").to_string()];
+    want.sort();
+    assert_eq!(subjects(&lock), want);
+
+    // arm64 alone: a new index, so only the arm64 manifest's signature means anything at
+    // the site; the upstream index's signature was still checked by `verify`.
+    let arm_only =
+        spec_for(&cx, &h, "    platforms: [linux/arm64]\n    referrers: true\n    verify:\n      key: cosign.pub\n");
+    cx.mirror(&arm_only).ok();
+    let lock: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(arm_only.with_extension("lock")).unwrap()).unwrap();
+    assert_eq!(subjects(&lock), vec![child("arm64").to_string()]);
+    assert_eq!(lock["images"][0]["upstreamDigest"], top.to_string());
+}
