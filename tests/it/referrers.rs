@@ -321,8 +321,10 @@ fn a_tampered_signature_is_refused() {
     assert!(!spec.with_extension("lock").exists());
 }
 
-#[test]
-fn referrers_api_upstream_and_the_tag_fallback_at_a_registry_without_it() {
+/// airlock serve as the upstream: `ns/app:1.0`, and two OCI 1.1 artifacts whose subject
+/// it is, an SBOM and an attestation. Returns the server (and its context), the image's
+/// digest, the SBOM's and the attestation's.
+fn serve_with_referrers() -> (TestContext, Server, Digest, Digest, Digest) {
     let up = TestContext::new();
     let srv = Server::start(&up, &[]);
     let host = srv.addr.clone();
@@ -363,7 +365,13 @@ fn referrers_api_upstream_and_the_tag_fallback_at_a_registry_without_it() {
         );
         referrers.push(r);
     }
-    let (sbom, attestation) = (referrers[0], referrers[1]);
+    (up, srv, digest, referrers[0], referrers[1])
+}
+
+#[test]
+fn referrers_api_upstream_and_the_tag_fallback_at_a_registry_without_it() {
+    let (_up, srv, digest, sbom, attestation) = serve_with_referrers();
+    let host = srv.addr.clone();
 
     // Only the SBOM is asked for.
     let cx = TestContext::new();
@@ -491,4 +499,58 @@ fn platform_signatures_follow_the_platforms_carried() {
         serde_json::from_slice(&std::fs::read(arm_only.with_extension("lock")).unwrap()).unwrap();
     assert_eq!(subjects(&lock), vec![child("arm64").to_string()]);
     assert_eq!(lock["images"][0]["upstreamDigest"], top.to_string());
+}
+
+#[test]
+fn a_failed_import_takes_the_fallback_tag_back() {
+    let (_up, srv, digest, sbom, _) = serve_with_referrers();
+    let host = srv.addr.clone();
+    let cx = TestContext::new();
+    cx.key();
+    // An image with its SBOM, and a git repository whose push fails after the registry
+    // has loaded.
+    let spec = spec_for(&cx, &host, "    referrers: true\n");
+    std::fs::create_dir_all(cx.path("spec/git")).unwrap();
+    std::fs::copy(crate::common::root().join("fixtures/git/hello.bundle"), cx.path("spec/git/hello.bundle")).unwrap();
+    let yaml = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(&spec, yaml.replace("images:\n", "git:\n  - url: git/hello.bundle\n    name: hello\nimages:\n"))
+        .unwrap();
+    let bundle = cx.bundle(&spec, "out", &[]).join("signed-1.airlock");
+    drop(srv);
+    let site = Registry::start(&cx.path("site"));
+    let s = site.host();
+    let remotes = cx.path("remotes");
+    std::fs::create_dir_all(&remotes).unwrap();
+    let template = format!("file://{}/{{name}}.git", remotes.display());
+    let import = || {
+        cx.run(&[
+            "--json",
+            "import",
+            bundle.to_str().unwrap(),
+            "--oci-registry",
+            &s,
+            "--oci-insecure",
+            "--git-push",
+            &template,
+        ])
+    };
+    let fallback = format!("http://{s}/v2/ns/app/manifests/sha256-{}", digest.hex());
+    let status = |url: &str| {
+        sh(
+            &cx.path("."),
+            &format!(
+                "curl -s -o /dev/null -w '%{{http_code}}' -H 'Accept: application/vnd.oci.image.index.v1+json' {url}"
+            ),
+        )
+    };
+    let failed = import().fails(2, "hello");
+    assert_eq!(failed.json()["status"], "rolled-back", "{}", failed.stdout);
+    assert_eq!(status(&fallback), "404", "the fallback tag this import wrote is gone again");
+    assert_eq!(status(&format!("http://{s}/v2/ns/app/manifests/1.0")), "404");
+    // With the remote there, it goes through, and the tag lists the SBOM.
+    sh(&remotes, "git init -q --bare hello.git");
+    import().ok();
+    assert_eq!(status(&fallback), "200");
+    let index = sh(&cx.path("."), &format!("curl -sf -H 'Accept: application/vnd.oci.image.index.v1+json' {fallback}"));
+    assert!(index.contains(&sbom.to_string()), "{index}");
 }
