@@ -120,6 +120,17 @@ mod tests {
     }
 
     #[test]
+    fn other_key_types_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("ed25519.pub");
+        // RFC 8410's example Ed25519 public key.
+        let pem = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n";
+        std::fs::File::create(&p).and_then(|mut f| std::io::Write::write_all(&mut f, pem.as_bytes())).unwrap();
+        let e = PublicKey::load(&p).err().unwrap().to_string();
+        assert!(e.contains("ed25519.pub is not a PEM ECDSA P-256 public key"), "{e}");
+    }
+
+    #[test]
     fn signatures() {
         let (sk, pk, _d) = key();
         let subject = Digest::of(b"manifest");

@@ -698,6 +698,15 @@ mod tests {
             ("name: x\nimages:\n  - ref: registry.example/../x:1\n", "`../x` is not a valid image repository name"),
             ("name: x\nimages:\n  - ref: registry.example/x:-1\n", "`-1` is not a valid image tag: it starts with `-`"),
             (
+                "name: x\nimages:\n  - ref: registry.example/x:1\n    layout: l\n    referrers: true\n",
+                "`referrers` and `verify` read a registry",
+            ),
+            (
+                "name: x\nimages:\n  - ref: registry.example/x:1\n    referrer-types: [a/b]\n",
+                "`referrer-types` needs `referrers: true`",
+            ),
+            ("name: x\nimages:\n  - ref: registry.example/x:1\n    verify: {keys: k}\n", "unknown field `keys`"),
+            (
                 "name: x\npython:\n  - index: http://h/simple\n    pythons: ['3.11']\n    requirements: ['../x']\n",
                 "`../x` is not a valid Python project name: it has `/`",
             ),

@@ -149,6 +149,14 @@ impl<'a> ImageSource<'a> {
             Some(dir) => Upstream::Layout(if dir.is_absolute() { dir.clone() } else { self.spec_dir.join(dir) }),
             None => Upstream::Registry(self.client(&r.registry)?),
         };
+        // The key first: a spec naming a missing or unusable key fails before any request.
+        let key = match &entry.verify {
+            Some(v) => {
+                let path = if v.key.is_absolute() { v.key.clone() } else { self.spec_dir.join(&v.key) };
+                Some(crate::sigstore::PublicKey::load(&path).with_context(|| format!("image {r}: `verify`"))?)
+            }
+            None => None,
+        };
         let (top_bytes, top_type) = up.manifest(&r, &r.reference())?;
         let upstream_digest = Digest::of(&top_bytes);
         // What refers to the image, and the signature check, before anything is stored:
@@ -160,9 +168,8 @@ impl<'a> ImageSource<'a> {
             }
             _ => Vec::new(),
         };
-        if let (Some(v), Upstream::Registry(reg)) = (&entry.verify, &up) {
-            let key = if v.key.is_absolute() { v.key.clone() } else { self.spec_dir.join(&v.key) };
-            referrer::verify(reg, &r, &upstream_digest, &found, &key, &v.key)?;
+        if let (Some(v), Some(key), Upstream::Registry(reg)) = (&entry.verify, &key, &up) {
+            referrer::verify(reg, &r, &upstream_digest, &found, key, &v.key)?;
         }
         let top = Self::insert_manifest(&r, &top_bytes, top_type.as_deref(), r.digest.as_ref(), store)?;
         let mut blobs: Vec<BlobDescriptor> = Vec::new();

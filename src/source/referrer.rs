@@ -100,17 +100,16 @@ pub fn verify(
     r: &Reference,
     subject: &Digest,
     found: &[Found],
-    key: &Path,
+    k: &PublicKey,
     shown: &Path,
 ) -> Result<()> {
-    let k = PublicKey::load(key).map_err(|e| anyhow::anyhow!("image {r}: {e:#}"))?;
     let mut tried = Vec::new();
     for f in found {
         let layers = sigstore::signature_layers(&f.bytes)
             .map_err(|e| anyhow::anyhow!("image {r}: signature {}: {e:#}", f.reference))?;
         for (payload, size, sig) in layers {
             let bytes = reg.get_small_blob(&r.repository, &payload, size.max(1))?;
-            match sigstore::check(&k, &bytes, &sig, subject) {
+            match sigstore::check(k, &bytes, &sig, subject) {
                 Ok(()) => return Ok(()),
                 Err(why) => tried.push(format!("{} ({}): {why}", f.reference.trim_start_matches([':', '@']), payload)),
             }

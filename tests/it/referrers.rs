@@ -319,6 +319,11 @@ fn a_tampered_signature_is_refused() {
     );
     assert_eq!(cache_blobs(&cx), 0);
     assert!(!spec.with_extension("lock").exists());
+
+    // A key that is not there fails the image before anything is asked of the registry.
+    let spec = spec_for(&cx, &h, "    verify:\n      key: missing.pub\n");
+    cx.mirror(&spec).fails(2, &format!("image {h}/ns/app:1.0: `verify`: reading the key"));
+    assert_eq!(cache_blobs(&cx), 0);
 }
 
 /// airlock serve as the upstream: `ns/app:1.0`, and two OCI 1.1 artifacts whose subject
