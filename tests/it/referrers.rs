@@ -320,7 +320,7 @@ fn a_tampered_signature_is_refused() {
     assert_eq!(cache_blobs(&cx), 0);
     assert!(!spec.with_extension("lock").exists());
 
-    // A key that is not there fails the image before anything is asked of the registry.
+    // A key that is not there fails the image, naming it; nothing is cached.
     let spec = spec_for(&cx, &h, "    verify:\n      key: missing.pub\n");
     cx.mirror(&spec).fails(2, &format!("image {h}/ns/app:1.0: `verify`: reading the key"));
     assert_eq!(cache_blobs(&cx), 0);
