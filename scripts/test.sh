@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Run airlock's whole test suite on a fresh Debian machine: install the tools the tests
 # run for real (minisign, zstd, nginx, openssl, git, docker-registry, skopeo, gnupg,
-# dpkg-dev, apt, python3-venv, chromium; pip, pypiserver, twine, uv, packaging,
-# cyclonedx-python-lib and securesystemslib in a virtualenv; kolla in another)
+# dpkg-dev, apt, python3-venv, chromium, jq; pip, pypiserver, twine, uv, packaging,
+# cyclonedx-python-lib, securesystemslib and cryptography in a virtualenv; kolla in another)
 # if they are missing, check formatting and lints, then run every test. Tests never skip:
 # a missing tool fails them.
 set -euo pipefail
@@ -33,6 +33,7 @@ declare -A packages=(
   [gzip]=gzip
   [/usr/bin/time]=time
   [chromium]=chromium
+  [jq]=jq
 )
 missing=()
 for cmd in "${!packages[@]}"; do
@@ -61,12 +62,13 @@ fi
 # upload target), twine (uploads into airlock serve), uv (installs from our index),
 # packaging (the PEP 440 oracle of tests/prop), cyclonedx-python-lib (the official
 # CycloneDX JSON schemas and their validator, for sbom.cdx.json) and securesystemslib
-# (an independent DSSE implementation, for provenance.intoto.json), in a virtualenv of
-# their own.
+# (an independent DSSE implementation, for provenance.intoto.json), and cryptography (the
+# sigstore signer and verifier of the referrers tests: Debian's skopeo has sigstore
+# disabled), in a virtualenv of their own.
 venv="target/test-tools/python"
 uv_version="0.13.8"
 packaging_version="26.4"
-if ! "$venv/bin/python3" -c 'import pypiserver, passlib, twine, cyclonedx.validation.json, jsonschema, securesystemslib.dsse' >/dev/null 2>&1 \
+if ! "$venv/bin/python3" -c 'import pypiserver, passlib, twine, cyclonedx.validation.json, jsonschema, securesystemslib.dsse, cryptography.hazmat.primitives.asymmetric.ec' >/dev/null 2>&1 \
   || [ "$("$venv/bin/uv" --version 2>/dev/null)" != "uv $uv_version" ] \
   || [ "$("$venv/bin/python3" -c 'import packaging; print(packaging.__version__)' 2>/dev/null)" != "$packaging_version" ]; then
   if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
@@ -79,7 +81,8 @@ if ! "$venv/bin/python3" -c 'import pypiserver, passlib, twine, cyclonedx.valida
   rm -rf "$venv"
   python3 -m venv "$venv"
   "$venv/bin/python3" -m pip install -q --disable-pip-version-check "pip>=23" "pypiserver[passlib]==2.4.2" "twine==7.0.0" "uv==$uv_version" "packaging==$packaging_version" \
-    "cyclonedx-python-lib[json-validation]==11.12.0" "jsonschema==4.26.0" "securesystemslib==1.6.0"
+    "cyclonedx-python-lib[json-validation]==11.12.0" "jsonschema==4.26.0" "securesystemslib==1.6.0" \
+    "cryptography==50.0.2"
 fi
 export PATH="$PWD/$venv/bin:$PATH"
 

@@ -25,6 +25,7 @@ pub mod receipt;
 pub mod registry;
 pub mod relpath;
 pub mod serve;
+pub mod sigstore;
 pub mod source;
 pub mod spec;
 pub mod store;

@@ -172,6 +172,16 @@ pub struct LockedImage {
     pub platforms: Vec<String>,
     /// Every blob of the image, the top manifest first: manifests, configs, layers.
     pub blobs: Vec<crate::bundle::manifest::BlobDescriptor>,
+    /// For a referrer: the digest of the manifest it refers to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Digest>,
+    /// For a referrer: its artifact type (`artifactType`, else its config's media type).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    /// What refers to this image (`referrers: true`): signatures, SBOMs, attestations,
+    /// each carried as an image of its own, by digest or by its cosign tag.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub referrers: Vec<LockedImage>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -191,6 +191,30 @@ pub fn parse(bytes: &[u8], media_type: &str) -> Result<Parsed> {
     }
 }
 
+/// For a manifest with a `subject`: the subject's digest and the manifest's descriptor as
+/// the referrers API lists it (media type, digest, size, artifactType, annotations).
+pub fn referrer_descriptor(bytes: &[u8], media_type: &str, digest: &Digest) -> Option<(Digest, Vec<u8>)> {
+    let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let subject: Digest = v.get("subject")?.get("digest")?.as_str()?.parse().ok()?;
+    // artifactType, else (for an image manifest) the config's media type.
+    let artifact_type = v
+        .get("artifactType")
+        .and_then(|t| t.as_str())
+        .or_else(|| v.get("config").and_then(|c| c.get("mediaType")).and_then(|t| t.as_str()));
+    let mut d = serde_json::json!({
+        "mediaType": media_type,
+        "digest": digest.to_string(),
+        "size": bytes.len(),
+    });
+    if let Some(t) = artifact_type {
+        d["artifactType"] = t.into();
+    }
+    if let Some(a) = v.get("annotations").filter(|a| a.is_object()) {
+        d["annotations"] = a.clone();
+    }
+    Some((subject, serde_json::to_vec(&d).ok()?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -404,6 +404,18 @@ impl Registry {
 
     /// PUT a manifest (by digest or tag: idempotent, so retried like a read).
     pub fn put_manifest(&self, repo: &str, reference: &str, media_type: &str, bytes: &[u8]) -> Result<()> {
+        self.put_manifest_subject(repo, reference, media_type, bytes).map(|_| ())
+    }
+
+    /// [`Self::put_manifest`], returning the `OCI-Subject` header of the answer: a
+    /// registry that serves the referrers API names the subject of a manifest that has one.
+    pub fn put_manifest_subject(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<Option<String>> {
         let url = self.url(&format!("/v2/{repo}/manifests/{reference}"));
         let build = || Ok(self.net.client().put(&url).header(CONTENT_TYPE, media_type).body(bytes.to_vec()));
         self.call(&format!("PUT {url}"), &Self::push_scope(repo), &build, |resp| {
@@ -413,8 +425,87 @@ impl Registry {
                     anyhow!("putting manifest {repo}:{reference} to {}: {status}{}", self.host, error_detail(resp));
                 return Err(Failure::status_with(status, &headers, why));
             }
-            Ok(())
+            Ok(resp.headers().get("oci-subject").and_then(|v| v.to_str().ok()).map(str::to_string))
         })
+    }
+
+    /// A manifest's bytes and content type, or `None` if the registry has no such
+    /// reference (404).
+    pub fn find_manifest(&self, repo: &str, reference: &str) -> Result<Option<(Vec<u8>, Option<String>)>> {
+        let url = self.url(&format!("/v2/{repo}/manifests/{reference}"));
+        let build = || Ok(self.net.client().get(&url).header(ACCEPT, MANIFEST_ACCEPT));
+        self.call(&format!("GET {url}"), &Self::pull_scope(repo), &build, |mut resp| {
+            let status = resp.status();
+            if status == StatusCode::NOT_FOUND {
+                return Ok(None);
+            }
+            if !status.is_success() {
+                let headers = resp.headers().clone();
+                let why = anyhow!("{}/{repo}:{reference}: {status}{}", self.host, error_detail(resp));
+                return Err(Failure::status_with(status, &headers, why));
+            }
+            let ct = resp.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+            Ok(Some((self.net.read_capped(&mut resp, net::MANIFEST_MAX)?, ct)))
+        })
+    }
+
+    /// `GET /v2/<repo>/referrers/<digest>` (OCI distribution 1.1): the image index of the
+    /// manifests whose subject is `digest`, and whether the registry applied the
+    /// `artifactType` filter (`OCI-Filters-Applied`). `None` when the registry does not
+    /// serve the API (404 or another status, or an answer that is not an image index): the
+    /// caller falls back to the `sha256-<hex>` tag.
+    pub fn referrers(
+        &self,
+        repo: &str,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Option<(Vec<u8>, bool)>> {
+        let mut url = reqwest::Url::parse(&self.url(&format!("/v2/{repo}/referrers/{subject}")))?;
+        if let Some(t) = artifact_type {
+            url.query_pairs_mut().append_pair("artifactType", t);
+        }
+        let build = || Ok(self.net.client().get(url.clone()).header(ACCEPT, crate::oci::OCI_INDEX));
+        self.call(&format!("GET {url}"), &Self::pull_scope(repo), &build, |mut resp| {
+            if !resp.status().is_success() {
+                return Ok(None);
+            }
+            let filtered = resp
+                .headers()
+                .get("oci-filters-applied")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.split(',').any(|f| f.trim() == "artifactType"));
+            let ct = resp.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+            let bytes = self.net.read_capped(&mut resp, net::MANIFEST_MAX)?;
+            let is_index = crate::oci::media_type_of(&bytes, ct.as_deref()).is_ok_and(|m| crate::oci::is_index(&m))
+                && serde_json::from_slice::<serde_json::Value>(&bytes).is_ok_and(|v| v["manifests"].is_array());
+            Ok(is_index.then_some((bytes, filtered)))
+        })
+    }
+
+    /// A small blob's bytes (at most `max`), checked against its digest.
+    pub fn get_small_blob(&self, repo: &str, digest: &Digest, max: u64) -> Result<Vec<u8>> {
+        let url = self.url(&format!("/v2/{repo}/blobs/{digest}"));
+        let bytes = self.call(
+            &format!("GET {url}"),
+            &Self::pull_scope(repo),
+            &|| Ok(self.net.client().get(&url)),
+            |mut resp| {
+                if !resp.status().is_success() {
+                    let (status, headers) = (resp.status(), resp.headers().clone());
+                    let why = anyhow!("blob {digest} of {}/{repo}: {status}{}", self.host, error_detail(resp));
+                    return Err(Failure::status_with(status, &headers, why));
+                }
+                self.net.read_capped(&mut resp, max)
+            },
+        )?;
+        let got = Digest::of(&bytes);
+        if got != *digest {
+            bail!(
+                "blob {digest} of {}/{repo} does not match its digest: the registry sent bytes hashing to {got}",
+                self.host
+            );
+        }
+        Ok(bytes)
     }
 }
 

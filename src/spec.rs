@@ -93,6 +93,10 @@ impl FileEntry {
 /// images:
 ///   - ref: registry.mirror.example/kolla/base:2024.1        # or ...@sha256:<hex>
 ///     platforms: [linux/amd64, linux/arm64]                # default: every platform
+///     referrers: true          # carry its signatures, SBOMs and attestations too
+///     referrer-types: [application/vnd.dev.cosign.artifact.sig.v1+json]   # default: all
+///     verify:
+///       key: cosign.pub        # refuse it unless a sigstore signature verifies with this key
 /// registries:
 ///   registry.mirror.example:
 ///     insecure: true                                       # plain HTTP (loopback, lab registries)
@@ -111,6 +115,25 @@ pub struct ImageEntry {
     /// `os/arch[/variant]` to keep from an image index; empty keeps all.
     #[serde(default)]
     pub platforms: Vec<String>,
+    /// Carry what refers to the image: the manifests the OCI 1.1 referrers API (or its
+    /// `sha256-<hex>` tag fallback) lists, and cosign's `sha256-<hex>.sig`, `.att` and
+    /// `.sbom` tags.
+    #[serde(default)]
+    pub referrers: bool,
+    /// Only referrers of these artifact types (empty: all).
+    #[serde(default, rename = "referrer-types")]
+    pub referrer_types: Vec<String>,
+    /// Refuse the image unless a sigstore simple-signing signature over its digest
+    /// verifies with this key.
+    #[serde(default)]
+    pub verify: Option<ImageVerify>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct ImageVerify {
+    /// A PEM public key (`cosign.pub`), relative to the spec.
+    pub key: PathBuf,
 }
 
 #[derive(Debug, Deserialize, Clone, Default)]
@@ -472,6 +495,15 @@ impl Spec {
                     bail!("image `{}`: platform `{p}` must be os/arch or os/arch/variant", i.reference);
                 }
             }
+            if i.layout.is_some() && (i.referrers || i.verify.is_some()) {
+                bail!(
+                    "image `{}`: `referrers` and `verify` read a registry; an image from a `layout` has neither",
+                    i.reference
+                );
+            }
+            if !i.referrer_types.is_empty() && !i.referrers {
+                bail!("image `{}`: `referrer-types` needs `referrers: true`", i.reference);
+            }
             if !refs.insert(&i.reference) {
                 bail!("image `{}` is listed twice", i.reference);
             }
@@ -665,6 +697,15 @@ mod tests {
             ("name: x\nfiles:\n  - path: a/.airlock-x.tmp\n    source: b\n", "starts with `.airlock-`"),
             ("name: x\nimages:\n  - ref: registry.example/../x:1\n", "`../x` is not a valid image repository name"),
             ("name: x\nimages:\n  - ref: registry.example/x:-1\n", "`-1` is not a valid image tag: it starts with `-`"),
+            (
+                "name: x\nimages:\n  - ref: registry.example/x:1\n    layout: l\n    referrers: true\n",
+                "`referrers` and `verify` read a registry",
+            ),
+            (
+                "name: x\nimages:\n  - ref: registry.example/x:1\n    referrer-types: [a/b]\n",
+                "`referrer-types` needs `referrers: true`",
+            ),
+            ("name: x\nimages:\n  - ref: registry.example/x:1\n    verify: {keys: k}\n", "unknown field `keys`"),
             (
                 "name: x\npython:\n  - index: http://h/simple\n    pythons: ['3.11']\n    requirements: ['../x']\n",
                 "`../x` is not a valid Python project name: it has `/`",

@@ -161,6 +161,13 @@ pub struct Artifact {
     pub top_size: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_media_type: Option<String>,
+    /// For an image that refers to another (a signature, an SBOM, an attestation): the
+    /// digest of the manifest it is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Digest>,
+    /// For a referrer: its artifact type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
     /// For Python files: the site index they go to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index: Option<String>,
@@ -270,6 +277,12 @@ impl Manifest {
             }
             if a.kind == Kind::Image {
                 names::image_reference(&a.name).map_err(|e| in_artifact(a, &e))?;
+            } else if a.subject.is_some() || a.artifact_type.is_some() {
+                return Err(format!(
+                    "{} artifact `{}` has a `subject` or `artifactType`, which only images have",
+                    a.kind,
+                    shown(a)
+                ));
             }
             if a.kind == Kind::Git {
                 if a.refs.as_ref().is_none_or(BTreeMap::is_empty) {
@@ -579,5 +592,12 @@ mod tests {
         };
         assert_eq!(one(file("a/b.tar.gz")), Ok(()));
         assert!(err(file("a/.airlock-x.tmp")).contains("starts with `.airlock-`"));
+        // A referrer is an image; nothing else names a subject.
+        let mut sig = image(&format!("registry.example/ns/base:sha256-{}.sig", "a".repeat(64)));
+        sig.subject = Some(Digest::of(b"subject"));
+        assert_eq!(one(sig), Ok(()));
+        let mut f = file("a/b.tar.gz");
+        f.subject = Some(Digest::of(b"subject"));
+        assert!(err(f).contains("has a `subject` or `artifactType`, which only images have"));
     }
 }

@@ -47,10 +47,20 @@ pub fn build(manifest: &Manifest, lock: &Lock, store: &Store) -> Result<(Vec<u8>
     let mut roots: BTreeSet<String> = BTreeSet::new();
     // Image blobs other than the top manifest, each once, by digest.
     let mut image_blobs: BTreeMap<Digest, (String, String)> = BTreeMap::new();
-    let media: BTreeMap<Digest, &str> =
-        lock.images.iter().flat_map(|i| i.blobs.iter()).map(|b| (b.digest, b.media_type.as_str())).collect();
-    let sizes: BTreeMap<Digest, u64> =
-        lock.images.iter().flat_map(|i| i.blobs.iter()).map(|b| (b.digest, b.size)).collect();
+    let media: BTreeMap<Digest, &str> = lock
+        .images
+        .iter()
+        .flat_map(|i| std::iter::once(i).chain(&i.referrers))
+        .flat_map(|i| i.blobs.iter())
+        .map(|b| (b.digest, b.media_type.as_str()))
+        .collect();
+    let sizes: BTreeMap<Digest, u64> = lock
+        .images
+        .iter()
+        .flat_map(|i| std::iter::once(i).chain(&i.referrers))
+        .flat_map(|i| i.blobs.iter())
+        .map(|b| (b.digest, b.size))
+        .collect();
     // Artifact bom-refs by what the lock calls them.
     let mut python_refs: BTreeMap<(String, String), String> = BTreeMap::new();
     let mut debian_refs: BTreeMap<(String, String), String> = BTreeMap::new();
@@ -81,6 +91,13 @@ pub fn build(manifest: &Manifest, lock: &Lock, store: &Store) -> Result<(Vec<u8>
                     }
                 }
                 image_metadata(&mut c, &labels);
+                // A signature, SBOM or attestation: what it is about, and what kind it is.
+                if let Some(subject) = &a.subject {
+                    push_property(&mut c, "airlock:oci:subject", &subject.to_string());
+                }
+                if let Some(t) = &a.artifact_type {
+                    push_property(&mut c, "airlock:oci:artifactType", t);
+                }
                 let mut on = BTreeSet::new();
                 for d in a.blobs.iter().skip(1) {
                     let m = media.get(d).copied().unwrap_or("application/octet-stream");

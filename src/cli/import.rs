@@ -76,7 +76,9 @@ pub struct ImportArgs {
 
     /// Push images to this registry instead of the store's own, with an optional path
     /// prefix (e.g. `registry.site.example/mirror`): upstream `ns/app` becomes
-    /// `mirror/ns/app` there
+    /// `mirror/ns/app` there. Carried signatures, SBOMs and attestations go beside their
+    /// images: listed by the registry's referrers API, or in the `sha256-<hex>` tag where
+    /// it has none
     #[arg(long, value_name = "HOST[/PREFIX]")]
     pub oci_registry: Option<String>,
 

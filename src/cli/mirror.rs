@@ -9,6 +9,11 @@ use clap::Args;
 /// transient failures only; a broken transfer resumes where it stopped (`Range` with
 /// `If-Range`), and a stalled server fails the attempt after `--timeout`. A file whose SHA-256 differs from the spec's `sha256` (or
 /// from the lock's pin) is refused. The lock is rewritten only when something changed.
+///
+/// An image entry with `referrers: true` brings its signatures, SBOMs and attestations
+/// (the OCI referrers API, its `sha256-<hex>` tag fallback, cosign's `.sig`/`.att`/`.sbom`
+/// tags); one with `verify: {key: cosign.pub}` is refused, before anything of it is
+/// cached, unless a sigstore signature over its digest verifies with that key.
 #[derive(Debug, Args)]
 pub struct MirrorArgs {
     /// The spec to read

@@ -329,7 +329,7 @@ fn build_manifest(
         git_blobs.extend(b);
     }
     let mut image_blobs = Vec::new();
-    for i in &lock.images {
+    for i in lock.images.iter().flat_map(|i| std::iter::once(i).chain(&i.referrers)) {
         let top = &i.blobs[0];
         artifacts.push(Artifact {
             kind: Kind::Image,
@@ -341,6 +341,8 @@ fn build_manifest(
             upstream_digest: (i.upstream_digest != i.digest).then_some(i.upstream_digest),
             top_size: Some(top.size),
             top_media_type: Some(top.media_type.clone()),
+            subject: i.subject,
+            artifact_type: i.artifact_type.clone(),
             blobs: i.blobs.iter().map(|b| b.digest).collect(),
             ..Default::default()
         });

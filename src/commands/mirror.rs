@@ -211,11 +211,16 @@ pub fn mirror(args: &MirrorArgs, cx: &Ctx) -> CmdResult {
         }),
         || {
             format!(
-                "locked {} files ({}), {} git repositories, {} images, {} Python files and {deb_count} Debian packages ({}) in {} ({}); cache {}",
+                "locked {} files ({}), {} git repositories, {} images{}, {} Python files and {deb_count} Debian packages ({}) in {} ({}); cache {}",
                 lock.artifacts.len(),
                 bytes(total),
                 lock.git.len(),
                 lock.images.len(),
+                match lock.images.iter().map(|i| i.referrers.len()).sum::<usize>() {
+                    0 => String::new(),
+                    1 => " (and 1 referrer)".to_string(),
+                    n => format!(" (and {n} referrers)"),
+                },
                 lock.python.len(),
                 bytes(deb_bytes),
                 lock_path.display(),

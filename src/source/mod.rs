@@ -7,6 +7,7 @@ pub mod file;
 pub mod git;
 pub mod oci;
 pub mod python;
+pub mod referrer;
 
 use crate::lock::LockedArtifact;
 use crate::store::Store;

@@ -18,6 +18,8 @@ use crate::registry::Registry;
 use crate::spec::{ImageEntry, RegistrySettings};
 use crate::store::Store;
 
+use super::referrer;
+
 /// Where an image is read from.
 enum Upstream {
     Registry(Arc<Registry>),
@@ -119,15 +121,25 @@ impl<'a> ImageSource<'a> {
         store: &Store,
     ) -> Result<BlobDescriptor> {
         let (bytes, ct) = up.manifest(r, reference)?;
-        let digest = Digest::of(&bytes);
+        Self::insert_manifest(r, &bytes, ct.as_deref(), want, store)
+    }
+
+    /// Check manifest bytes against the digest that named them, and store them.
+    fn insert_manifest(
+        r: &Reference,
+        bytes: &[u8],
+        ct: Option<&str>,
+        want: Option<&Digest>,
+        store: &Store,
+    ) -> Result<BlobDescriptor> {
+        let digest = Digest::of(bytes);
         if let Some(w) = want
             && *w != digest
         {
             bail!("image {r}: manifest {w} does not match its digest (the registry sent bytes hashing to {digest})");
         }
-        let media_type =
-            oci::media_type_of(&bytes, ct.as_deref()).with_context(|| format!("image {r}: manifest {digest}"))?;
-        store.insert(&mut bytes.as_slice(), Some(&digest), &format!("manifest {digest}"))?;
+        let media_type = oci::media_type_of(bytes, ct).with_context(|| format!("image {r}: manifest {digest}"))?;
+        store.insert(&mut &bytes[..], Some(&digest), &format!("manifest {digest}"))?;
         Ok(BlobDescriptor { digest, size: bytes.len() as u64, media_type })
     }
 
@@ -137,9 +149,29 @@ impl<'a> ImageSource<'a> {
             Some(dir) => Upstream::Layout(if dir.is_absolute() { dir.clone() } else { self.spec_dir.join(dir) }),
             None => Upstream::Registry(self.client(&r.registry)?),
         };
-        let top = self.manifest(&up, &r, &r.reference(), r.digest.as_ref(), store)?;
-        let upstream_digest = top.digest;
-        let top_bytes = std::fs::read(store.blob_path_for_tool(&top.digest))?;
+        // The key first: a spec naming a missing or unusable key fails before any request.
+        let key = match &entry.verify {
+            Some(v) => {
+                let path = if v.key.is_absolute() { v.key.clone() } else { self.spec_dir.join(&v.key) };
+                Some(crate::sigstore::PublicKey::load(&path).with_context(|| format!("image {r}: `verify`"))?)
+            }
+            None => None,
+        };
+        let (top_bytes, top_type) = up.manifest(&r, &r.reference())?;
+        let upstream_digest = Digest::of(&top_bytes);
+        // What refers to the image, and the signature check, before anything is stored:
+        // a refused image leaves nothing in the cache.
+        let mut found = match &up {
+            Upstream::Registry(reg) if entry.referrers || entry.verify.is_some() => {
+                let only = entry.verify.is_none().then_some(&entry.referrer_types[..]);
+                referrer::discover(reg, &r, &upstream_digest, only)?
+            }
+            _ => Vec::new(),
+        };
+        if let (Some(v), Some(key), Upstream::Registry(reg)) = (&entry.verify, &key, &up) {
+            referrer::verify(reg, &r, &upstream_digest, &found, key, &v.key)?;
+        }
+        let top = Self::insert_manifest(&r, &top_bytes, top_type.as_deref(), r.digest.as_ref(), store)?;
         let mut blobs: Vec<BlobDescriptor> = Vec::new();
         let mut platforms = Vec::new();
         let mut images: Vec<BlobDescriptor> = Vec::new();
@@ -241,7 +273,49 @@ impl<'a> ImageSource<'a> {
                 blobs.push(BlobDescriptor { digest: d.digest, size: d.size, media_type: d.media_type });
             }
         }
+        let mut referrers = Vec::new();
+        if let (true, Upstream::Registry(reg)) = (entry.referrers, &up) {
+            // Referrers of what the site gets: the carried top (when it is upstream's), and
+            // each image manifest (signatures can be per platform).
+            let mut subjects: Vec<Digest> = images.iter().map(|m| m.digest).collect();
+            if carried_top.digest == upstream_digest && !subjects.contains(&upstream_digest) {
+                subjects.insert(0, upstream_digest);
+            }
+            for subject in subjects {
+                let listed = if subject == upstream_digest {
+                    std::mem::take(&mut found)
+                } else {
+                    referrer::discover(reg, &r, &subject, Some(&entry.referrer_types))?
+                };
+                for f in listed {
+                    if !entry.referrer_types.is_empty()
+                        && !f.artifact_type.as_ref().is_some_and(|t| entry.referrer_types.contains(t))
+                    {
+                        continue;
+                    }
+                    let e = ImageEntry {
+                        reference: format!("{}/{}{}", r.registry, r.repository, f.reference),
+                        layout: None,
+                        platforms: Vec::new(),
+                        referrers: false,
+                        referrer_types: Vec::new(),
+                        verify: None,
+                    };
+                    let mut l =
+                        self.lock(&e, store).with_context(|| format!("image {r}: its referrer {}", f.reference))?;
+                    l.subject = Some(subject);
+                    l.artifact_type = f.artifact_type;
+                    if !referrers.iter().any(|o: &LockedImage| o.name == l.name) {
+                        referrers.push(l);
+                    }
+                }
+            }
+            referrers.sort_by(|a, b| a.name.cmp(&b.name));
+        }
         Ok(LockedImage {
+            subject: None,
+            artifact_type: None,
+            referrers,
             name: entry.reference.clone(),
             repository: match &entry.layout {
                 Some(dir) => format!("oci-layout:{}", dir.display()),

@@ -335,6 +335,26 @@ impl Store {
         atomic::write(&p, descriptor).with_context(|| format!("writing {}", p.display()))
     }
 
+    /// Is `manifest` recorded as a referrer of `subject`?
+    pub fn has_oci_referrer(&self, repository: &str, subject: &Digest, manifest: &Digest) -> bool {
+        self.layout.oci_referrer(repository, subject, manifest).is_file()
+    }
+
+    /// The directories that recording the referrer would create, deepest first.
+    pub fn oci_referrer_dirs_to_create(&self, repository: &str, subject: &Digest, manifest: &Digest) -> Vec<PathBuf> {
+        missing_dirs(&self.layout.oci_referrer(repository, subject, manifest))
+    }
+
+    /// Forget a referrer (to undo an import that recorded it).
+    pub fn remove_oci_referrer(&self, repository: &str, subject: &Digest, manifest: &Digest) -> Result<()> {
+        let p = self.layout.oci_referrer(repository, subject, manifest);
+        match fs::remove_file(&p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("removing {}", p.display())),
+        }
+    }
+
     /// The descriptors of every manifest in `repository` whose `subject` is `subject`.
     pub fn oci_referrers(&self, repository: &str, subject: &Digest) -> Result<Vec<Vec<u8>>> {
         let dir = self.layout.oci_referrers(repository, subject);

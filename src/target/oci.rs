@@ -93,6 +93,16 @@ pub struct StoreOci<'a> {
 pub struct StorePlan {
     /// (artifact name, repository, tag, digest, action)
     tags: Vec<(String, String, String, Digest, &'static str)>,
+    /// Manifests with a `subject`, for the referrers API: (repository, subject, manifest,
+    /// descriptor), those not recorded yet.
+    referrers: Vec<(String, Digest, Digest, Vec<u8>)>,
+}
+
+/// For an image whose top manifest has a `subject`: the subject, and the descriptor the
+/// referrers API lists.
+fn subject_of(store: &Store, d: &Digest, media_type: &str) -> Result<Option<(Digest, Vec<u8>)>> {
+    let bytes = std::fs::read(store.blob_path_for_tool(d))?;
+    Ok(oci::referrer_descriptor(&bytes, media_type, d))
 }
 
 impl Target for StoreOci<'_> {
@@ -100,13 +110,22 @@ impl Target for StoreOci<'_> {
 
     fn plan(&self, bundle: &VerifiedBundle) -> Result<StorePlan> {
         let mut tags = Vec::new();
+        let mut referrers = Vec::new();
         for a in images(bundle) {
             let (d, mt) = top(a);
             closure(self.store, &a.name, &d, &mt)?;
             let r = Reference::parse(&a.name)?;
+            let mut listed = false;
+            if let Some((subject, descriptor)) = subject_of(self.store, &d, &mt)?
+                && !self.store.has_oci_referrer(&r.repository, &subject, &d)
+            {
+                referrers.push((r.repository.clone(), subject, d, descriptor));
+                listed = true;
+            }
             let Some(tag) = r.tag else {
-                // By digest only: its manifest is in the store's blobs, servable by digest.
-                tags.push((a.name.clone(), r.repository, String::new(), d, "present"));
+                // By digest only: its manifest is in the store's blobs, servable by digest
+                // (and, a referrer, listed for its subject).
+                tags.push((a.name.clone(), r.repository, String::new(), d, if listed { "added" } else { "present" }));
                 continue;
             };
             let action = match self.store.oci_tag(&r.repository, &tag)? {
@@ -116,7 +135,7 @@ impl Target for StoreOci<'_> {
             };
             tags.push((a.name.clone(), r.repository, tag, d, action));
         }
-        Ok(StorePlan { tags })
+        Ok(StorePlan { tags, referrers })
     }
 
     fn load<'a>(
@@ -127,11 +146,23 @@ impl Target for StoreOci<'_> {
         journal: &mut Journal<'a>,
     ) -> Result<Vec<Placed>> {
         let mut placed = Vec::new();
+        // Referrers before the tags, as a registry takes them: a subject's listing never
+        // names a manifest the store lacks (every blob is in already).
+        for (repo, subject, d, descriptor) in plan.referrers {
+            let dirs = self.store.oci_referrer_dirs_to_create(&repo, &subject, &d);
+            self.store.add_oci_referrer(&repo, &subject, &d, &descriptor)?;
+            let store = self.store;
+            journal.record(Vec::new(), move || {
+                store.remove_oci_referrer(&repo, &subject, &d)?;
+                remove_empty_dirs(&dirs);
+                Ok(())
+            });
+        }
         for (name, repo, tag, d, action) in plan.tags {
             let location =
                 if tag.is_empty() { format!("store {repo}@{d}") } else { format!("store {repo}:{tag} at {d}") };
             let p = Placed { kind: "image".into(), name, action, location };
-            if action != "present" {
+            if action != "present" && !tag.is_empty() {
                 let old = self.store.oci_tag(&repo, &tag)?;
                 let dirs = self.store.oci_tag_dirs_to_create(&repo, &tag);
                 self.store.set_oci_tag(&repo, &tag, &d)?;
@@ -179,6 +210,8 @@ struct ImagePlan {
     top: Digest,
     top_media_type: String,
     steps: Vec<Step>,
+    /// For a manifest with a `subject`: the subject, and the descriptor to list.
+    subject: Option<(Digest, Vec<u8>)>,
 }
 
 impl RegistryOci<'_> {
@@ -219,8 +252,11 @@ impl Target for RegistryOci<'_> {
             let repo = self.target_repository(&r.repository);
             crate::names::image_repository(&repo)
                 .with_context(|| format!("image `{}`: its repository at the target", a.name))?;
-            out.push(ImagePlan { name: a.name.clone(), repo, tag: r.tag, top: d, top_media_type: mt, steps });
+            let subject = subject_of(self.store, &d, &mt)?;
+            out.push(ImagePlan { name: a.name.clone(), repo, tag: r.tag, top: d, top_media_type: mt, steps, subject });
         }
+        // Referrers after their subjects (every one, signatures and cosign's tags alike).
+        out.sort_by_key(|p| bundle.manifest.artifacts.iter().any(|a| a.name == p.name && a.subject.is_some()));
         Ok(RegistryPlan { images: out })
     }
 
@@ -288,6 +324,8 @@ impl Target for RegistryOci<'_> {
         for img in &plan.images {
             // Manifests, children before parents, each by digest; the tag last.
             let mut top_was_there = false;
+            // The registry named the subject on push: it serves the referrers API itself.
+            let mut indexed = false;
             for s in &img.steps {
                 if let Step::Manifest { digest, media_type } = s {
                     if reg.manifest_digest(&img.repo, &digest.to_string())?.is_some() {
@@ -295,11 +333,19 @@ impl Target for RegistryOci<'_> {
                         continue;
                     }
                     let bytes = std::fs::read(self.store.blob_path_for_tool(digest))?;
-                    reg.put_manifest(&img.repo, &digest.to_string(), media_type, &bytes)
+                    let said = reg
+                        .put_manifest_subject(&img.repo, &digest.to_string(), media_type, &bytes)
                         .with_context(|| format!("image `{}`", img.name))?;
+                    indexed |= *digest == img.top && said.is_some();
                     pushed.insert((img.repo.clone(), *digest));
                     hook::pause("registry-manifest");
                 }
+            }
+            if let Some((subject, descriptor)) = &img.subject
+                && !indexed
+            {
+                fallback_referrer(reg, &img.repo, subject, &img.top, descriptor, journal)
+                    .with_context(|| format!("image `{}`: listing it as a referrer of {subject}", img.name))?;
             }
             let top_new = pushed.contains(&(img.repo.clone(), img.top));
             let at = match &img.tag {
@@ -343,6 +389,46 @@ impl Target for RegistryOci<'_> {
         }
         Ok(placed)
     }
+}
+
+/// A registry without the referrers API learns of a referrer through the tag fallback of
+/// the distribution spec: `sha256-<subject hex>` names an image index of the subject's
+/// referrers, which the client that pushes one keeps up to date. A registry that answers
+/// the referrers API needs nothing more.
+fn fallback_referrer<'a>(
+    reg: &'a Registry,
+    repo: &str,
+    subject: &Digest,
+    manifest: &Digest,
+    descriptor: &[u8],
+    journal: &mut Journal<'a>,
+) -> Result<()> {
+    if reg.referrers(repo, subject, None)?.is_some() {
+        return Ok(());
+    }
+    let tag = format!("sha256-{}", subject.hex());
+    let old = reg.find_manifest(repo, &tag)?;
+    let mut index: serde_json::Value = match &old {
+        Some((bytes, _)) => serde_json::from_slice(bytes)
+            .ok()
+            .filter(|v: &serde_json::Value| v["manifests"].is_array())
+            .with_context(|| format!("{}/{repo}:{tag} is not an image index", reg.host))?,
+        None => serde_json::json!({"schemaVersion": 2, "mediaType": oci::OCI_INDEX, "manifests": []}),
+    };
+    let list = index["manifests"].as_array_mut().expect("checked");
+    if list.iter().any(|m| m["digest"].as_str() == Some(&manifest.to_string())) {
+        return Ok(());
+    }
+    list.push(serde_json::from_slice(descriptor)?);
+    let bytes = serde_json::to_vec(&index)?;
+    reg.put_manifest(repo, &tag, oci::OCI_INDEX, &bytes)?;
+    let (repo, new) = (repo.to_string(), Digest::of(&bytes));
+    journal.record(Vec::new(), move || match old {
+        Some((bytes, _)) => reg.put_manifest(&repo, &tag, oci::OCI_INDEX, &bytes),
+        None => delete(reg, &repo, &new.to_string()),
+    });
+    hook::pause("registry-tag");
+    Ok(())
 }
 
 /// A manifest's exact bytes and media type, checked against its digest.

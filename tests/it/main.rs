@@ -22,6 +22,7 @@ mod python;
 mod python_resolve;
 mod raw_http;
 mod receipt;
+mod referrers;
 mod rollback;
 mod roundtrip;
 mod serve;

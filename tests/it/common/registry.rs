@@ -128,6 +128,18 @@ impl ImageMaker {
     /// An image for each (arch, layers); an index when there is more than one. Pushed to
     /// `registry/repo:tag`; returns the pushed top manifest digest.
     pub fn push(&self, registry: &str, repo: &str, tag: &str, platforms: &[(&str, Vec<Vec<u8>>)]) -> Digest {
+        self.push_with(registry, repo, tag, platforms, "")
+    }
+
+    /// [`Self::push`], with more skopeo arguments (`--dest-creds user:password`).
+    pub fn push_with(
+        &self,
+        registry: &str,
+        repo: &str,
+        tag: &str,
+        platforms: &[(&str, Vec<Vec<u8>>)],
+        extra: &str,
+    ) -> Digest {
         let layout = self.dir.join(format!("{}-{tag}", repo.replace('/', "_")));
         let _ = std::fs::remove_dir_all(&layout);
         std::fs::create_dir_all(&layout).unwrap();
@@ -178,7 +190,7 @@ impl ImageMaker {
         super::sh(
             &self.dir,
             &format!(
-                "skopeo copy --quiet --all --preserve-digests --dest-tls-verify=false oci:{}:{tag} docker://{registry}/{repo}:{tag}",
+                "skopeo copy --quiet --all --preserve-digests --dest-tls-verify=false {extra} oci:{}:{tag} docker://{registry}/{repo}:{tag}",
                 layout.display()
             ),
         );
