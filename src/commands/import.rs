@@ -18,7 +18,28 @@ use crate::target::{Journal, Placed, Target};
 use super::{CmdResult, Ctx};
 
 pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
+    import_as(args, cx, "import", None)
+}
+
+/// An import (`op` `import`) or a promotion (`promote`, from environment `from`).
+pub(super) fn import_as(args: &ImportArgs, cx: &Ctx, op: &str, from: Option<&str>) -> CmdResult {
     let started = Instant::now();
+    let site_env = match &args.env {
+        Some(name) => {
+            let site = crate::site::Site::load(&args.site)?;
+            let env = site.env(name)?.clone();
+            Some((site, name.clone(), env))
+        }
+        None => None,
+    };
+    let merged;
+    let args = match &site_env {
+        Some((_, _, env)) => {
+            merged = args.with_env(env);
+            &merged
+        }
+        None => args,
+    };
     let trusted = cx.trust().keys_with(&args.trusted_keys)?;
     crate::names::repository(&args.raw_repo).map_err(|e| anyhow::anyhow!("--raw-repo {e}"))?;
     crate::names::repository(&args.apt_repo).map_err(|e| anyhow::anyhow!("--apt-repo {e}"))?;
@@ -65,6 +86,34 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
             root.display()
         )
     })?;
+    // The run is in the ledger before anything is written; one killed before it
+    // finished (no other import can hold the lock now) is written down as interrupted.
+    let ledger = super::site_state::open(&store)?;
+    ledger.mark_interrupted()?;
+    let mut targets = vec![format!("store:{}", root.display())];
+    for (flag, v) in [
+        ("raw-url", &args.raw_url),
+        ("oci-registry", &args.oci_registry),
+        ("python-upload", &args.python_upload),
+        ("git-push", &args.git_push),
+    ] {
+        if let Some(v) = v {
+            targets.push(format!("{flag}:{v}"));
+        }
+    }
+    let source = match from {
+        Some(f) => format!("{} (promoted from env {f})", args.bundle.display()),
+        None => args.bundle.display().to_string(),
+    };
+    let run_id = ledger.begin(&crate::ledger::NewRun {
+        op: op.into(),
+        env: args.env.clone(),
+        targets,
+        source: Some(source),
+        ..Default::default()
+    })?;
+    let mut results = Vec::new();
+    let outcome = (|| -> CmdResult {
     store.discard_staging();
     if let Err(e) = store.remove_litter() {
         cx.printer.warn(format!("{e:#}"));
@@ -83,10 +132,30 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
             );
         }
     };
+    let bundle_ref = super::site_state::bundle_ref(&bundle.manifest, &bundle.manifest_digest);
+    ledger.set_bundle(run_id, &bundle_ref, &bundle.signer.to_string())?;
     // Rollback and base checks: before anything is kept or planned.
     if let Err(e) = super::import_guard::check(&store, &bundle, args.allow_downgrade) {
         staging.discard();
         return Err(e);
+    }
+    // The environment's policy: before anything is kept or planned.
+    if let Some((site, name, env)) = &site_env {
+        let signer = bundle.signer.to_string();
+        let decided =
+            super::site_state::decide(site, name, env, &ledger, &bundle.manifest, &bundle.manifest_digest, &signer);
+        let d = match decided {
+            Ok(d) => d,
+            Err(e) => {
+                staging.discard();
+                return Err(e);
+            }
+        };
+        super::site_state::record_decision(&ledger, &d, &bundle_ref, &signer)?;
+        if !d.allowed {
+            staging.discard();
+            return Err(crate::site::Refused(format!("{}; nothing was imported", d.message())).into());
+        }
     }
     let digests: Vec<_> = bundle.manifest.blobs.iter().map(|b| b.digest).collect();
     staging.promote(&digests).context("moving verified blobs into the store")?;
@@ -214,7 +283,10 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
         Ok((placed, receipt, receipt_path))
     })();
     let (placed, receipt, receipt_path) = match outcome {
-        Ok(o) => o,
+        Ok(o) => {
+            results = super::site_state::results(&o.0, &bundle.manifest);
+            o
+        }
         Err(e) => {
             let rollback = journal.roll_back();
             // A plan's refusal says itself that nothing changed.
@@ -283,6 +355,17 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
         s
     });
     Ok(ExitStatus::Success)
+    })();
+    match &outcome {
+        Ok(_) => ledger.finish(run_id, "completed", None, &results)?,
+        Err(e) => {
+            let status = if e.is::<crate::site::Refused>() { "refused" } else { "failed" };
+            if let Err(le) = ledger.finish(run_id, status, Some(&format!("{e:#}")), &results) {
+                cx.printer.warn(format!("{le:#}"));
+            }
+        }
+    }
+    outcome
 }
 
 /// The receipt's `registry` block: what moved to `--oci-registry`.

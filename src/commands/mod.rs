@@ -4,6 +4,7 @@
 mod export;
 mod import;
 mod import_guard;
+mod site_state;
 mod inspect;
 mod key;
 mod mirror;
