@@ -58,6 +58,12 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Serve(a) => commands::serve(a, &cx),
         Command::Receipt(a) => commands::receipt(a, &cx),
         Command::Diff(a) => commands::diff(a, &cx),
+        Command::History(a) => commands::history(a, &cx),
+        Command::Annotate(a) => commands::annotate(a, &cx),
+        Command::Annotations(a) => commands::annotations(a, &cx),
+        Command::Policy(a) => commands::policy(a, &cx),
+        Command::Promote(a) => commands::promote(a, &cx),
+        Command::Status(a) => commands::status(a, &cx),
     };
     match result {
         Ok(status) => status,

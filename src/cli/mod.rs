@@ -10,6 +10,8 @@ mod verify;
 // Receipts and diff.
 mod diff;
 mod receipt;
+// Site state: the ledger, annotations, policy, promotion.
+mod site;
 
 use std::path::PathBuf;
 
@@ -25,6 +27,11 @@ pub use verify::{InspectArgs, VerifyArgs};
 // Receipts and diff.
 pub use diff::DiffArgs;
 pub use receipt::ReceiptArgs;
+// Site state.
+pub use site::{
+    AnnotateArgs, AnnotationsArgs, HistoryArgs, PolicyArgs, PolicyCheckArgs, PolicyCommand, PromoteArgs, StatusArgs,
+    WhereArgs,
+};
 
 /// Move software across an air gap.
 ///
@@ -85,4 +92,16 @@ pub enum Command {
     Serve(ServeArgs),
     Receipt(ReceiptArgs),
     Diff(DiffArgs),
+    #[command(about = "Show what came into a store: when, from which bundle, into which repositories")]
+    History(HistoryArgs),
+    #[command(about = "Annotate a bundle in the ledger (staged=true); the bundle never changes")]
+    Annotate(AnnotateArgs),
+    #[command(about = "List a bundle's annotations, with who set each and when")]
+    Annotations(AnnotationsArgs),
+    #[command(about = "Evaluate an environment's policy on a bundle without importing")]
+    Policy(PolicyArgs),
+    #[command(about = "Import a bundle imported into one environment into the next, under its policy")]
+    Promote(PromoteArgs),
+    #[command(about = "Show each environment's state: bundles imported, what they set, what is pending")]
+    Status(StatusArgs),
 }

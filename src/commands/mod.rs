@@ -15,6 +15,10 @@ mod verify;
 // Receipts and diff.
 mod diff;
 mod receipt;
+// Site state.
+mod annotate;
+mod history;
+mod promote;
 
 use std::path::PathBuf;
 
@@ -32,6 +36,10 @@ pub use verify::verify;
 // Receipts and diff.
 pub use diff::diff;
 pub use receipt::receipt;
+// Site state.
+pub use annotate::{annotate, annotations};
+pub use history::{history, status};
+pub use promote::{policy, promote};
 
 use crate::exit::ExitStatus;
 use crate::printer::Printer;
