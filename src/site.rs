@@ -120,16 +120,16 @@ pub struct RequiredAnnotation {
 
 impl Site {
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| {
-            format!("reading the site file {} (pass --site, or set AIRLOCK_SITE)", path.display())
-        })?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the site file {} (pass --site, or set AIRLOCK_SITE)", path.display()))?;
         let mut site: Site =
             yaml_serde::from_str(&text).map_err(|e| anyhow::anyhow!("site file {}: {e}", path.display()))?;
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         site.path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         let names: Vec<String> = site.environments.keys().cloned().collect();
         for (name, env) in &mut site.environments {
-            crate::names::repository(name).map_err(|e| anyhow::anyhow!("site file {}: environment {e}", path.display()))?;
+            crate::names::repository(name)
+                .map_err(|e| anyhow::anyhow!("site file {}: environment {e}", path.display()))?;
             if env.store.is_relative() {
                 env.store = dir.join(&env.store);
             }
@@ -207,19 +207,30 @@ pub struct Candidate<'a> {
 pub fn evaluate(env: &str, policy: &Policy, c: &Candidate<'_>) -> Result<Decision> {
     let m = c.manifest;
     let id = m.id();
-    let mut d = Decision { env: env.into(), allowed: true, failed: Vec::new(), checked: Vec::new(), refused: Vec::new() };
+    let mut d =
+        Decision { env: env.into(), allowed: true, failed: Vec::new(), checked: Vec::new(), refused: Vec::new() };
     let kinds: std::collections::BTreeSet<String> = m.artifacts.iter().map(|a| a.kind.to_string()).collect();
     if !policy.signers.is_empty() {
         d.checked.push("signers");
+        // Kinds that want the same keys are named together.
+        let mut groups: Vec<(Vec<&str>, Vec<&str>)> = Vec::new();
         for kind in &kinds {
             let keys: Vec<&str> = policy.signers.iter().filter(|s| s.covers(kind)).map(Signer::key).collect();
-            if !keys.iter().any(|k| k.eq_ignore_ascii_case(c.signer)) {
-                let want = if keys.is_empty() { "no key at all".to_string() } else { keys.join(", ") };
-                d.failed.push(format!(
-                    "requires {kind} artifacts signed by {want}; bundle {id} is signed by {}",
-                    c.signer
-                ));
+            if keys.iter().any(|k| k.eq_ignore_ascii_case(c.signer)) {
+                continue;
             }
+            match groups.iter_mut().find(|(k, _)| *k == keys) {
+                Some((_, g)) => g.push(kind),
+                None => groups.push((keys, vec![kind])),
+            }
+        }
+        for (keys, group) in groups {
+            let want = if keys.is_empty() { "no key at all".to_string() } else { keys.join(" or ") };
+            d.failed.push(format!(
+                "requires {} artifacts signed by {want}; bundle {id} is signed by {}",
+                group.join(", "),
+                c.signer
+            ));
         }
     }
     for r in &policy.require_annotations {
@@ -252,7 +263,9 @@ pub fn evaluate(env: &str, policy: &Policy, c: &Candidate<'_>) -> Result<Decisio
                     ));
                 }
             }
-            Err(_) => d.failed.push(format!("requires a bundle at most {age} old; bundle {id} has no readable creation time")),
+            Err(_) => {
+                d.failed.push(format!("requires a bundle at most {age} old; bundle {id} has no readable creation time"))
+            }
         }
     }
     if policy.require_sbom {
@@ -262,7 +275,12 @@ pub fn evaluate(env: &str, policy: &Policy, c: &Candidate<'_>) -> Result<Decisio
         }
     }
     let refuse = |d: &mut Decision, a: &crate::bundle::manifest::Artifact, reason: String| {
-        d.refused.push(RefusedArtifact { kind: a.kind.to_string(), name: a.name.clone(), purl: a.purl.clone(), reason });
+        d.refused.push(RefusedArtifact {
+            kind: a.kind.to_string(),
+            name: a.name.clone(),
+            purl: a.purl.clone(),
+            reason,
+        });
     };
     if !policy.deny.is_empty() {
         d.checked.push("deny");
@@ -284,7 +302,11 @@ pub fn evaluate(env: &str, policy: &Policy, c: &Candidate<'_>) -> Result<Decisio
         d.checked.push("upstream-prefixes");
         for a in &m.artifacts {
             if !policy.upstream_prefixes.iter().any(|p| a.upstream.starts_with(p.as_str())) {
-                refuse(&mut d, a, format!("upstream {} is outside {}", a.upstream, policy.upstream_prefixes.join(", ")));
+                refuse(
+                    &mut d,
+                    a,
+                    format!("upstream {} is outside {}", a.upstream, policy.upstream_prefixes.join(", ")),
+                );
             }
         }
     }

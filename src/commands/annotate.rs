@@ -85,9 +85,9 @@ pub fn annotations(args: &AnnotationsArgs, cx: &Ctx) -> CmdResult {
     let Some(ledger) = super::site_state::open_existing(&place.root)? else {
         bail!("the store {} has no ledger: nothing was imported or annotated there", place.root.display());
     };
-    let bundle = ledger.find_bundle(&args.bundle)?.ok_or_else(|| {
-        anyhow::anyhow!("the ledger {} knows no bundle `{}`", ledger.path().display(), args.bundle)
-    })?;
+    let bundle = ledger
+        .find_bundle(&args.bundle)?
+        .ok_or_else(|| anyhow::anyhow!("the ledger {} knows no bundle `{}`", ledger.path().display(), args.bundle))?;
     let mut list = ledger.annotations(&bundle.manifest)?;
     if let Some(env) = &place.env {
         list.retain(|a| a.env == *env);

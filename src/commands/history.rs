@@ -103,11 +103,7 @@ pub fn history(args: &HistoryArgs, cx: &Ctx) -> CmdResult {
 
 /// A run's headline.
 fn line(r: &Run) -> String {
-    let bundle = r
-        .bundle
-        .as_ref()
-        .map(|b| format!("  {} ({})", b.id(), short(&b.manifest)))
-        .unwrap_or_default();
+    let bundle = r.bundle.as_ref().map(|b| format!("  {} ({})", b.id(), short(&b.manifest))).unwrap_or_default();
     let env = r.env.as_ref().map(|e| format!("  env {e}")).unwrap_or_default();
     let signer = r.signer.as_ref().map(|k| format!("  signed by {k}")).unwrap_or_default();
     format!("{}  {:<8} {:<11}{env}{bundle}{signer}  by {}@{}\n", r.started, r.op, r.status, r.user, r.host)

@@ -4,12 +4,12 @@
 mod export;
 mod import;
 mod import_guard;
-mod site_state;
 mod inspect;
 mod key;
 mod mirror;
 mod report;
 mod serve;
+mod site_state;
 mod trust;
 mod verify;
 // Receipts and diff.

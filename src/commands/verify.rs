@@ -63,7 +63,10 @@ pub fn verify(args: &VerifyArgs, cx: &Ctx) -> CmdResult {
 }
 
 /// Write the result into the ledger of the store or environment, when there is one.
-fn record(args: &VerifyArgs, result: &Result<crate::bundle::verify::VerifiedBundle, crate::bundle::BundleError>) -> anyhow::Result<()> {
+fn record(
+    args: &VerifyArgs,
+    result: &Result<crate::bundle::verify::VerifiedBundle, crate::bundle::BundleError>,
+) -> anyhow::Result<()> {
     let place = super::history::place(&args.at)?;
     if place.env.is_none() && !place.root.join("blobs").is_dir() {
         return Ok(());

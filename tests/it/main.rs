@@ -24,4 +24,5 @@ mod receipt;
 mod rollback;
 mod roundtrip;
 mod serve;
+mod site;
 mod tamper;
