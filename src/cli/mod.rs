@@ -67,6 +67,8 @@ pub struct GlobalArgs {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once per run: the size of the largest variant (import's flags) costs nothing.
+#[allow(clippy::large_enum_variant)]
 // A variant's doc comment would replace its Args struct's whole --help (clap resets the
 // long help to it), so a variant whose Args struct is documented names only its one-line
 // summary, with `about`, and the struct's doc comment is its `--help`. Key and Trust
