@@ -97,6 +97,13 @@ pub struct AnnotationsArgs {
 }
 
 /// Evaluate an environment's policy without importing.
+///
+/// Each environment in the site file (docs/site.md) has a policy: trusted signers
+/// (optionally per kind), required annotations (such as `staged=true` set in staging),
+/// a maximum bundle age, allowed and denied purl globs, a required SBOM and allowed
+/// upstream URL prefixes. `airlock import --env` and `airlock promote` evaluate it before
+/// anything is written; `airlock policy check BUNDLE --env ENV` asks the same question
+/// and imports nothing.
 #[derive(Debug, Args)]
 pub struct PolicyArgs {
     #[command(subcommand)]
