@@ -330,3 +330,103 @@ pub fn evaluate(env: &str, policy: &Policy, c: &Candidate<'_>) -> Result<Decisio
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct Refused(pub String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(created: &str) -> Manifest {
+        serde_json::from_value(serde_json::json!({
+            "mediaType": "application/vnd.airlock.manifest.v1+json",
+            "schemaVersion": 1,
+            "name": "site-inputs",
+            "version": "2026.12",
+            "created": created,
+            "generator": "airlock test",
+            "artifacts": [
+                {"kind": "python", "name": "requests-2.0-py3-none-any.whl", "upstream": "https://pypi.mirror.example/simple/requests/", "purl": "pkg:pypi/requests@2.0", "blobs": []},
+                {"kind": "image", "name": "app", "upstream": "https://other.example/v2/app", "purl": "pkg:oci/app@sha256:00", "blobs": []}
+            ],
+            "blobs": []
+        }))
+        .expect("a manifest")
+    }
+
+    fn policy(yaml: &str) -> Policy {
+        yaml_serde::from_str(yaml).unwrap()
+    }
+
+    fn decide(p: &Policy, m: &Manifest, notes: Vec<Annotation>) -> Decision {
+        let lookup = move |_: Option<&str>| Ok(notes.clone());
+        let now = humantime::parse_rfc3339("2026-12-10T00:00:00Z").unwrap();
+        evaluate("production", p, &Candidate { manifest: m, signer: "AAAAAAAAAAAAAAAA", annotations: &lookup, now })
+            .unwrap()
+    }
+
+    fn note(env: &str, key: &str, value: &str) -> Annotation {
+        Annotation {
+            bundle: Default::default(),
+            env: env.into(),
+            key: key.into(),
+            value: value.into(),
+            user: "u".into(),
+            host: "h".into(),
+            at: "2026-12-01T00:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn each_rule_says_why() {
+        let m = manifest("2026-12-01T00:00:00Z");
+        assert!(decide(&Policy::default(), &m, vec![]).allowed);
+
+        let p = policy("signers: [{key: BBBBBBBBBBBBBBBB, kinds: [image]}, AAAAAAAAAAAAAAAA]");
+        assert!(decide(&p, &m, vec![]).allowed, "the key covers every kind");
+        let p = policy("signers: [{key: AAAAAAAAAAAAAAAA, kinds: [python]}, {key: BBBBBBBBBBBBBBBB, kinds: [image]}]");
+        assert_eq!(
+            decide(&p, &m, vec![]).failed,
+            [
+                "requires image artifacts signed by BBBBBBBBBBBBBBBB; bundle site-inputs-2026.12 is signed by AAAAAAAAAAAAAAAA"
+            ]
+        );
+
+        let p = policy("require-annotations: [{key: staged, value: 'true', env: staging}]");
+        let d = decide(&p, &m, vec![note("qa", "staged", "true"), note("staging", "staged", "false")]);
+        assert_eq!(
+            d.message(),
+            "policy `production`: requires annotation staged=true from env staging; bundle site-inputs-2026.12 has staged=false"
+        );
+        assert!(decide(&p, &m, vec![note("staging", "staged", "true")]).allowed);
+
+        let p = policy("max-age: 5d");
+        assert_eq!(decide(&p, &m, vec![]).failed.len(), 1);
+        assert!(decide(&p, &manifest("2026-12-08T00:00:00Z"), vec![]).allowed);
+
+        let p = policy("require-sbom: true");
+        assert_eq!(decide(&p, &m, vec![]).failed, ["requires an SBOM; bundle site-inputs-2026.12 carries none"]);
+
+        let p = policy(
+            "deny: ['pkg:pypi/req*']\nallow: ['pkg:pypi/*']\nupstream-prefixes: ['https://pypi.mirror.example/']",
+        );
+        let d = decide(&p, &m, vec![]);
+        let reasons: Vec<(&str, &str)> = d.refused.iter().map(|r| (r.kind.as_str(), r.reason.as_str())).collect();
+        assert_eq!(
+            reasons,
+            [
+                ("python", "denied by `pkg:pypi/req*`"),
+                ("image", "matches none of the allowed pkg:pypi/*"),
+                ("image", "upstream https://other.example/v2/app is outside https://pypi.mirror.example/"),
+            ]
+        );
+        assert_eq!(d.failed.len(), 1, "one line for the refused artifacts");
+        assert!(
+            d.failed[0].starts_with("refuses 3 artifacts of bundle site-inputs-2026.12: python pkg:pypi/requests@2.0")
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(yaml_serde::from_str::<Policy>("require-annotation: []").is_err());
+        assert!(yaml_serde::from_str::<Targets>("oci-regsitry: x").is_err());
+    }
+}

@@ -29,8 +29,7 @@ pub fn place(at: &WhereArgs) -> Result<Place> {
     }
     let root = at.store.clone().unwrap_or_else(crate::dirs::store_dir);
     let root = std::path::absolute(&root).unwrap_or(root);
-    let site = if at.site.is_file() { Some(Site::load(&at.site)?) } else { None };
-    Ok(Place { root, env: None, site })
+    Ok(Place { root, env: None, site: None })
 }
 
 /// `2026-12-01` or RFC 3339, as the ledger's times compare (UTC, to the second).
@@ -114,7 +113,11 @@ fn short(digest: &str) -> String {
 }
 
 pub fn status(args: &StatusArgs, cx: &Ctx) -> CmdResult {
-    let place = place(&args.at)?;
+    let mut place = place(&args.at)?;
+    // Without --env, every environment of the site file, when there is one.
+    if place.site.is_none() && args.at.site.is_file() {
+        place.site = Some(Site::load(&args.at.site)?);
+    }
     let envs: Vec<(Option<String>, PathBuf)> = match (&place.site, &place.env) {
         (Some(site), Some(e)) => vec![(Some(e.clone()), site.env(e)?.store.clone())],
         (Some(site), None) => site.environments.iter().map(|(n, e)| (Some(n.clone()), e.store.clone())).collect(),
