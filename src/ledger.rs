@@ -158,6 +158,18 @@ pub struct NewRun {
     pub source: Option<String>,
 }
 
+/// Which runs to read; every field narrows.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub env: Option<String>,
+    /// RFC 3339 UTC, to the second.
+    pub since: Option<String>,
+    /// A bundle name, or `<name>-<version>`.
+    pub bundle: Option<String>,
+    /// An artifact's name or purl (with or without its `@version`, or its `:ref`).
+    pub artifact: Option<String>,
+}
+
 /// One recorded run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Run {
@@ -347,12 +359,45 @@ impl Ledger {
     /// Every run, oldest first, with its artifacts. A started run whose process is gone
     /// reads as `interrupted`.
     pub fn runs(&self) -> Result<Vec<Run>> {
-        let mut stmt = self.conn.prepare(
+        self.runs_where(&Filter::default())
+    }
+
+    /// The runs that pass `filter`, oldest first, with their artifacts; the filter is
+    /// applied by SQLite, so a long history is not read to answer a narrow question.
+    pub fn runs_where(&self, filter: &Filter) -> Result<Vec<Run>> {
+        let mut cond = vec!["1 = 1".to_string()];
+        let mut args: Vec<String> = Vec::new();
+        let arg = |args: &mut Vec<String>, v: &str| {
+            args.push(v.to_string());
+            format!("?{}", args.len())
+        };
+        if let Some(env) = &filter.env {
+            let p = arg(&mut args, env);
+            cond.push(format!("env = {p}"));
+        }
+        if let Some(since) = &filter.since {
+            let p = arg(&mut args, since);
+            cond.push(format!("started >= {p}"));
+        }
+        if let Some(b) = &filter.bundle {
+            let p = arg(&mut args, b);
+            cond.push(format!("(bundle_name = {p} OR bundle_name || '-' || bundle_version = {p})"));
+        }
+        if let Some(a) = &filter.artifact {
+            let p = arg(&mut args, a);
+            let q = arg(&mut args, &format!("{a}:%"));
+            let r = arg(&mut args, &format!("{a}@%"));
+            cond.push(format!(
+                "id IN (SELECT run_id FROM run_artifacts WHERE name = {p} OR purl = {p} OR name LIKE {q} OR purl LIKE {r})"
+            ));
+        }
+        let cond = cond.join(" AND ");
+        let mut stmt = self.conn.prepare(&format!(
             "SELECT id, op, status, env, user, host, pid, started, finished, bundle_name, bundle_version, manifest, \
-             signer, targets, source, detail FROM runs ORDER BY id",
-        )?;
+             signer, targets, source, detail FROM runs WHERE {cond} ORDER BY id"
+        ))?;
         let mut runs: Vec<Run> = stmt
-            .query_map([], |r| {
+            .query_map(rusqlite::params_from_iter(args.iter()), |r| {
                 let name: Option<String> = r.get(9)?;
                 let bundle = name.map(|name| -> rusqlite::Result<BundleRef> {
                     Ok(BundleRef {
@@ -381,9 +426,11 @@ impl Ledger {
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
-        let mut stmt =
-            self.conn.prepare("SELECT run_id, kind, name, action, location, purl, reason FROM run_artifacts")?;
-        let rows = stmt.query_map([], |r| {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT run_id, kind, name, action, location, purl, reason FROM run_artifacts \
+             WHERE run_id IN (SELECT id FROM runs WHERE {cond}) ORDER BY rowid"
+        ))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 ArtifactResult {

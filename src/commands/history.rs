@@ -50,18 +50,16 @@ fn artifact_matches(a: &ArtifactResult, what: &str) -> bool {
 pub fn history(args: &HistoryArgs, cx: &Ctx) -> CmdResult {
     let place = place(&args.at)?;
     let since = args.since.as_deref().map(since).transpose()?;
-    let runs = match super::site_state::open_existing(&place.root)? {
-        Some(l) => l.runs()?,
+    let filter = crate::ledger::Filter {
+        env: place.env.clone(),
+        since,
+        bundle: args.bundle.clone(),
+        artifact: args.artifact.clone(),
+    };
+    let mut entries = match super::site_state::open_existing(&place.root)? {
+        Some(l) => l.runs_where(&filter)?,
         None => Vec::new(),
     };
-    let mut entries: Vec<Run> = runs
-        .into_iter()
-        .filter(|r| place.env.as_ref().is_none_or(|e| r.env.as_ref() == Some(e)))
-        .filter(|r| since.as_ref().is_none_or(|s| r.started >= *s))
-        .filter(|r| {
-            args.bundle.as_ref().is_none_or(|b| r.bundle.as_ref().is_some_and(|x| x.name == *b || x.id() == *b))
-        })
-        .collect();
     if let Some(what) = &args.artifact {
         entries.retain_mut(|r| {
             r.artifacts.retain(|a| artifact_matches(a, what));
