@@ -226,7 +226,16 @@ impl Ledger {
         if !dir.join(FILE_NAME).is_file() {
             return Ok(None);
         }
-        Self::open(dir, || Ok(Vec::new())).map(Some)
+        match Self::open(dir, || Ok(Vec::new())) {
+            Ok(l) => Ok(Some(l)),
+            // A store this user may only read (an auditor, a read-only mount): read it as it is.
+            Err(e) => {
+                let path = dir.join(FILE_NAME);
+                let conn =
+                    Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|_| e)?;
+                Ok(Some(Self { conn, path, who: Who::current() }))
+            }
+        }
     }
 
     pub fn path(&self) -> &Path {

@@ -67,6 +67,13 @@ fn staging_annotate_promote_with_the_policy_refusing_first() {
     assert!(r["added"].as_u64().unwrap() > 5, "{r}");
     assert!(cx.path("stores/staging/oci").is_dir(), "staging's images went to its store");
 
+    // Verified for production, not imported: pending there.
+    cx.run(&["verify", b, "--env", "production", "--site", &site]).ok();
+    let s = cx.run(&["--json", "status", "--env", "production", "--site", &site]).ok().json();
+    let pending = &s["environments"][0]["pending"];
+    assert_eq!((pending[0]["state"].as_str(), pending.as_array().unwrap().len()), (Some("verified"), 1), "{s}");
+    assert_eq!(s["environments"][0]["imported"].as_array().unwrap().len(), 0);
+
     // Before the annotation: the dry run and the promotion are refused, naming the rule,
     // and production's targets are as they were.
     let before = production_targets(&cx, &registry);
@@ -116,6 +123,7 @@ fn staging_annotate_promote_with_the_policy_refusing_first() {
     assert_eq!(
         ops,
         [
+            "verify verified",
             "policy refused",
             "promote refused",
             "policy refused",
@@ -128,7 +136,7 @@ fn staging_annotate_promote_with_the_policy_refusing_first() {
     assert!(text.contains(rule), "{text}");
     let h = cx.run(&["--json", "history", "--env", "production", "--site", &site]).ok();
     validate_json(&json_file(&cx, "history.json", &h.stdout), "history.schema.json");
-    let done = &h.json()["entries"][4];
+    let done = &h.json()["entries"][5];
     assert_eq!(done["source"].as_str().unwrap(), format!("{b} (promoted from env staging)"));
     assert!(done["targets"].as_array().unwrap().iter().any(|t| *t == format!("oci-registry:{}/prod", registry.host())));
     let image = done["artifacts"].as_array().unwrap().iter().find(|a| a["kind"] == "image").unwrap();
