@@ -29,7 +29,8 @@ use crate::receipt::ImportedBundle;
 pub const FILE_NAME: &str = "ledger.sqlite";
 
 /// Each migration, in order; its index + 1 is the schema version it brings.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE runs (
     id INTEGER PRIMARY KEY,
     op TEXT NOT NULL,
@@ -73,7 +74,15 @@ CREATE TABLE annotations (
     at TEXT NOT NULL
 );
 CREATE INDEX annotations_manifest ON annotations (manifest);
-"];
+",
+    r"
+CREATE TABLE bundle_blobs (
+    manifest TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    PRIMARY KEY (manifest, digest)
+) WITHOUT ROWID;
+",
+];
 
 /// Who is acting: the user and host every row names.
 #[derive(Debug, Clone, Serialize)]
@@ -354,6 +363,26 @@ impl Ledger {
         let id = self.begin(run)?;
         self.finish(id, status, detail, artifacts)?;
         Ok(id)
+    }
+
+    /// Remember the blobs a bundle names (what `airlock gc` keeps while the bundle is
+    /// retained).
+    pub fn set_blobs(&self, manifest: &str, digests: &[String]) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        {
+            let mut stmt = tx.prepare("INSERT OR IGNORE INTO bundle_blobs (manifest, digest) VALUES (?1, ?2)")?;
+            for d in digests {
+                stmt.execute(params![manifest, d])?;
+            }
+        }
+        tx.commit().with_context(|| format!("writing to the ledger {}", self.path.display()))
+    }
+
+    /// The blobs recorded for a bundle; `None` when it was imported before they were.
+    pub fn blobs_of(&self, manifest: &str) -> Result<Option<Vec<String>>> {
+        let mut stmt = self.conn.prepare("SELECT digest FROM bundle_blobs WHERE manifest = ?1")?;
+        let v: Vec<String> = stmt.query_map([manifest], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        Ok((!v.is_empty()).then_some(v))
     }
 
     /// Write down every started import or promotion as interrupted. Only for a caller

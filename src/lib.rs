@@ -64,6 +64,7 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Policy(a) => commands::policy(a, &cx),
         Command::Promote(a) => commands::promote(a, &cx),
         Command::Status(a) => commands::status(a, &cx),
+        Command::Gc(a) => commands::gc(a, &cx),
     };
     match result {
         Ok(status) => status,

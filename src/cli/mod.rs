@@ -29,8 +29,8 @@ pub use diff::DiffArgs;
 pub use receipt::ReceiptArgs;
 // Site state.
 pub use site::{
-    AnnotateArgs, AnnotationsArgs, HistoryArgs, PolicyArgs, PolicyCheckArgs, PolicyCommand, PromoteArgs, StatusArgs,
-    WhereArgs,
+    AnnotateArgs, AnnotationsArgs, GcArgs, HistoryArgs, PolicyArgs, PolicyCheckArgs, PolicyCommand, PromoteArgs,
+    StatusArgs, WhereArgs,
 };
 
 /// Move software across an air gap.
@@ -106,4 +106,6 @@ pub enum Command {
     Promote(PromoteArgs),
     #[command(about = "Show each environment's state: bundles imported, what they set, what is pending")]
     Status(StatusArgs),
+    #[command(about = "Free unreferenced blobs and leftovers, under the store's lock (--dry-run lists them)")]
+    Gc(GcArgs),
 }

@@ -190,3 +190,38 @@ pub struct StatusArgs {
     #[command(flatten)]
     pub at: WhereArgs,
 }
+
+/// Free what nothing in the store needs any more: unreferenced blobs, stale staging,
+/// interrupted uploads and downloads.
+///
+/// A blob is kept when an image tag, index or referrer of the store's registry reaches it,
+/// when a repository file (raw, Python, apt) is a hard link to it, when one of the newest
+/// `--keep` bundles of each name imported into the store names it (the ledger records
+/// each bundle's blobs when it is imported), or when it is younger than `--grace`. So
+/// after a newer bundle moved an image tag, the older image's manifests and layers go;
+/// files in repositories never do. `airlock gc` runs under the store's lock: no import
+/// and no `airlock serve` write happens meanwhile, and a client of `airlock serve` never
+/// gets a 404 for content a tag still names; the grace window covers clients that
+/// resolved a tag just before it moved, and uploads not yet tagged. Upload sessions and
+/// resumable downloads untouched for longer than `--grace` are removed too.
+///
+/// `--dry-run` lists what would go and changes nothing. What is freed is recorded in the
+/// ledger (`airlock history` shows a `gc` run). When a retained bundle was imported
+/// before the ledger recorded blob lists, no blob is freed, and the output says which.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    #[command(flatten)]
+    pub at: WhereArgs,
+
+    /// List what would be freed; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Keep what is younger than this (`1h`, `30m`, `0s`)
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub grace: std::time::Duration,
+
+    /// Keep the blobs of the newest N bundles of each name imported into the store
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub keep: usize,
+}

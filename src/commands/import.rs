@@ -283,6 +283,15 @@ pub(super) fn import_as(args: &ImportArgs, cx: &Ctx, op: &str, from: Option<&str
         let (placed, receipt, receipt_path) = match outcome {
             Ok(o) => {
                 results = super::site_state::results(&o.0, &bundle.manifest);
+                // What `airlock gc` keeps while this bundle is retained.
+                let m = &bundle.manifest;
+                let named: std::collections::BTreeSet<String> = m
+                    .blobs
+                    .iter()
+                    .map(|b| b.digest.to_string())
+                    .chain(m.artifacts.iter().flat_map(|a| a.blobs.iter().map(ToString::to_string)))
+                    .collect();
+                ledger.set_blobs(&bundle.manifest_digest.to_string(), &named.into_iter().collect::<Vec<_>>())?;
                 o
             }
             Err(e) => {

@@ -17,6 +17,7 @@ mod diff;
 mod receipt;
 // Site state.
 mod annotate;
+mod gc;
 mod history;
 mod promote;
 
@@ -38,6 +39,7 @@ pub use diff::diff;
 pub use receipt::receipt;
 // Site state.
 pub use annotate::{annotate, annotations};
+pub use gc::gc;
 pub use history::{history, status};
 pub use promote::{policy, promote};
 

@@ -286,3 +286,93 @@ fn a_store_from_before_the_ledger_keeps_its_history() {
     assert_eq!(list["annotations"].as_array().unwrap().len(), 0);
     cx.run(&["annotate", "nosuch-1", "a=b"]).fails(2, "knows no bundle `nosuch-1`");
 }
+
+#[test]
+fn gc_frees_exactly_the_blobs_of_a_replaced_image_while_clients_pull() {
+    crate::common::require("curl");
+    let cx = TestContext::new();
+    cx.key();
+    let spec_for = |version: &str, seed: u64| {
+        crate::receipt::write_image(&cx.path("spec/images/app"), seed);
+        std::fs::create_dir_all(cx.path("spec/files")).unwrap();
+        std::fs::write(cx.path("spec/files/notes.txt"), b"the same in both\n").unwrap();
+        cx.spec(&format!(
+            "name: site-inputs\nversion: \"{version}\"\nfiles:\n  - path: notes.txt\n    source: files/notes.txt\n\
+             images:\n  - ref: factory.example/app:1.0\n    layout: images/app\n"
+        ))
+    };
+    let blobs_of = |out: &str| -> std::collections::BTreeSet<String> {
+        let m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(cx.path(&format!("{out}.unpacked-manifest"))).unwrap()).unwrap();
+        m["blobs"].as_array().unwrap().iter().map(|b| b["digest"].as_str().unwrap().to_string()).collect()
+    };
+    let spec = spec_for("1", 1);
+    let v1 = cx.bundle(&spec, "v1", &["--compression", "none"]).join("site-inputs-1.airlock");
+    cx.run(&["import", v1.to_str().unwrap()]).ok();
+    let spec = spec_for("2", 2);
+    let v2 = cx.bundle(&spec, "v2", &["--compression", "none"]).join("site-inputs-2.airlock");
+    let r = cx.run(&["--json", "import", v2.to_str().unwrap()]).ok().json();
+    let image = r["artifacts"].as_array().unwrap().iter().find(|a| a["kind"] == "image").unwrap().clone();
+    assert_eq!(image["action"], "updated", "v2 moved the tag: {image}");
+    let (b1, b2) = (blobs_of("v1"), blobs_of("v2"));
+    let older: Vec<String> = b1.difference(&b2).cloned().collect();
+    assert!(older.len() >= 3, "v1's manifest, config and data layer (and its SBOM, provenance): {older:?}");
+    let has = |d: &str| cx.store().join("blobs/sha256").join(d.trim_start_matches("sha256:")).is_file();
+
+    // Within the grace window nothing goes.
+    let g = cx.run(&["--json", "gc", "--dry-run"]).ok().json();
+    assert_eq!(g["blobs"].as_array().unwrap().len(), 0, "{g}");
+    // The dry run lists exactly the older blobs and frees none.
+    let g = cx.run(&["--json", "gc", "--dry-run", "--grace", "0s"]).ok().json();
+    let listed: Vec<String> =
+        g["blobs"].as_array().unwrap().iter().map(|b| b["digest"].as_str().unwrap().into()).collect();
+    assert_eq!(listed, older, "{g}");
+    assert!(older.iter().all(|d| has(d)), "a dry run frees nothing");
+
+    // A client pulls the tag and everything it names, over and over, while gc runs.
+    let srv = crate::common::server::Server::start(&cx, &[]);
+    let mut urls = vec![srv.url("/v2/app/manifests/1.0")];
+    urls.extend(b2.iter().filter(|d| has(d)).map(|d| srv.url(&format!("/v2/app/blobs/{d}"))));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let puller = {
+        let (stop, urls) = (stop.clone(), urls.clone());
+        std::thread::spawn(move || {
+            let mut codes = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) || codes.is_empty() {
+                let mut cmd = std::process::Command::new("curl");
+                cmd.args(["-s", "-w", "%{http_code}\\n", "-H", "Accept: application/vnd.oci.image.manifest.v1+json"]);
+                for u in &urls {
+                    cmd.args(["-o", "/dev/null", u]);
+                }
+                let out = cmd.output().unwrap();
+                codes.extend(String::from_utf8_lossy(&out.stdout).lines().map(String::from));
+            }
+            codes
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let g = cx.run(&["--json", "gc", "--grace", "0s"]).ok().json();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let codes = puller.join().unwrap();
+    assert!(codes.len() >= urls.len(), "{codes:?}");
+    let bad: Vec<&String> = codes.iter().filter(|c| *c != "200").collect();
+    assert!(bad.is_empty(), "a client got {bad:?} while gc ran ({} requests)", codes.len());
+    let freed: Vec<String> =
+        g["blobs"].as_array().unwrap().iter().map(|b| b["digest"].as_str().unwrap().into()).collect();
+    assert_eq!(freed, older);
+    assert!(older.iter().all(|d| !has(d)), "the older blobs are gone");
+    assert!(b2.iter().all(|d| has(d)), "every blob of the newer bundle stays");
+    assert!(cx.store().join("repository/raw/notes.txt").is_file());
+    // The image is still whole: skopeo reads it from the store's registry.
+    crate::common::sh(
+        cx.dir.path(),
+        &format!("skopeo copy --quiet --src-tls-verify=false docker://{}/app:1.0 dir:pulled", srv.addr),
+    );
+    // Recorded in the ledger; a second run frees nothing.
+    let h = cx.run(&["--json", "history"]).ok().json();
+    let run = h["entries"].as_array().unwrap().iter().find(|e| e["op"] == "gc").unwrap().clone();
+    assert_eq!(run["artifacts"].as_array().unwrap().len(), older.len());
+    assert!(run["artifacts"].as_array().unwrap().iter().all(|a| a["action"] == "freed"));
+    let again = cx.run(&["--json", "gc", "--grace", "0s"]).ok().json();
+    assert_eq!(again["blobs"].as_array().unwrap().len(), 0);
+}
