@@ -11,7 +11,9 @@
 //! `completed`, `failed` or `refused`. A run killed with -9 never finishes: it reads as
 //! `interrupted` once no live process is behind it, and the next import into the store
 //! (which holds the store's lock, so no other import can be running) writes it down as
-//! such. Writers hold the store's lock; the schema is versioned in `schema_migrations`,
+//! such. Writers hold the store's lock (a verification, which changes nothing else, waits
+//! for it only briefly and otherwise relies on SQLite's own locking); the schema is
+//! versioned in `schema_migrations`,
 //! and each migration runs once, in a transaction.
 //!
 //! Annotations (`staged=true`) are events, never edits of the bundle: setting or removing
