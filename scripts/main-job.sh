@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the bundled fixtures, with no network: build airlock, then
 #   key generate -> mirror -> export -> verify -> inspect (manifest, SBOM, provenance)
-#   -> import -> report -> show the result -> serve -> env
+#   -> import -> history -> report -> show the result -> serve -> env
 # for every kind: plain files, git repositories, container images, Python packages and
 # Debian packages, then serve the store and read it back with curl, git, pip and apt-get.
 # Everything happens in a scratch directory (AIRLOCK_DEMO_DIR, default a new temp dir).
@@ -47,6 +47,9 @@ step "disconnected side: the site's apt signing key (import signs the apt reposi
 
 step "airlock import into the store's repositories"
 "$airlock" import "$work/media/fixtures-1.0.airlock.001"
+
+step "airlock history: the store's ledger, what came in, when, from which bundle"
+"$airlock" history
 
 step "airlock report: one HTML page for the auditor, with the site's import history"
 "$airlock" report "$work/media/fixtures-1.0.airlock.001" -o "$work/report.html" --store "$AIRLOCK_STORE"

@@ -14,6 +14,7 @@ pub mod dirs;
 pub mod env;
 pub mod exit;
 pub mod git;
+pub mod ledger;
 pub mod lock;
 pub mod names;
 pub mod net;
@@ -26,6 +27,7 @@ pub mod registry;
 pub mod relpath;
 pub mod serve;
 pub mod sigstore;
+pub mod site;
 pub mod source;
 pub mod spec;
 pub mod store;
@@ -59,6 +61,13 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Receipt(a) => commands::receipt(a, &cx),
         Command::Diff(a) => commands::diff(a, &cx),
         Command::Env(a) => commands::env(a, &cx),
+        Command::History(a) => commands::history(a, &cx),
+        Command::Annotate(a) => commands::annotate(a, &cx),
+        Command::Annotations(a) => commands::annotations(a, &cx),
+        Command::Policy(a) => commands::policy(a, &cx),
+        Command::Promote(a) => commands::promote(a, &cx),
+        Command::Status(a) => commands::status(a, &cx),
+        Command::Gc(a) => commands::gc(a, &cx),
     };
     match result {
         Ok(status) => status,

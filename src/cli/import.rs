@@ -34,7 +34,14 @@ use clap::Args;
 /// (`<store>/repository/<apt-repo>/`, with `dists/` and `pool/`), signed with the site's
 /// apt key (`airlock key apt generate`); packages already there are kept, so the
 /// repository is the union of every bundle imported.
-#[derive(Debug, Args)]
+///
+/// With `--env ENV`, the environment of that name in the site file (`--site`, see
+/// docs/site.md) names the store and the targets (a flag given here still wins), and its
+/// policy is evaluated on the verified bundle before anything is written: a refusal lists
+/// every rule that failed and exits 2 with every target as it was. Every import, its
+/// policy decision and each artifact's result are recorded in the store's ledger
+/// (`<store>/ledger.sqlite`, see `airlock history`).
+#[derive(Debug, Clone, Args)]
 pub struct ImportArgs {
     /// The bundle (file, first volume, or unpacked directory)
     pub bundle: PathBuf,
@@ -134,6 +141,50 @@ pub struct ImportArgs {
     /// Also trust this public key (minisign format) for this run
     #[arg(long = "trusted-key", value_name = "FILE")]
     pub trusted_keys: Vec<PathBuf>,
+
+    /// Import into this environment of the site file: its store (in place of --store),
+    /// its targets and its policy
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<String>,
+
+    /// The site file that declares the environments
+    #[arg(long, env = "AIRLOCK_SITE", default_value = crate::site::DEFAULT_FILE, value_name = "FILE")]
+    pub site: PathBuf,
+}
+
+/// The import flags, filled in from an environment's targets where not given.
+impl ImportArgs {
+    pub fn with_env(&self, env: &crate::site::Environment) -> Self {
+        let mut a = self.clone();
+        let t = &env.targets;
+        a.store = Some(env.store.clone());
+        // A flag left at its default takes the environment's value.
+        if a.raw_repo == "raw"
+            && let Some(r) = &t.raw_repo
+        {
+            a.raw_repo.clone_from(r);
+        }
+        if a.apt_repo == "apt"
+            && let Some(r) = &t.apt_repo
+        {
+            a.apt_repo.clone_from(r);
+        }
+        a.apt_key = a.apt_key.or_else(|| t.apt_key.clone());
+        a.raw_url = a.raw_url.or_else(|| t.raw_url.clone());
+        a.raw_username = a.raw_username.or_else(|| t.raw_username.clone());
+        a.oci_registry = a.oci_registry.or_else(|| t.oci_registry.clone());
+        a.oci_insecure |= t.oci_insecure;
+        a.oci_max_components = a.oci_max_components.or(t.oci_max_components);
+        a.git_push = a.git_push.or_else(|| t.git_push.clone());
+        if a.python_upload.is_none() {
+            a.python_index = a.python_index.or_else(|| t.python_index.clone());
+        }
+        if a.python_index.is_none() {
+            a.python_upload = a.python_upload.or_else(|| t.python_upload.clone());
+        }
+        a.python_username = a.python_username.or_else(|| t.python_username.clone());
+        a
+    }
 }
 
 fn parse_valid_for(s: &str) -> Result<std::time::Duration, String> {

@@ -12,6 +12,8 @@ mod diff;
 mod receipt;
 // Client configuration.
 mod env;
+// Site state: the ledger, annotations, policy, promotion.
+mod site;
 
 use std::path::PathBuf;
 
@@ -29,6 +31,11 @@ pub use diff::DiffArgs;
 pub use receipt::ReceiptArgs;
 // Client configuration.
 pub use env::EnvArgs;
+// Site state.
+pub use site::{
+    AnnotateArgs, AnnotationsArgs, GcArgs, HistoryArgs, PolicyArgs, PolicyCheckArgs, PolicyCommand, PromoteArgs,
+    StatusArgs, WhereArgs,
+};
 
 /// Move software across an air gap.
 ///
@@ -64,6 +71,8 @@ pub struct GlobalArgs {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once per run: the size of the largest variant (import's flags) costs nothing.
+#[allow(clippy::large_enum_variant)]
 // A variant's doc comment would replace its Args struct's whole --help (clap resets the
 // long help to it), so a variant whose Args struct is documented names only its one-line
 // summary, with `about`, and the struct's doc comment is its `--help`. Key and Trust
@@ -91,4 +100,18 @@ pub enum Command {
     Diff(DiffArgs),
     #[command(about = "Print ready configuration for the site's clients (pip, apt, registries, git, Zuul)")]
     Env(EnvArgs),
+    #[command(about = "Show what came into a store: when, from which bundle, into which repositories")]
+    History(HistoryArgs),
+    #[command(about = "Annotate a bundle in the ledger (staged=true); the bundle never changes")]
+    Annotate(AnnotateArgs),
+    #[command(about = "List a bundle's annotations, with who set each and when")]
+    Annotations(AnnotationsArgs),
+    #[command(about = "Evaluate an environment's policy on a bundle without importing")]
+    Policy(PolicyArgs),
+    #[command(about = "Import a bundle imported into one environment into the next, under its policy")]
+    Promote(PromoteArgs),
+    #[command(about = "Show each environment's state: bundles imported, what they set, what is pending")]
+    Status(StatusArgs),
+    #[command(about = "Free unreferenced blobs and leftovers, under the store's lock (--dry-run lists them)")]
+    Gc(GcArgs),
 }

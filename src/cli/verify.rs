@@ -9,6 +9,10 @@ use clap::Args;
 /// BUNDLE is a bundle file, its first volume (or its `.volumes` list), or a directory it
 /// was unpacked into. Exit status: 0 verified, 1 corrupt, 3 not authentic,
 /// 4 not a bundle or unreadable, 2 other errors.
+///
+/// The result is recorded in the ledger of the store (`--store`, when it exists) or of the
+/// environment `--env` names in the site file: `airlock status` then lists a verified
+/// bundle as pending until it is imported.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// The bundle
@@ -17,6 +21,9 @@ pub struct VerifyArgs {
     /// Also trust this public key (minisign format) for this run
     #[arg(long = "trusted-key", value_name = "FILE")]
     pub trusted_keys: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub at: super::WhereArgs,
 }
 
 /// Show what a bundle holds, reading only its head: name, version, manifest digest,

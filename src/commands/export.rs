@@ -83,6 +83,9 @@ pub fn export(args: &ExportArgs, cx: &Ctx) -> CmdResult {
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     let digest = Digest::of(&manifest_bytes);
+    if let Err(e) = record_export(&store, &manifest, &digest, &key.id().to_string(), &args.output) {
+        cx.printer.warn(format!("the export is not in the cache's ledger: {e:#}"));
+    }
     cx.printer.data(
         &json!({
             "bundle": stem,
@@ -435,4 +438,40 @@ fn build_manifest(
     };
     m.check().map_err(anyhow::Error::msg).context("building the manifest")?;
     Ok(m)
+}
+
+/// Record the export in the cache's ledger, under the cache's lock.
+fn record_export(
+    cache: &Store,
+    manifest: &crate::bundle::manifest::Manifest,
+    digest: &Digest,
+    signer: &str,
+    out: &std::path::Path,
+) -> Result<()> {
+    let ledger = super::site_state::open(cache)?;
+    let _lock = cache
+        .lock_within(std::time::Duration::from_secs(30))?
+        .ok_or_else(|| anyhow::anyhow!("the cache {} stayed locked", cache.root().display()))?;
+    let run = crate::ledger::NewRun {
+        op: "export".into(),
+        env: None,
+        bundle: Some(super::site_state::bundle_ref(manifest, digest)),
+        signer: Some(signer.into()),
+        targets: vec![std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf()).display().to_string()],
+        source: manifest.base.as_ref().map(|b| format!("base {}", b.digest())),
+    };
+    let artifacts: Vec<crate::ledger::ArtifactResult> = manifest
+        .artifacts
+        .iter()
+        .map(|a| crate::ledger::ArtifactResult {
+            kind: a.kind.to_string(),
+            name: a.name.clone(),
+            action: "exported".into(),
+            location: out.display().to_string(),
+            purl: Some(a.purl.clone()),
+            reason: None,
+        })
+        .collect();
+    ledger.record(&run, "completed", None, &artifacts)?;
+    Ok(())
 }

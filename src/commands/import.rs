@@ -18,7 +18,28 @@ use crate::target::{Journal, Placed, Target};
 use super::{CmdResult, Ctx};
 
 pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
+    import_as(args, cx, "import", None)
+}
+
+/// An import (`op` `import`) or a promotion (`promote`, from environment `from`).
+pub(super) fn import_as(args: &ImportArgs, cx: &Ctx, op: &str, from: Option<&str>) -> CmdResult {
     let started = Instant::now();
+    let site_env = match &args.env {
+        Some(name) => {
+            let site = crate::site::Site::load(&args.site)?;
+            let env = site.env(name)?.clone();
+            Some((site, name.clone(), env))
+        }
+        None => None,
+    };
+    let merged;
+    let args = match &site_env {
+        Some((_, _, env)) => {
+            merged = args.with_env(env);
+            &merged
+        }
+        None => args,
+    };
     let trusted = cx.trust().keys_with(&args.trusted_keys)?;
     crate::names::repository(&args.raw_repo).map_err(|e| anyhow::anyhow!("--raw-repo {e}"))?;
     crate::names::repository(&args.apt_repo).map_err(|e| anyhow::anyhow!("--apt-repo {e}"))?;
@@ -65,196 +86,255 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
             root.display()
         )
     })?;
-    store.discard_staging();
-    if let Err(e) = store.remove_litter() {
-        cx.printer.warn(format!("{e:#}"));
-    }
-
-    let staging = store.staging("current")?;
-    let bar = cx.reporter.bytes("verify", None);
-    let verified = verify(&args.bundle, &trusted, BlobSink::Stage(&store, &staging), &bar);
-    bar.finish_and_clear();
-    let bundle = match verified {
-        Ok(b) => b,
-        Err(e) => {
-            staging.discard();
-            return Err(
-                anyhow::Error::new(e).context(format!("verifying {} (nothing was imported)", args.bundle.display()))
-            );
+    // The run is in the ledger before anything is written; one killed before it
+    // finished (no other import can hold the lock now) is written down as interrupted.
+    let ledger = super::site_state::open(&store)?;
+    ledger.mark_interrupted()?;
+    let mut targets = vec![format!("store:{}", root.display())];
+    for (flag, v) in [
+        ("raw-url", &args.raw_url),
+        ("oci-registry", &args.oci_registry),
+        ("python-upload", &args.python_upload),
+        ("git-push", &args.git_push),
+    ] {
+        if let Some(v) = v {
+            targets.push(format!("{flag}:{v}"));
         }
-    };
-    // Rollback and base checks: before anything is kept or planned.
-    if let Err(e) = super::import_guard::check(&store, &bundle, args.allow_downgrade) {
-        staging.discard();
-        return Err(e);
     }
-    let digests: Vec<_> = bundle.manifest.blobs.iter().map(|b| b.digest).collect();
-    staging.promote(&digests).context("moving verified blobs into the store")?;
-
-    // The import is one transaction: plan every target (a plan changes nothing, so a
-    // conflict anywhere leaves every target as it was), then load each, recording every
-    // change; if anything fails, undo them all, newest first.
-    let raw_http = http.as_ref().map(|h| h.on(&store));
-    let raw_store = StoreRaw { store: &store, repo: args.raw_repo.clone() };
-    let git_store = StoreGit { store: &store, allow_force: args.git_allow_force };
-    let apt_store = StoreApt {
-        store: &store,
-        repo: args.apt_repo.clone(),
-        key_path: args.apt_key.clone().unwrap_or_else(|| cx.config_dir.join("keys").join("apt.key")),
-        passphrase: std::env::var(crate::debian::openpgp::APT_PASSWORD_ENV).ok(),
-        valid_for: args.apt_valid_for,
+    let source = match from {
+        Some(f) => format!("{} (promoted from env {f})", args.bundle.display()),
+        None => args.bundle.display().to_string(),
     };
-    let oci_store = StoreOci { store: &store };
-    let oci_remote = oci_target.map(|(registry, prefix)| RegistryOci {
-        store: &store,
-        registry,
-        prefix,
-        max_components: args.oci_max_components,
-        jobs: args.oci_jobs,
-        chunk_size: args.oci_chunk_size,
-        moved: Default::default(),
-        mounted: Default::default(),
-    });
-    let python_store = StoreIndex { store: &store, index: args.python_index.clone() };
-    let remote_git = args.git_push.as_ref().map(|template| RemoteGit {
-        store: &store,
-        template: template.clone(),
-        allow_force: args.git_allow_force,
-    });
-    let mut apt_info = None;
-    let mut journal = Journal::default();
-    let mut loading = false;
-    let outcome = (|| -> anyhow::Result<(Vec<Placed>, serde_json::Value, std::path::PathBuf)> {
-        if args.python_upload.is_none() {
-            let python_indexes = bundle
-                .manifest
-                .artifacts
-                .iter()
-                .filter_map(|a| args.python_index.as_ref().or(a.index.as_ref()).filter(|_| a.kind == Kind::Python));
-            for index in python_indexes {
-                if *index == args.apt_repo || (*index == args.raw_repo && args.raw_url.is_none()) {
-                    anyhow::bail!(
-                        "the Python index `{index}` would share its directory with the raw or apt repository of the same name: \
+    let run_id = ledger.begin(&crate::ledger::NewRun {
+        op: op.into(),
+        env: args.env.clone(),
+        targets,
+        source: Some(source),
+        ..Default::default()
+    })?;
+    let mut results = Vec::new();
+    let outcome = (|| -> CmdResult {
+        store.discard_staging();
+        if let Err(e) = store.remove_litter() {
+            cx.printer.warn(format!("{e:#}"));
+        }
+
+        let staging = store.staging("current")?;
+        let bar = cx.reporter.bytes("verify", None);
+        let verified = verify(&args.bundle, &trusted, BlobSink::Stage(&store, &staging), &bar);
+        bar.finish_and_clear();
+        let bundle = match verified {
+            Ok(b) => b,
+            Err(e) => {
+                staging.discard();
+                return Err(anyhow::Error::new(e)
+                    .context(format!("verifying {} (nothing was imported)", args.bundle.display())));
+            }
+        };
+        let bundle_ref = super::site_state::bundle_ref(&bundle.manifest, &bundle.manifest_digest);
+        ledger.set_bundle(run_id, &bundle_ref, &bundle.signer.to_string())?;
+        // Rollback and base checks: before anything is kept or planned.
+        if let Err(e) = super::import_guard::check(&store, &bundle, args.allow_downgrade) {
+            staging.discard();
+            return Err(e);
+        }
+        // The environment's policy: before anything is kept or planned.
+        if let Some((site, name, env)) = &site_env {
+            let signer = bundle.signer.to_string();
+            let decided =
+                super::site_state::decide(site, name, env, &ledger, &bundle.manifest, &bundle.manifest_digest, &signer);
+            let d = match decided {
+                Ok(d) => d,
+                Err(e) => {
+                    staging.discard();
+                    return Err(e);
+                }
+            };
+            super::site_state::record_decision(&ledger, &d, &bundle_ref, &signer)?;
+            if !d.allowed {
+                staging.discard();
+                return Err(crate::site::Refused(format!("{}; nothing was imported", d.message())).into());
+            }
+        }
+        let digests: Vec<_> = bundle.manifest.blobs.iter().map(|b| b.digest).collect();
+        staging.promote(&digests).context("moving verified blobs into the store")?;
+
+        // The import is one transaction: plan every target (a plan changes nothing, so a
+        // conflict anywhere leaves every target as it was), then load each, recording every
+        // change; if anything fails, undo them all, newest first.
+        let raw_http = http.as_ref().map(|h| h.on(&store));
+        let raw_store = StoreRaw { store: &store, repo: args.raw_repo.clone() };
+        let git_store = StoreGit { store: &store, allow_force: args.git_allow_force };
+        let apt_store = StoreApt {
+            store: &store,
+            repo: args.apt_repo.clone(),
+            key_path: args.apt_key.clone().unwrap_or_else(|| cx.config_dir.join("keys").join("apt.key")),
+            passphrase: std::env::var(crate::debian::openpgp::APT_PASSWORD_ENV).ok(),
+            valid_for: args.apt_valid_for,
+        };
+        let oci_store = StoreOci { store: &store };
+        let oci_remote = oci_target.map(|(registry, prefix)| RegistryOci {
+            store: &store,
+            registry,
+            prefix,
+            max_components: args.oci_max_components,
+            jobs: args.oci_jobs,
+            chunk_size: args.oci_chunk_size,
+            moved: Default::default(),
+            mounted: Default::default(),
+        });
+        let python_store = StoreIndex { store: &store, index: args.python_index.clone() };
+        let remote_git = args.git_push.as_ref().map(|template| RemoteGit {
+            store: &store,
+            template: template.clone(),
+            allow_force: args.git_allow_force,
+        });
+        let mut apt_info = None;
+        let mut journal = Journal::default();
+        let mut loading = false;
+        let outcome = (|| -> anyhow::Result<(Vec<Placed>, serde_json::Value, std::path::PathBuf)> {
+            if args.python_upload.is_none() {
+                let python_indexes =
+                    bundle.manifest.artifacts.iter().filter_map(|a| {
+                        args.python_index.as_ref().or(a.index.as_ref()).filter(|_| a.kind == Kind::Python)
+                    });
+                for index in python_indexes {
+                    if *index == args.apt_repo || (*index == args.raw_repo && args.raw_url.is_none()) {
+                        anyhow::bail!(
+                            "the Python index `{index}` would share its directory with the raw or apt repository of the same name: \
                          pass --python-index, --raw-repo or --apt-repo to separate them"
-                    );
+                        );
+                    }
                 }
             }
-        }
-        let raw_plan = match &raw_http {
-            Some(t) => t.plan(&bundle)?,
-            None => raw_store.plan(&bundle)?,
-        };
-        let git_plan = git_store.plan(&bundle)?;
-        let apt_plan = apt_store.plan(&bundle)?;
-        apt_info = (!apt_plan.is_empty()).then(|| {
-            let dir = store.repository_dir(&args.apt_repo);
-            json!({
-                "repository": dir,
-                "suites": apt_plan.suites(),
-                "fingerprint": apt_plan.fingerprint(),
-                "keyring": store.layout().apt_keyring(&args.apt_repo, "asc"),
-            })
-        });
-        let (oci_store_plan, oci_remote_plan) = match &oci_remote {
-            Some(t) => (None, Some(t.plan(&bundle)?)),
-            None => (Some(oci_store.plan(&bundle)?), None),
-        };
-        let python_plan = match &python_upload {
-            Some(_) => None,
-            None => Some(python_store.plan(&bundle)?),
-        };
-        hook::pause("planned");
-        loading = true;
-
-        // Local targets first, then remote ones; last, what no one can take back.
-        let r = &cx.reporter;
-        let mut placed = match &raw_http {
-            Some(t) => t.load(raw_plan, &bundle, r, &mut journal)?,
-            None => raw_store.load(raw_plan, &bundle, r, &mut journal)?,
-        };
-        placed.extend(git_store.load(git_plan, &bundle, r, &mut journal)?);
-        placed.extend(apt_store.load(apt_plan, &bundle, r, &mut journal)?);
-        if let Some(p) = oci_store_plan {
-            placed.extend(oci_store.load(p, &bundle, r, &mut journal)?);
-        }
-        if let (Some(t), Some(p)) = (&oci_remote, oci_remote_plan) {
-            placed.extend(t.load(p, &bundle, r, &mut journal)?);
-        }
-        if let Some(p) = python_plan {
-            placed.extend(python_store.load(p, &bundle, r, &mut journal)?);
-        }
-        if let Some(t) = &python_upload {
-            placed.extend(t.upload(&bundle, r, &mut journal)?);
-        }
-        if let Some(remote) = &remote_git {
-            placed.extend(remote.push(&bundle, r, &mut journal)?);
-        }
-        let secs = started.elapsed().as_secs_f64();
-        let count = |action: &str| placed.iter().filter(|p| p.action == action).count();
-        let receipt = json!({
-            "bundle": bundle.id(),
-            "manifest": bundle.manifest_digest,
-            "signer": bundle.signer.to_string(),
-            "store": root,
-            "imported": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-            "added": count("added"),
-            "updated": count("updated") + count("forced"),
-            "present": count("present"),
-            "pushed": count("pushed"),
-            "registry": registry_json(oci_remote.as_ref()),
-            "apt": apt_info,
-            "artifacts": placed,
-            "seconds": secs,
-        });
-        let mut receipt_bytes = serde_json::to_vec_pretty(&receipt)?;
-        receipt_bytes.push(b'\n');
-        // What `airlock env` reads for the bundles `imported.json` names: upstream names
-        // and versions, as verified.
-        let manifest_path = store.layout().imported_manifest(&bundle.manifest_digest);
-        let new_manifest = !manifest_path.exists();
-        crate::store::atomic::write(&manifest_path, &bundle.manifest.to_bytes())
-            .with_context(|| format!("writing {}", manifest_path.display()))?;
-        if new_manifest {
-            journal.record(Vec::new(), move || {
-                std::fs::remove_file(&manifest_path).with_context(|| format!("removing {}", manifest_path.display()))
+            let raw_plan = match &raw_http {
+                Some(t) => t.plan(&bundle)?,
+                None => raw_store.plan(&bundle)?,
+            };
+            let git_plan = git_store.plan(&bundle)?;
+            let apt_plan = apt_store.plan(&bundle)?;
+            apt_info = (!apt_plan.is_empty()).then(|| {
+                let dir = store.repository_dir(&args.apt_repo);
+                json!({
+                    "repository": dir,
+                    "suites": apt_plan.suites(),
+                    "fingerprint": apt_plan.fingerprint(),
+                    "keyring": store.layout().apt_keyring(&args.apt_repo, "asc"),
+                })
             });
-        }
-        hook::pause("receipt");
-        let receipt_path = store.write_receipt(&bundle.id(), &receipt_bytes)?;
-        super::import_guard::record(&store, &bundle)?;
-        Ok((placed, receipt, receipt_path))
-    })();
-    let (placed, receipt, receipt_path) = match outcome {
-        Ok(o) => o,
-        Err(e) => {
-            let rollback = journal.roll_back();
-            // A plan's refusal says itself that nothing changed.
-            let line = if loading { format!("{e:#}; {}", rollback.summary()) } else { format!("{e:#}") };
-            if cx.printer.json {
-                let status = if rollback.stayed.is_empty() { "rolled-back" } else { "partly-rolled-back" };
-                cx.printer.data(
-                    &json!({
-                        "ok": false,
-                        "status": status,
-                        "error": line,
-                        "bundle": bundle.id(),
-                        "manifest": bundle.manifest_digest,
-                        "store": root,
-                        "rolledBack": rollback.undone,
-                        "stayed": rollback.stayed,
-                        "registry": registry_json(oci_remote.as_ref()),
-                    }),
-                    String::new,
-                );
+            let (oci_store_plan, oci_remote_plan) = match &oci_remote {
+                Some(t) => (None, Some(t.plan(&bundle)?)),
+                None => (Some(oci_store.plan(&bundle)?), None),
+            };
+            let python_plan = match &python_upload {
+                Some(_) => None,
+                None => Some(python_store.plan(&bundle)?),
+            };
+            hook::pause("planned");
+            loading = true;
+
+            // Local targets first, then remote ones; last, what no one can take back.
+            let r = &cx.reporter;
+            let mut placed = match &raw_http {
+                Some(t) => t.load(raw_plan, &bundle, r, &mut journal)?,
+                None => raw_store.load(raw_plan, &bundle, r, &mut journal)?,
+            };
+            placed.extend(git_store.load(git_plan, &bundle, r, &mut journal)?);
+            placed.extend(apt_store.load(apt_plan, &bundle, r, &mut journal)?);
+            if let Some(p) = oci_store_plan {
+                placed.extend(oci_store.load(p, &bundle, r, &mut journal)?);
             }
-            return Err(anyhow::anyhow!(line));
-        }
-    };
-    let secs = receipt["seconds"].as_f64().unwrap_or_default();
-    let count = |action: &str| placed.iter().filter(|p| p.action == action).count();
-    let (added, present) = (count("added"), count("present"));
-    let changed = count("updated") + count("forced");
-    cx.printer.data(&receipt, || {
+            if let (Some(t), Some(p)) = (&oci_remote, oci_remote_plan) {
+                placed.extend(t.load(p, &bundle, r, &mut journal)?);
+            }
+            if let Some(p) = python_plan {
+                placed.extend(python_store.load(p, &bundle, r, &mut journal)?);
+            }
+            if let Some(t) = &python_upload {
+                placed.extend(t.upload(&bundle, r, &mut journal)?);
+            }
+            if let Some(remote) = &remote_git {
+                placed.extend(remote.push(&bundle, r, &mut journal)?);
+            }
+            let secs = started.elapsed().as_secs_f64();
+            let count = |action: &str| placed.iter().filter(|p| p.action == action).count();
+            let receipt = json!({
+                "bundle": bundle.id(),
+                "manifest": bundle.manifest_digest,
+                "signer": bundle.signer.to_string(),
+                "store": root,
+                "imported": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+                "added": count("added"),
+                "updated": count("updated") + count("forced"),
+                "present": count("present"),
+                "pushed": count("pushed"),
+                "registry": registry_json(oci_remote.as_ref()),
+                "apt": apt_info,
+                "artifacts": placed,
+                "seconds": secs,
+            });
+            let mut receipt_bytes = serde_json::to_vec_pretty(&receipt)?;
+            receipt_bytes.push(b'\n');
+            // What `airlock env` reads for the bundles `imported.json` names: upstream names
+            // and versions, as verified.
+            let manifest_path = store.layout().imported_manifest(&bundle.manifest_digest);
+            let new_manifest = !manifest_path.exists();
+            crate::store::atomic::write(&manifest_path, &bundle.manifest.to_bytes())
+                .with_context(|| format!("writing {}", manifest_path.display()))?;
+            if new_manifest {
+                journal.record(Vec::new(), move || {
+                    std::fs::remove_file(&manifest_path)
+                        .with_context(|| format!("removing {}", manifest_path.display()))
+                });
+            }
+            hook::pause("receipt");
+            let receipt_path = store.write_receipt(&bundle.id(), &receipt_bytes)?;
+            super::import_guard::record(&store, &bundle)?;
+            Ok((placed, receipt, receipt_path))
+        })();
+        let (placed, receipt, receipt_path) = match outcome {
+            Ok(o) => {
+                results = super::site_state::results(&o.0, &bundle.manifest);
+                // What `airlock gc` keeps while this bundle is retained.
+                let m = &bundle.manifest;
+                let named: std::collections::BTreeSet<String> = m
+                    .blobs
+                    .iter()
+                    .map(|b| b.digest.to_string())
+                    .chain(m.artifacts.iter().flat_map(|a| a.blobs.iter().map(ToString::to_string)))
+                    .collect();
+                ledger.set_blobs(&bundle.manifest_digest.to_string(), &named.into_iter().collect::<Vec<_>>())?;
+                o
+            }
+            Err(e) => {
+                let rollback = journal.roll_back();
+                // A plan's refusal says itself that nothing changed.
+                let line = if loading { format!("{e:#}; {}", rollback.summary()) } else { format!("{e:#}") };
+                if cx.printer.json {
+                    let status = if rollback.stayed.is_empty() { "rolled-back" } else { "partly-rolled-back" };
+                    cx.printer.data(
+                        &json!({
+                            "ok": false,
+                            "status": status,
+                            "error": line,
+                            "bundle": bundle.id(),
+                            "manifest": bundle.manifest_digest,
+                            "store": root,
+                            "rolledBack": rollback.undone,
+                            "stayed": rollback.stayed,
+                            "registry": registry_json(oci_remote.as_ref()),
+                        }),
+                        String::new,
+                    );
+                }
+                return Err(anyhow::anyhow!(line));
+            }
+        };
+        let secs = receipt["seconds"].as_f64().unwrap_or_default();
+        let count = |action: &str| placed.iter().filter(|p| p.action == action).count();
+        let (added, present) = (count("added"), count("present"));
+        let changed = count("updated") + count("forced");
+        cx.printer.data(&receipt, || {
         let mut s = format!(
             "imported {} (signed by {}): {added} added, {changed} updated, {present} already present, in {:.1}s\n  receipt {}\n",
             bundle.id(),
@@ -293,7 +373,18 @@ pub fn import(args: &ImportArgs, cx: &Ctx) -> CmdResult {
         }
         s
     });
-    Ok(ExitStatus::Success)
+        Ok(ExitStatus::Success)
+    })();
+    match &outcome {
+        Ok(_) => ledger.finish(run_id, "completed", None, &results)?,
+        Err(e) => {
+            let status = if e.is::<crate::site::Refused>() { "refused" } else { "failed" };
+            if let Err(le) = ledger.finish(run_id, status, Some(&format!("{e:#}")), &results) {
+                cx.printer.warn(format!("{le:#}"));
+            }
+        }
+    }
+    outcome
 }
 
 /// The receipt's `registry` block: what moved to `--oci-registry`.

@@ -9,6 +9,7 @@ mod key;
 mod mirror;
 mod report;
 mod serve;
+mod site_state;
 mod trust;
 mod verify;
 // Receipts and diff.
@@ -16,6 +17,11 @@ mod diff;
 mod receipt;
 // Client configuration.
 mod env;
+// Site state.
+mod annotate;
+mod gc;
+mod history;
+mod promote;
 
 use std::path::PathBuf;
 
@@ -35,6 +41,11 @@ pub use diff::diff;
 pub use receipt::receipt;
 // Client configuration.
 pub use env::env;
+// Site state.
+pub use annotate::{annotate, annotations};
+pub use gc::gc;
+pub use history::{history, status};
+pub use promote::{policy, promote};
 
 use crate::exit::ExitStatus;
 use crate::printer::Printer;

@@ -6,6 +6,7 @@
 //! expected, so a blob present in the store is a blob whose content is its name.
 
 pub mod atomic;
+mod gc;
 pub mod hook;
 mod layout;
 mod litter;

@@ -77,7 +77,7 @@ fn kill_while_loading_then_resume() {
 
 /// Run airlock with the test hook armed at `point` (`name:n`, see `airlock::store::hook`),
 /// wait until it stops there, and kill it with SIGKILL.
-fn kill_at(cx: &TestContext, args: &[&str], point: &str) {
+pub(crate) fn kill_at(cx: &TestContext, args: &[&str], point: &str) {
     let mut child = cx
         .command()
         .args(args)

@@ -26,4 +26,5 @@ mod referrers;
 mod rollback;
 mod roundtrip;
 mod serve;
+mod site;
 mod tamper;

@@ -119,7 +119,7 @@ impl World {
 }
 
 /// A one-platform image, tag `1.0`: a small base layer and a `PAYLOAD`-byte app layer.
-fn write_image(layout: &Path, seed: u64) {
+pub(crate) fn write_image(layout: &Path, seed: u64) {
     let _ = std::fs::remove_dir_all(layout);
     let blobs = layout.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).unwrap();

@@ -227,6 +227,7 @@ fn store_tree(cx: &TestContext) -> Vec<(String, Vec<u8>)> {
         .into_iter()
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_file() && e.file_name() != ".import.lock")
+        .filter(|e| !e.file_name().to_string_lossy().starts_with("ledger.sqlite"))
         .map(|e| (e.path().strip_prefix(cx.store()).unwrap().display().to_string(), std::fs::read(e.path()).unwrap()))
         .collect();
     v.sort();

@@ -143,6 +143,8 @@ fn tree(root: &Path, skip: &[&str]) -> Vec<(String, Digest)> {
         .into_iter()
         .filter_map(Result::ok)
         .filter(|e| !e.file_type().is_dir() && !skip.iter().any(|s| e.file_name() == *s))
+        // The ledger records refused runs too: it is not a target.
+        .filter(|e| !e.file_name().to_string_lossy().starts_with("ledger.sqlite"))
         .map(|e| {
             let rel = e.path().strip_prefix(root).unwrap().display().to_string();
             (rel, Digest::of(&std::fs::read(e.path()).unwrap_or_default()))

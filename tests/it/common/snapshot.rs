@@ -18,6 +18,10 @@ pub fn tree(root: &Path, skip: &[&str]) -> BTreeMap<String, String> {
         if skip.iter().any(|s| rel == *s || rel.starts_with(&format!("{s}/"))) {
             continue;
         }
+        // The ledger records every run, failed and refused ones too: it is not a target.
+        if rel.starts_with("ledger.sqlite") {
+            continue;
+        }
         let ft = e.file_type();
         let v = if ft.is_dir() {
             "dir".to_string()
