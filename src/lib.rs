@@ -29,6 +29,7 @@ pub mod spec;
 pub mod store;
 pub mod target;
 pub mod trust;
+pub mod watch;
 
 use cli::{Cli, Command};
 use commands::Ctx;
@@ -56,6 +57,7 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Serve(a) => commands::serve(a, &cx),
         Command::Receipt(a) => commands::receipt(a, &cx),
         Command::Diff(a) => commands::diff(a, &cx),
+        Command::Watch(a) => commands::watch(a, &cx),
     };
     match result {
         Ok(status) => status,

@@ -23,7 +23,7 @@ use crate::digest::Digest;
 use crate::names::{self, NameKind};
 use crate::relpath::RelPath;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     pub name: String,

@@ -10,6 +10,8 @@ mod verify;
 // Receipts and diff.
 mod diff;
 mod receipt;
+// Watching upstreams.
+mod watch;
 
 use std::path::PathBuf;
 
@@ -25,6 +27,8 @@ pub use verify::{InspectArgs, VerifyArgs};
 // Receipts and diff.
 pub use diff::DiffArgs;
 pub use receipt::ReceiptArgs;
+// Watching upstreams.
+pub use watch::WatchArgs;
 
 /// Move software across an air gap.
 ///
@@ -85,4 +89,6 @@ pub enum Command {
     Serve(ServeArgs),
     Receipt(ReceiptArgs),
     Diff(DiffArgs),
+    #[command(about = "Watch upstreams (webhooks, polling) and write a signed delta bundle for each change")]
+    Watch(WatchArgs),
 }

@@ -14,6 +14,8 @@ mod verify;
 // Receipts and diff.
 mod diff;
 mod receipt;
+// Watching upstreams.
+mod watch;
 
 use std::path::PathBuf;
 
@@ -23,7 +25,7 @@ pub use export::export;
 pub use import::import;
 pub use inspect::inspect;
 pub use key::key;
-pub use mirror::mirror;
+pub use mirror::{mirror, mirror_spec};
 pub use report::report;
 pub use serve::serve;
 pub use trust::trust;
@@ -31,6 +33,8 @@ pub use verify::verify;
 // Receipts and diff.
 pub use diff::diff;
 pub use receipt::receipt;
+// Watching upstreams.
+pub use watch::watch;
 
 use crate::exit::ExitStatus;
 use crate::printer::Printer;
