@@ -230,8 +230,12 @@ pub fn run(opts: WatchOptions, printer: Printer) -> Result<()> {
         stopping: AtomicBool::new(false),
         cfg: opts.cfg,
     });
+    // A blocking HTTP client is built, and dropped for the last time, outside the runtime.
+    crate::net::install_tls_provider();
+    let poller = Arc::new(poll::Poller::new(&shared.cfg.net)?);
+    let kept = poller.clone();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    rt.block_on(async move {
+    let result = rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(opts.listen)
             .await
             .with_context(|| format!("listening on {}", opts.listen))?;
@@ -239,7 +243,6 @@ pub fn run(opts: WatchOptions, printer: Printer) -> Result<()> {
         log(printer, "listening", &[("addr", addr.to_string()), ("out", shared.cfg.out.display().to_string())]);
         let worker = tokio::spawn(worker(shared.clone()));
         let mut pollers = Vec::new();
-        let poller = Arc::new(poll::Poller::new(&shared.cfg.net)?);
         let spec = Arc::new(spec);
         for key in entries::keys(&spec) {
             let kind = entries::kind_of(&key);
@@ -259,7 +262,10 @@ pub fn run(opts: WatchOptions, printer: Printer) -> Result<()> {
         worker.await.context("the refresh worker")?;
         log(printer, "stopped", &[]);
         Ok(())
-    })
+    });
+    drop(rt);
+    drop(kept);
+    result
 }
 
 async fn shutdown() {

@@ -25,3 +25,4 @@ mod rollback;
 mod roundtrip;
 mod serve;
 mod tamper;
+mod watch;
