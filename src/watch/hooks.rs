@@ -160,6 +160,10 @@ pub fn registry(body: &Value) -> (Vec<Change>, Vec<String>) {
         if e.get("action").and_then(Value::as_str) != Some("push") {
             continue;
         }
+        // Blob pushes come before their manifest's; only the manifest's concerns a tag.
+        if e.pointer("/target/mediaType").and_then(Value::as_str).is_some_and(|m| !crate::oci::is_manifest_type(m)) {
+            continue;
+        }
         let Some(repository) = e.pointer("/target/repository").and_then(Value::as_str) else { continue };
         let tag = e.pointer("/target/tag").and_then(Value::as_str).map(str::to_string);
         changes.push(Change::Image { repository: repository.to_string(), tag });

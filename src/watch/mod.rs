@@ -195,6 +195,24 @@ pub fn run(opts: WatchOptions, printer: Printer) -> Result<()> {
     let state_dir = out.join(".watch");
     std::fs::create_dir_all(&state_dir).with_context(|| format!("creating {}", state_dir.display()))?;
     let spec = Spec::load(&opts.cfg.spec)?;
+    let all = entries::keys(&spec);
+    for k in spec.watch.kinds.keys() {
+        if !entries::KINDS.contains(&k.as_str()) {
+            anyhow::bail!(
+                "{}: `watch.kinds.{k}` is not a kind: files, git, images, python or debian",
+                opts.cfg.spec.display()
+            );
+        }
+    }
+    for k in spec.watch.entries.keys() {
+        if !all.contains(k) {
+            anyhow::bail!(
+                "{}: `watch.entries` names `{k}`, which is no entry of the spec (entries: {})",
+                opts.cfg.spec.display(),
+                all.join(", ")
+            );
+        }
+    }
     let history = read_history(&state_dir.join("history.jsonl"))?;
     let deliveries: VecDeque<String> = match std::fs::read(state_dir.join("deliveries.json")) {
         Ok(b) => serde_json::from_slice(&b).context("reading .watch/deliveries.json")?,
@@ -246,7 +264,17 @@ pub fn run(opts: WatchOptions, printer: Printer) -> Result<()> {
         let spec = Arc::new(spec);
         for key in entries::keys(&spec) {
             let kind = entries::kind_of(&key);
-            let every = opts.poll_kind.iter().rev().find(|(k, _)| k == kind).map(|(_, d)| *d).or(opts.poll);
+            // Flags first, then the spec's `watch:` section, the narrowest setting winning in each.
+            let every = opts
+                .poll_kind
+                .iter()
+                .rev()
+                .find(|(k, _)| k == kind)
+                .map(|(_, d)| *d)
+                .or(opts.poll)
+                .or_else(|| spec.watch.entries.get(&key).copied())
+                .or_else(|| spec.watch.kinds.get(kind).copied())
+                .or(spec.watch.poll);
             if let Some(every) = every {
                 pollers.push(tokio::spawn(poll_loop(shared.clone(), poller.clone(), spec.clone(), key, every)));
             }

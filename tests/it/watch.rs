@@ -17,11 +17,13 @@ const SECRET: &str = "github-hook-secret";
 const GITLAB: &str = "gitlab-hook-token";
 const BITBUCKET: &str = "bitbucket-hook-secret";
 const TOKEN: &str = "watch-sync-token-0123456789";
+const REGISTRY: &str = "registry-hook-token";
 
 struct Watch {
     child: Child,
     url: String,
     log: PathBuf,
+    client: reqwest::blocking::Client,
 }
 
 fn env() -> Vec<(&'static str, &'static str)> {
@@ -30,6 +32,7 @@ fn env() -> Vec<(&'static str, &'static str)> {
         ("AIRLOCK_WATCH_GITLAB_TOKEN", GITLAB),
         ("AIRLOCK_WATCH_BITBUCKET_SECRET", BITBUCKET),
         ("AIRLOCK_WATCH_TOKEN", TOKEN),
+        ("AIRLOCK_WATCH_REGISTRY_TOKEN", REGISTRY),
     ]
 }
 
@@ -47,7 +50,9 @@ impl Watch {
             .stderr(std::fs::File::create(&log).unwrap())
             .stdin(Stdio::null());
         let child = c.spawn().unwrap();
-        let mut w = Watch { child, url: String::new(), log };
+        airlock::net::install_tls_provider();
+        let client = reqwest::blocking::Client::new();
+        let mut w = Watch { child, url: String::new(), log, client };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let text = std::fs::read_to_string(&w.log).unwrap_or_default();
@@ -68,9 +73,7 @@ impl Watch {
     }
 
     fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Value) {
-        airlock::net::install_tls_provider();
-        let client = reqwest::blocking::Client::new();
-        let mut r = client.request(method.parse().unwrap(), format!("{}{path}", self.url)).body(body.to_vec());
+        let mut r = self.client.request(method.parse().unwrap(), format!("{}{path}", self.url)).body(body.to_vec());
         for (k, v) in headers {
             r = r.header(*k, *v);
         }
@@ -282,18 +285,34 @@ fn ten_webhooks_within_a_second_make_one_bundle() {
     watch.sync();
     watch.history(1, Duration::from_secs(60));
     commit(&w.upstream, "burst");
+    let requests: Vec<_> = (0..10).map(|i| github_push(&w, &format!("burst-{i}"))).collect();
     let started = Instant::now();
-    for i in 0..10 {
-        let (body, headers) = github_push(&w, &format!("burst-{i}"));
-        let (code, v) = watch.post("/hooks/github", &refs(&headers), &body);
-        assert_eq!(code, 202, "{v}");
-    }
+    std::thread::scope(|s| {
+        for (body, headers) in &requests {
+            let watch = &watch;
+            s.spawn(move || {
+                let (code, v) = watch.post("/hooks/github", &refs(headers), body);
+                assert_eq!(code, 202, "{v}");
+            });
+        }
+    });
     assert!(started.elapsed() < Duration::from_secs(1), "sent in {:?}", started.elapsed());
     let h = watch.history(2, Duration::from_secs(60));
     std::thread::sleep(Duration::from_secs(3));
     let h2 = watch.get("/history");
     assert_eq!(h2.as_array().unwrap().len(), 2, "one refresh for the burst: {h2}");
     assert_eq!(h[1]["triggers"].as_array().unwrap().len(), 10, "{h:?}");
+    assert_eq!(bundles(&w.out).iter().filter(|f| f.ends_with(".airlock")).count(), 2, "{:?}", bundles(&w.out));
+
+    // A refresh that changes nothing makes no bundle; named entries must exist.
+    let auth = format!("Bearer {TOKEN}");
+    let (code, v) = watch.post("/sync", &[("authorization", &auth)], br#"{"entries": ["nope"]}"#);
+    assert_eq!(code, 400, "{v}");
+    let (code, v) = watch.post("/sync", &[("authorization", &auth)], br#"{"entries": ["service"]}"#);
+    assert_eq!((code, &v["entries"]), (202, &json!(["git:service"])), "{v}");
+    let h = watch.history(3, Duration::from_secs(60));
+    assert_eq!(h[2]["result"], "unchanged", "{h:?}");
+    assert!(h[2]["bundle"].is_null());
     assert_eq!(bundles(&w.out).iter().filter(|f| f.ends_with(".airlock")).count(), 2, "{:?}", bundles(&w.out));
 }
 
@@ -415,7 +434,10 @@ fn polling_notices_a_retagged_image_and_a_new_python_release_within_two_interval
     ));
     let out = cx.path("out");
     let interval = Duration::from_secs(1);
-    let watch = Watch::start(&cx, &spec, &out, &["--poll", "1s"]);
+    // The image's interval from a flag, Python's from the spec's `watch:` section.
+    let spec_text = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(&spec, format!("{spec_text}watch:\n  poll: 1h\n  kinds: {{python: 1s}}\n")).unwrap();
+    let watch = Watch::start(&cx, &spec, &out, &["--poll-kind", "images=1s"]);
     // Wait for both first answers (the baseline).
     let deadline = Instant::now() + Duration::from_secs(20);
     while watch.get("/status")["upstreams"].as_object().map_or(0, |u| u.len()) < 2 {
@@ -500,4 +522,62 @@ fn kill_9_during_a_refresh_leaves_no_partial_bundle_and_the_next_refresh_complet
     let b = out.join(h[0]["files"][0].as_str().unwrap());
     cx.run(&["verify", b.to_str().unwrap()]).ok();
     assert_eq!(bundles(&out), [h[0]["files"][0].as_str().unwrap()]);
+}
+
+#[test]
+fn a_registry_notification_of_a_pushed_tag_makes_a_bundle() {
+    let cx = TestContext::new();
+    cx.key();
+    let dir = cx.path("registry");
+    let mut reg = Registry::start(&dir);
+    let maker = ImageMaker::new(&cx.path("layouts"));
+    let h = reg.host();
+    maker.push(&h, "ns/app", "2.0", &[("amd64", vec![layer("bin/app", &noise(4096, 1))])]);
+    let spec = cx.spec(&format!(
+        "name: images\nimages:\n  - ref: {h}/ns/app:2.0\nregistries:\n  \"{h}\":\n    insecure: true\n"
+    ));
+    let out = cx.path("out");
+    let watch = Watch::start(&cx, &spec, &out, &[]);
+    watch.sync();
+    watch.history(1, Duration::from_secs(60));
+
+    // The registry itself notifies watch of pushes, with the bearer token.
+    let port = reg.port;
+    reg.stop();
+    let _reg = Registry::start_notifying(&dir, port, &format!("{}/hooks/registry", watch.url), REGISTRY);
+    let envelope =
+        json!({"events": [{"id": "e-1", "action": "push", "target": {"repository": "ns/app", "tag": "2.0"}}]});
+    let body = envelope.to_string();
+    assert_eq!(watch.post("/hooks/registry", &[("authorization", "Bearer wrong")], body.as_bytes()).0, 401);
+    assert_eq!(watch.post("/hooks/registry", &[], body.as_bytes()).0, 401);
+    let moved = maker.push(&h, "ns/app", "2.0", &[("amd64", vec![layer("bin/app", &noise(4096, 2))])]);
+    let hist = watch.history(2, Duration::from_secs(60));
+    assert_eq!(hist[1]["result"], "bundle", "{hist:?}");
+    assert!(hist[1]["triggers"].as_array().unwrap().iter().all(|t| t["source"] == "registry"), "{hist:?}");
+    let lock: Value = serde_json::from_slice(&std::fs::read(spec.with_extension("lock")).unwrap()).unwrap();
+    assert_eq!(lock["images"][0]["upstreamDigest"], moved.to_string(), "{lock}");
+}
+
+#[test]
+fn sigterm_during_a_refresh_lets_it_finish_and_exits_cleanly() {
+    let cx = TestContext::new();
+    cx.key();
+    std::fs::create_dir_all(cx.path("spec")).unwrap();
+    std::fs::write(cx.path("spec/big.bin"), noise(16 << 20, 9)).unwrap();
+    let spec = cx.spec("name: big\nfiles:\n  - path: big.bin\n    source: big.bin\n");
+    let out = cx.path("out");
+    let watch = Watch::start(&cx, &spec, &out, &["--compression", "zstd:19"]);
+    watch.sync();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while watch.get("/status")["state"] != "refreshing" {
+        assert!(Instant::now() < deadline, "{}", watch.log_text());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let log = watch.log.clone();
+    assert!(watch.term().success());
+    let text = std::fs::read_to_string(log).unwrap();
+    assert!(text.contains("refresh.done id=1 result=bundle"), "the refresh in flight finished: {text}");
+    let files = bundles(&out);
+    assert_eq!(files.len(), 1, "{files:?}");
+    cx.run(&["verify", out.join(&files[0]).to_str().unwrap()]).ok();
 }
