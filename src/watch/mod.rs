@@ -153,6 +153,8 @@ struct Shared {
     debounce: Duration,
     printer: Printer,
     inner: Mutex<Inner>,
+    /// Held while `.watch/deliveries.json` is written.
+    writing: Mutex<()>,
     wake: Notify,
     stopping: AtomicBool,
 }
@@ -188,12 +190,21 @@ pub struct WatchOptions {
 /// Run until SIGTERM or SIGINT.
 pub fn run(opts: WatchOptions, printer: Printer) -> Result<()> {
     let out = &opts.cfg.out;
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let state_dir = out.join(".watch");
+    std::fs::create_dir_all(&state_dir).with_context(|| format!("creating {}", state_dir.display()))?;
+    // One watch per output directory: another's temporary directory is no leftover.
+    let held = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(state_dir.join("lock"))
+        .with_context(|| format!("opening {}", state_dir.join("lock").display()))?;
+    if held.try_lock().is_err() {
+        anyhow::bail!("another `airlock watch` is writing into {}", out.display());
+    }
     for p in refresh::remove_leftovers(out)? {
         log(printer, "leftover.removed", &[("path", p.display().to_string())]);
     }
-    let state_dir = out.join(".watch");
-    std::fs::create_dir_all(&state_dir).with_context(|| format!("creating {}", state_dir.display()))?;
     let spec = Spec::load(&opts.cfg.spec)?;
     let all = entries::keys(&spec);
     for k in spec.watch.kinds.keys() {
@@ -244,6 +255,7 @@ pub fn run(opts: WatchOptions, printer: Printer) -> Result<()> {
             failed: BTreeSet::new(),
             saved,
         }),
+        writing: Mutex::new(()),
         wake: Notify::new(),
         stopping: AtomicBool::new(false),
         cfg: opts.cfg,
@@ -293,6 +305,7 @@ pub fn run(opts: WatchOptions, printer: Printer) -> Result<()> {
     });
     drop(rt);
     drop(kept);
+    drop(held);
     result
 }
 
@@ -339,21 +352,28 @@ impl Shared {
 
     /// Remember delivery IDs; false if all of them were seen before.
     fn remember(&self, ids: &[String]) -> Result<bool> {
-        let mut inner = self.inner.lock().expect("not poisoned");
-        if !ids.is_empty() && ids.iter().all(|i| inner.seen.contains(i)) {
-            return Ok(false);
+        if ids.is_empty() {
+            return Ok(true);
         }
-        for i in ids {
-            if inner.seen.insert(i.clone()) {
-                inner.deliveries.push_back(i.clone());
+        // Writes of the file are ordered by `writing`; the state stays free meanwhile.
+        let _writing = self.writing.lock().expect("not poisoned");
+        let bytes = {
+            let mut inner = self.inner.lock().expect("not poisoned");
+            if ids.iter().all(|i| inner.seen.contains(i)) {
+                return Ok(false);
             }
-        }
-        while inner.deliveries.len() > DELIVERIES_KEPT {
-            if let Some(old) = inner.deliveries.pop_front() {
-                inner.seen.remove(&old);
+            for i in ids {
+                if inner.seen.insert(i.clone()) {
+                    inner.deliveries.push_back(i.clone());
+                }
             }
-        }
-        let bytes = serde_json::to_vec(&inner.deliveries)?;
+            while inner.deliveries.len() > DELIVERIES_KEPT {
+                if let Some(old) = inner.deliveries.pop_front() {
+                    inner.seen.remove(&old);
+                }
+            }
+            serde_json::to_vec(&inner.deliveries)?
+        };
         atomic::write(&self.state_dir.join("deliveries.json"), &bytes).context("writing .watch/deliveries.json")?;
         Ok(true)
     }

@@ -573,6 +573,9 @@ fn sigterm_during_a_refresh_lets_it_finish_and_exits_cleanly() {
         assert!(Instant::now() < deadline, "{}", watch.log_text());
         std::thread::sleep(Duration::from_millis(10));
     }
+    // A second watch on the same output directory is refused while this one runs.
+    cx.run(&["watch", "-f", spec.to_str().unwrap(), "--out", out.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .fails(2, "another `airlock watch` is writing into");
     let log = watch.log.clone();
     assert!(watch.term().success());
     let text = std::fs::read_to_string(log).unwrap();
