@@ -109,6 +109,12 @@ pub struct WatchArgs {
     #[arg(long, default_value = "zstd", value_name = "ALGO")]
     pub compression: Compression,
 
+    /// Cut each bundle into volumes of at most SIZE (as `airlock export --split`); each
+    /// volume set is written into its own directory `<out>/<name>-<version>/`, renamed
+    /// into place whole
+    #[arg(long, value_parser = crate::bundle::split::parse_size, value_name = "SIZE")]
+    pub split: Option<u64>,
+
     /// Retries after a transient network failure, per request (as `airlock mirror`)
     #[arg(long, env = "AIRLOCK_RETRIES", default_value_t = 4, value_name = "N")]
     pub retries: u32,

@@ -17,6 +17,7 @@ pub fn watch(args: &WatchArgs, cx: &Ctx) -> CmdResult {
         since_receipt: args.since_receipt.clone(),
         key: Some(args.key.clone().unwrap_or_else(|| cx.default_secret_key())),
         compression: args.compression,
+        split: args.split,
         net: NetOptions {
             retries: args.retries,
             backoff: std::time::Duration::from_millis(500),

@@ -462,7 +462,7 @@ async fn worker(sh: Arc<Shared>) {
                 .insert(k.clone(), Upstream { ok: false, error: Some(e.clone()), checked: now(), by: "refresh" });
             log(sh.printer, "upstream.failed", &[("entry", k.clone()), ("error", e.clone())]);
         }
-        if let Some(b) = outcome.files.iter().find(|f| f.ends_with(".airlock") || f.ends_with(".volumes")) {
+        if let Some(b) = outcome.files.iter().find(|f| f.ends_with(".airlock") || f.ends_with(".airlock.001")) {
             inner.saved.last_bundle = Some(b.clone());
         }
         let id = inner.saved.next_id + 1;

@@ -32,6 +32,7 @@ pub struct Config {
     pub since_receipt: Option<String>,
     pub key: Option<PathBuf>,
     pub compression: Compression,
+    pub split: Option<u64>,
     pub net: NetOptions,
     pub config_dir: PathBuf,
 }
@@ -190,11 +191,11 @@ fn run(
     }
     let mut version = version_now(spec.version.as_deref());
     let exists = |v: &str| {
-        std::fs::read_dir(&cfg.out)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|e| e.file_name().to_string_lossy().starts_with(&format!("{}-{v}.airlock", lock.name)))
+        let stem = format!("{}-{v}", lock.name);
+        std::fs::read_dir(&cfg.out).into_iter().flatten().flatten().any(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n == stem || n.starts_with(&format!("{stem}.airlock"))
+        })
     };
     let stamp = version.clone();
     let mut n = 2;
@@ -215,7 +216,7 @@ fn run(
         output: staged.clone(),
         version: Some(version.clone()),
         compression: cfg.compression,
-        split: None,
+        split: cfg.split,
         since,
         since_receipt: cfg.since_receipt.clone(),
         key: cfg.key.clone(),
@@ -226,13 +227,23 @@ fn run(
     let stem = format!("{}-{version}", lock.name);
     let mut files: Vec<PathBuf> =
         std::fs::read_dir(&staged)?.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
-    // A volume list goes last: a split bundle is there once its list is.
-    files.sort_by_key(|p| (p.to_string_lossy().ends_with(".volumes"), p.clone()));
-    for f in &files {
-        let name = f.file_name().expect("a file name");
-        atomic::rename(f, &cfg.out.join(name))
-            .with_context(|| format!("moving {} into {}", f.display(), cfg.out.display()))?;
-        outcome.files.push(name.to_string_lossy().into_owned());
+    files.sort();
+    if cfg.split.is_some() {
+        // A volume set moves as one directory: all of it appears at once, or none.
+        atomic::sync_dir(&staged).with_context(|| format!("syncing {}", staged.display()))?;
+        let dest = cfg.out.join(&stem);
+        atomic::rename(&staged, &dest).with_context(|| format!("moving {} to {}", staged.display(), dest.display()))?;
+        for f in &files {
+            let name = f.file_name().expect("a file name").to_string_lossy();
+            outcome.files.push(format!("{stem}/{name}"));
+        }
+    } else {
+        for f in &files {
+            let name = f.file_name().expect("a file name");
+            atomic::rename(f, &cfg.out.join(name))
+                .with_context(|| format!("moving {} into {}", f.display(), cfg.out.display()))?;
+            outcome.files.push(name.to_string_lossy().into_owned());
+        }
     }
     outcome.bundle = Some(stem);
     outcome.base = base;

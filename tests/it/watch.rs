@@ -513,15 +513,30 @@ fn kill_9_during_a_refresh_leaves_no_partial_bundle_and_the_next_refresh_complet
     assert_eq!(bundles(&out), Vec::<String>::new(), "nothing half-written in --out");
     drop(watch);
 
-    let watch = Watch::start(&cx, &spec, &out, &["--compression", "zstd:1"]);
+    // Restarted, now cutting volumes: each volume set lands as one directory.
+    let watch = Watch::start(&cx, &spec, &out, &["--compression", "zstd:1", "--split", "10MiB"]);
     assert!(!staged.exists(), "the leftover is removed at start");
     assert!(watch.log_text().contains("leftover.removed"), "{}", watch.log_text());
     watch.sync();
     let h = watch.history(1, Duration::from_secs(120));
     assert_eq!(h[0]["result"], "bundle", "{h:?}");
-    let b = out.join(h[0]["files"][0].as_str().unwrap());
-    cx.run(&["verify", b.to_str().unwrap()]).ok();
-    assert_eq!(bundles(&out), [h[0]["files"][0].as_str().unwrap()]);
+    let stem = h[0]["bundle"].as_str().unwrap();
+    assert_eq!(bundles(&out), [stem], "one directory per volume set");
+    let files: Vec<&str> = h[0]["files"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+    assert!(files.len() >= 4, "three volumes and their list: {files:?}");
+    assert!(files.iter().all(|f| out.join(f).is_file() && f.starts_with(&format!("{stem}/"))), "{files:?}");
+    let first = out.join(format!("{stem}/{stem}.airlock.001"));
+    cx.run(&["verify", first.to_str().unwrap()]).ok();
+
+    // The next one is differential on the volume set.
+    std::fs::write(cx.path("spec/big.bin"), noise(1 << 20, 8)).unwrap();
+    watch.sync();
+    let h = watch.history(2, Duration::from_secs(120));
+    assert_eq!(h[1]["result"], "bundle", "{h:?}");
+    assert_eq!(h[1]["base"], format!("{stem}/{stem}.airlock.001"));
+    let stem2 = h[1]["bundle"].as_str().unwrap();
+    let second = out.join(format!("{stem2}/{stem2}.airlock.001"));
+    cx.run(&["verify", second.to_str().unwrap()]).ok();
 }
 
 #[test]
