@@ -164,6 +164,78 @@ pub fn normalize_repo_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lock::{LOCK_MEDIA_TYPE, LockedArtifact, LockedGit};
+
+    fn spec() -> (tempfile::TempDir, Spec) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("airlock.yaml");
+        crate::store::atomic::write(
+            &p,
+            b"name: s\nfiles:\n  - path: a.txt\n    source: a.txt\ngit:\n  - url: https://g.example/o/nova.git\n  - url: https://g.example/o/neutron\n",
+        )
+        .unwrap();
+        crate::store::atomic::write(&dir.path().join("a.txt"), b"a").unwrap();
+        let s = Spec::load(&p).unwrap();
+        (dir, s)
+    }
+
+    fn git(name: &str, oid: &str) -> LockedGit {
+        LockedGit {
+            name: name.into(),
+            upstream: format!("https://g.example/o/{name}"),
+            head: None,
+            refs: [("refs/heads/main".to_string(), oid.to_string())].into(),
+        }
+    }
+
+    fn lock(git: Vec<LockedGit>) -> Lock {
+        Lock {
+            media_type: LOCK_MEDIA_TYPE.into(),
+            schema_version: 1,
+            name: "s".into(),
+            version: None,
+            resolved: String::new(),
+            artifacts: vec![LockedArtifact {
+                kind: crate::bundle::manifest::Kind::File,
+                name: crate::relpath::RelPath::new("a.txt").unwrap(),
+                upstream: "a.txt".into(),
+                digest: crate::digest::Digest::of(b"a"),
+                size: 1,
+                arch: None,
+            }],
+            git,
+            images: Vec::new(),
+            python: Vec::new(),
+            debian: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_refresh_of_one_entry_keeps_every_other_as_it_was() {
+        let (_d, spec) = spec();
+        assert_eq!(keys(&spec), ["files:a.txt", "git:nova", "git:neutron"]);
+        let narrowed = narrow(&spec, &["git:nova".to_string()]);
+        assert_eq!(keys(&narrowed), ["git:nova"]);
+        assert_eq!(narrowed.name, spec.name);
+
+        let mut current = lock(vec![git("neutron", "1"), git("nova", "1")]);
+        let fresh = lock(vec![git("nova", "2")]);
+        merge(&mut current, &fresh, &["git:nova".to_string()]);
+        tidy(&mut current, &spec);
+        assert_eq!(current.git, [git("neutron", "1"), git("nova", "2")]);
+        assert_eq!(current.artifacts.len(), 1);
+        assert!(missing_from(&spec, Some(&current)).is_empty());
+        let without = lock(vec![git("nova", "1")]);
+        assert_eq!(missing_from(&spec, Some(&without)), ["git:neutron".to_string()].into());
+    }
+
+    #[test]
+    fn sync_names_are_checked() {
+        let (_d, spec) = spec();
+        assert_eq!(select(&spec, &["nova".into()]).unwrap(), ["git:nova".to_string()].into());
+        assert_eq!(select(&spec, &["files:a.txt".into()]).unwrap(), ["files:a.txt".to_string()].into());
+        assert!(select(&spec, &["glance".into()]).unwrap_err().contains("`glance` is no entry"));
+    }
 
     #[test]
     fn repository_urls_agree_across_forms() {
