@@ -488,6 +488,8 @@ async fn worker(sh: Arc<Shared>) {
             result: result.into(),
             outcome,
         });
+        let excess = inner.history.len().saturating_sub(HISTORY_KEPT);
+        inner.history.drain(..excess);
         inner.running = None;
         if let Err(e) = sh.save(&inner) {
             log(sh.printer, "state.error", &[("error", format!("{e:#}"))]);
