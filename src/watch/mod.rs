@@ -271,6 +271,8 @@ pub fn run(opts: WatchOptions, printer: Printer) -> Result<()> {
             .with_context(|| format!("listening on {}", opts.listen))?;
         let addr = listener.local_addr()?;
         log(printer, "listening", &[("addr", addr.to_string()), ("out", shared.cfg.out.display().to_string())]);
+        // For machines: where it listens, on stdout (the log line says it on stderr).
+        printer.data(&json!({"listening": format!("http://{addr}"), "out": shared.cfg.out}), String::new);
         let worker = tokio::spawn(worker(shared.clone()));
         let mut pollers = Vec::new();
         let spec = Arc::new(spec);

@@ -599,3 +599,43 @@ fn sigterm_during_a_refresh_lets_it_finish_and_exits_cleanly() {
     assert_eq!(files.len(), 1, "{files:?}");
     cx.run(&["verify", out.join(&files[0]).to_str().unwrap()]).ok();
 }
+
+#[test]
+fn with_since_receipt_each_bundle_carries_what_the_site_reported_it_lacks() {
+    let w = git_world("");
+    let site = TestContext::new();
+    site.run(&["trust", "add", w.cx.config().join("keys/airlock.pub").to_str().unwrap()]).ok();
+    // The site got a first bundle made by hand.
+    let v0 = w.cx.bundle(&w.spec, "v0", &["--version", "0"]).join("src-0.airlock");
+    site.run(&["import", v0.to_str().unwrap()]).ok();
+    let carried = w.cx.path("site.receipt");
+    let report = || {
+        let p = site.path("site.receipt");
+        site.run(&["receipt", "-o", p.to_str().unwrap(), "--name", "site-a"]).ok();
+        std::fs::copy(&p, &carried).unwrap();
+        std::fs::copy(format!("{}.minisig", p.display()), format!("{}.minisig", carried.display())).unwrap();
+    };
+    report();
+    let site_pub = site.config().join("keys/site.pub");
+    w.cx.run(&["trust", "add", "--site", site_pub.to_str().unwrap()]).ok();
+    let watch = Watch::start(&w.cx, &w.spec, &w.out, &["--since-receipt", carried.to_str().unwrap()]);
+    let site_repo = site.store().join("git/service.git");
+
+    for round in 1..=2 {
+        let old = git(&site_repo, &["rev-parse", "refs/heads/main"]);
+        let new = commit(&w.upstream, &format!("for-the-site-{round}"));
+        let (body, headers) = github_push(&w, &format!("receipt-{round}"));
+        assert_eq!(watch.post("/hooks/github", &refs(&headers), &body).0, 202);
+        let h = watch.history(round, Duration::from_secs(60));
+        let r = &h[round - 1];
+        assert_eq!(r["result"], "bundle", "{h:?}");
+        assert!(r["base"].as_str().unwrap().starts_with("receipt:"), "{h:?}");
+        let b = w.out.join(r["files"][0].as_str().unwrap());
+        let (_, m) = manifest_of(&w.cx, &b);
+        assert_eq!(m["artifacts"][0]["prerequisites"], json!([old]), "built on what the site reported: {m}");
+        site.run(&["import", b.to_str().unwrap()]).ok();
+        assert_eq!(git(&site_repo, &["rev-parse", "refs/heads/main"]), new);
+        // The site reports again; the next bundle builds on that.
+        report();
+    }
+}
