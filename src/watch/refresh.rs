@@ -131,8 +131,18 @@ fn run(
     });
     for (n, group) in entries::groups(&todo).into_iter().enumerate() {
         let sub_lock = work.join(format!("mirror-{n}.lock"));
-        if cfg.lock.exists() {
-            std::fs::copy(&cfg.lock, &sub_lock).with_context(|| format!("copying {}", cfg.lock.display()))?;
+        if let Some(c) = &current {
+            // The lock pins a URL file the spec gives no sha256 for; watch follows the
+            // URL instead, so a changed file is fetched again.
+            let mut seed = c.clone();
+            let follow: Vec<String> = spec
+                .files
+                .iter()
+                .filter(|e| e.url.is_some() && e.sha256.is_none() && group.contains(&format!("files:{}", e.path)))
+                .map(|e| e.path.to_string())
+                .collect();
+            seed.artifacts.retain(|a| !follow.iter().any(|f| f == a.name.as_str()));
+            seed.save(&sub_lock)?;
         }
         let args = MirrorArgs {
             spec: cfg.spec.clone(),

@@ -639,3 +639,38 @@ fn with_since_receipt_each_bundle_carries_what_the_site_reported_it_lacks() {
         report();
     }
 }
+
+#[test]
+fn polling_notices_a_new_commit_and_a_file_whose_etag_changed() {
+    let w = git_world("");
+    let nginx = crate::common::nginx::Nginx::start(&w.cx.path("www"));
+    std::fs::write(nginx.root.join("tool.txt"), "tool 1\n").unwrap();
+    let text = std::fs::read_to_string(&w.spec).unwrap();
+    std::fs::write(&w.spec, format!("{text}files:\n  - path: tool.txt\n    url: {}\n", nginx.url("/tool.txt")))
+        .unwrap();
+    let watch = Watch::start(&w.cx, &w.spec, &w.out, &["--poll", "1s"]);
+    watch.sync();
+    watch.history(1, Duration::from_secs(60));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while watch.get("/status")["upstreams"]["files:tool.txt"]["by"] != "poll" {
+        assert!(Instant::now() < deadline, "{}", watch.log_text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(1200));
+
+    let new = commit(&w.upstream, "polled");
+    let h = watch.history(2, Duration::from_secs(30));
+    assert_eq!(h[1]["triggers"][0]["source"], "poll", "{h:?}");
+    assert_eq!(h[1]["changed"], json!(["git:service"]), "{h:?}");
+    let (_, m) = manifest_of(&w.cx, &w.out.join(h[1]["files"][0].as_str().unwrap()));
+    let git_art = m["artifacts"].as_array().unwrap().iter().find(|a| a["kind"] == "git").unwrap().clone();
+    assert_eq!(git_art["refs"]["refs/heads/main"], new.as_str());
+
+    // nginx's ETag is the file's time and size.
+    std::thread::sleep(Duration::from_millis(1100));
+    std::fs::write(nginx.root.join("tool.txt"), "tool 2, longer\n").unwrap();
+    let h = watch.history(3, Duration::from_secs(30));
+    assert_eq!(h[2]["changed"], json!(["files:tool.txt"]), "{h:?}");
+    let b = w.out.join(h[2]["files"][0].as_str().unwrap());
+    w.cx.run(&["verify", b.to_str().unwrap()]).ok();
+}
