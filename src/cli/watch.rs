@@ -20,13 +20,19 @@ use crate::bundle::writer::Compression;
 ///
 /// Triggers:
 ///
-///   POST /hooks/github      push and tag events, `X-Hub-Signature-256` (HMAC-SHA256)
-///   POST /hooks/gitlab      push and tag push events, `X-Gitlab-Token`
-///   POST /hooks/bitbucket   push events, `X-Hub-Signature` (HMAC-SHA256)
-///   POST /hooks/registry    distribution registry notifications, `Authorization: Bearer`
-///   POST /sync              refresh now (bearer AIRLOCK_WATCH_TOKEN); body
-///                           `{"entries": ["git:nova"]}` names entries, none means all
-///   polling                 `--poll` / `--poll-kind`, for upstreams that cannot call back
+/// - `POST /hooks/github`: push and tag events, signed `X-Hub-Signature-256` (HMAC-SHA256)
+///
+/// - `POST /hooks/gitlab`: push and tag push events, `X-Gitlab-Token`
+///
+/// - `POST /hooks/bitbucket`: push events, signed `X-Hub-Signature` (HMAC-SHA256)
+///
+/// - `POST /hooks/registry`: distribution registry notifications, `Authorization: Bearer`
+///
+/// - `POST /sync`: refresh now (bearer AIRLOCK_WATCH_TOKEN); a body `{"entries": ["git:nova"]}`
+///   names entries, none means all
+///
+/// - polling (`--poll`, `--poll-kind`, the spec's `watch:` section), for upstreams that
+///   cannot call back
 ///
 /// Each event is matched to the spec entries it concerns: a git entry by repository URL
 /// and its selected refs, an image by repository and tag. A delivery ID seen before
@@ -88,7 +94,7 @@ pub struct WatchArgs {
     pub secrets_file: Option<PathBuf>,
 
     /// Ask every upstream whether it changed this often (with up to 10% random jitter);
-    /// default: no polling
+    /// overrides the spec's `watch:` section; without either, no polling
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub poll: Option<Duration>,
 
