@@ -33,6 +33,7 @@ pub mod spec;
 pub mod store;
 pub mod target;
 pub mod trust;
+pub mod watch;
 
 use cli::{Cli, Command};
 use commands::Ctx;
@@ -68,6 +69,7 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Promote(a) => commands::promote(a, &cx),
         Command::Status(a) => commands::status(a, &cx),
         Command::Gc(a) => commands::gc(a, &cx),
+        Command::Watch(a) => commands::watch(a, &cx),
     };
     match result {
         Ok(status) => status,

@@ -23,7 +23,7 @@ use crate::digest::Digest;
 use crate::names::{self, NameKind};
 use crate::relpath::RelPath;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     pub name: String,
@@ -42,6 +42,9 @@ pub struct Spec {
     /// Per-registry settings, by host[:port].
     #[serde(default)]
     pub registries: std::collections::BTreeMap<String, RegistrySettings>,
+    /// How `airlock watch` polls this spec's upstreams.
+    #[serde(default)]
+    pub watch: WatchSettings,
     /// Directory the spec was read from; relative `source:` paths are resolved against it.
     #[serde(skip)]
     pub dir: PathBuf,
@@ -134,6 +137,50 @@ pub struct ImageEntry {
 pub struct ImageVerify {
     /// A PEM public key (`cosign.pub`), relative to the spec.
     pub key: PathBuf,
+}
+
+/// Polling intervals for `airlock watch`, which its `--poll` and `--poll-kind` flags
+/// override. Durations like `90s`, `10m`, `1h`.
+///
+/// ```yaml
+/// watch:
+///   poll: 1h                     # every entry
+///   kinds: {git: 10m}            # files, git, images, python, debian
+///   entries: {"images:registry.mirror.example/ns/app:1.0": 5m}   # as `airlock watch` names them
+/// ```
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct WatchSettings {
+    #[serde(default, with = "duration_opt")]
+    pub poll: Option<std::time::Duration>,
+    #[serde(default, with = "duration_map")]
+    pub kinds: std::collections::BTreeMap<String, std::time::Duration>,
+    #[serde(default, with = "duration_map")]
+    pub entries: std::collections::BTreeMap<String, std::time::Duration>,
+}
+
+mod duration_opt {
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<std::time::Duration>, D::Error> {
+        let s: Option<String> = serde::Deserialize::deserialize(d)?;
+        s.map(|s| humantime::parse_duration(&s).map_err(|e| serde::de::Error::custom(format!("`{s}`: {e}"))))
+            .transpose()
+    }
+}
+
+mod duration_map {
+    use std::collections::BTreeMap;
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, std::time::Duration>, D::Error> {
+        let m: BTreeMap<String, String> = serde::Deserialize::deserialize(d)?;
+        m.into_iter()
+            .map(|(k, s)| {
+                let v =
+                    humantime::parse_duration(&s).map_err(|e| serde::de::Error::custom(format!("`{k}: {s}`: {e}")))?;
+                Ok((k, v))
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Deserialize, Clone, Default)]

@@ -14,6 +14,8 @@ mod receipt;
 mod env;
 // Site state: the ledger, annotations, policy, promotion.
 mod site;
+// Watching upstreams.
+mod watch;
 
 use std::path::PathBuf;
 
@@ -36,6 +38,8 @@ pub use site::{
     AnnotateArgs, AnnotationsArgs, GcArgs, HistoryArgs, PolicyArgs, PolicyCheckArgs, PolicyCommand, PromoteArgs,
     StatusArgs, WhereArgs,
 };
+// Watching upstreams.
+pub use watch::WatchArgs;
 
 /// Move software across an air gap.
 ///
@@ -114,4 +118,6 @@ pub enum Command {
     Status(StatusArgs),
     #[command(about = "Free unreferenced blobs and leftovers, under the store's lock (--dry-run lists them)")]
     Gc(GcArgs),
+    #[command(about = "Watch upstreams (webhooks, polling) and write a signed delta bundle for each change")]
+    Watch(WatchArgs),
 }

@@ -19,8 +19,14 @@ use crate::store::Store;
 use super::{CmdResult, Ctx, bytes};
 
 pub fn mirror(args: &MirrorArgs, cx: &Ctx) -> CmdResult {
-    let started = Instant::now();
     let spec = Spec::load(&args.spec)?;
+    mirror_spec(&spec, args, cx)
+}
+
+/// [`mirror`] of a spec already loaded (`airlock watch` mirrors a spec narrowed to the
+/// entries an upstream change concerns); `args.spec` only names it in messages.
+pub fn mirror_spec(spec: &Spec, args: &MirrorArgs, cx: &Ctx) -> CmdResult {
+    let started = Instant::now();
     let lock_path = args.lock.clone().unwrap_or_else(|| args.spec.with_extension("lock"));
     let previous = if lock_path.exists() { Some(Lock::load(&lock_path)?) } else { None };
     let cache = args.cache_dir.clone().unwrap_or_else(crate::dirs::cache_dir);
@@ -31,7 +37,7 @@ pub fn mirror(args: &MirrorArgs, cx: &Ctx) -> CmdResult {
     }
 
     let net = args.net();
-    let source = FileSource::new(&spec, &net)?;
+    let source = FileSource::new(spec, &net)?;
     let bar = cx.reporter.items("mirror", spec.files.len() as u64);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(args.jobs.max(1)).build()?;
     let results: Vec<Result<LockedArtifact>> = pool.install(|| {
@@ -143,7 +149,7 @@ pub fn mirror(args: &MirrorArgs, cx: &Ctx) -> CmdResult {
         python.extend(r.locked);
     }
     python_bar.finish_and_clear();
-    let deb_source = DebianSource { files: &source, spec: &spec };
+    let deb_source = DebianSource { files: &source, spec };
     let deb_bar = cx.reporter.items("debian", spec.debian.len() as u64);
     let mut debian = Vec::with_capacity(spec.debian.len());
     for entry in &spec.debian {

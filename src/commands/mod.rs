@@ -22,6 +22,8 @@ mod annotate;
 mod gc;
 mod history;
 mod promote;
+// Watching upstreams.
+mod watch;
 
 use std::path::PathBuf;
 
@@ -31,7 +33,7 @@ pub use export::export;
 pub use import::import;
 pub use inspect::inspect;
 pub use key::key;
-pub use mirror::mirror;
+pub use mirror::{mirror, mirror_spec};
 pub use report::report;
 pub use serve::serve;
 pub use trust::trust;
@@ -46,6 +48,8 @@ pub use annotate::{annotate, annotations};
 pub use gc::gc;
 pub use history::{history, status};
 pub use promote::{policy, promote};
+// Watching upstreams.
+pub use watch::watch;
 
 use crate::exit::ExitStatus;
 use crate::printer::Printer;

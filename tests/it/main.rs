@@ -28,3 +28,4 @@ mod roundtrip;
 mod serve;
 mod site;
 mod tamper;
+mod watch;

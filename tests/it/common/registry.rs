@@ -24,6 +24,18 @@ impl Registry {
         Self::launch(dir, port, "")
     }
 
+    /// (Re)start on `port`, keeping the storage in `dir`, sending its notifications (the
+    /// `events` envelope) to `url` with `Authorization: Bearer <token>`.
+    pub fn start_notifying(dir: &Path, port: u16, url: &str, token: &str) -> Self {
+        Self::launch(
+            dir,
+            port,
+            &format!(
+                "notifications:\n  endpoints:\n    - name: watcher\n      url: {url}\n      headers:\n        Authorization: [\"Bearer {token}\"]\n      timeout: 2s\n      threshold: 3\n      backoff: 1s\n"
+            ),
+        )
+    }
+
     /// A registry that demands Basic auth (htpasswd) from every client.
     pub fn start_with_auth(dir: &Path, user: &str, password: &str) -> Self {
         super::require("htpasswd");
