@@ -149,7 +149,8 @@ impl BundleRef {
 pub struct ArtifactResult {
     pub kind: String,
     pub name: String,
-    /// `added`, `present`, `updated`, `forced`, `pushed`, `exported` or `refused`.
+    /// `added`, `present`, `updated`, `forced`, `pushed`, `exported`, `refused`, `freed`,
+    /// or for a refresh of `airlock watch`, `changed` or `failed` (an upstream entry).
     pub action: String,
     pub location: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -172,6 +173,8 @@ pub struct NewRun {
 /// Which runs to read; every field narrows.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
+    /// Only runs of this kind (`import`, `export`, `watch`, ...).
+    pub op: Option<String>,
     pub env: Option<String>,
     /// RFC 3339 UTC, to the second.
     pub since: Option<String>,
@@ -411,6 +414,10 @@ impl Ledger {
             args.push(v.to_string());
             format!("?{}", args.len())
         };
+        if let Some(op) = &filter.op {
+            let p = arg(&mut args, op);
+            cond.push(format!("op = {p}"));
+        }
         if let Some(env) = &filter.env {
             let p = arg(&mut args, env);
             cond.push(format!("env = {p}"));

@@ -32,7 +32,8 @@ pub struct WhereArgs {
 ///
 /// Filters combine: `--bundle NAME` (a bundle name, or `<name>-<version>`), `--artifact`
 /// (a purl, or an artifact's name; only runs that touched it, and only its lines),
-/// `--env ENV`, `--since DATE` (`2026-12-01` or RFC 3339). `--json` prints
+/// `--env ENV`, `--since DATE` (`2026-12-01` or RFC 3339), `--watch` (the refreshes of
+/// `airlock watch`, from the factory cache's ledger). `--json` prints
 /// `{"store", "entries": [...]}` (bundle-schema/history.schema.json).
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
@@ -50,6 +51,16 @@ pub struct HistoryArgs {
     /// Only runs that started at or after DATE (`2026-12-01`, `2026-12-01T08:00:00Z`)
     #[arg(long, value_name = "DATE")]
     pub since: Option<String>,
+
+    /// Only the refreshes `airlock watch` made: what triggered each, what changed, what
+    /// failed upstream and which bundle it wrote, from the factory cache's ledger
+    /// (`--cache-dir`) instead of a store's
+    #[arg(long, conflicts_with = "env")]
+    pub watch: bool,
+
+    /// With `--watch`: the cache `airlock watch` mirrors into
+    #[arg(long, env = "AIRLOCK_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// Annotate a bundle in the ledger: `staged=true`, `approved-by=alice`, `ticket=OPS-12`.

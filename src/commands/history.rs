@@ -48,9 +48,15 @@ fn artifact_matches(a: &ArtifactResult, what: &str) -> bool {
 }
 
 pub fn history(args: &HistoryArgs, cx: &Ctx) -> CmdResult {
-    let place = place(&args.at)?;
+    let mut place = place(&args.at)?;
+    if args.watch {
+        // `airlock watch` records its refreshes where `export` records: the factory cache.
+        let cache = args.cache_dir.clone().unwrap_or_else(crate::dirs::cache_dir);
+        place.root = std::path::absolute(&cache).unwrap_or(cache);
+    }
     let since = args.since.as_deref().map(since).transpose()?;
     let filter = crate::ledger::Filter {
+        op: args.watch.then(|| "watch".to_string()),
         env: place.env.clone(),
         since,
         bundle: args.bundle.clone(),
@@ -85,7 +91,7 @@ pub fn history(args: &HistoryArgs, cx: &Ctx) -> CmdResult {
                 let c: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
                 s.push_str(&format!("    {}\n", c.join(", ")));
             }
-            for a in r.artifacts.iter().filter(|a| show_all || a.action == "refused") {
+            for a in r.artifacts.iter().filter(|a| show_all || a.action == "refused" || a.action == "failed") {
                 let reason = a.reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default();
                 s.push_str(&format!("    {:<8} {:<6} {} {}{reason}\n", a.action, a.kind, a.name, a.location));
             }

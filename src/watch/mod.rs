@@ -159,6 +159,64 @@ struct Shared {
     stopping: AtomicBool,
 }
 
+/// Record a refresh in the factory cache's ledger, beside the export that wrote its
+/// bundle, so `airlock history --watch` shows the refreshes offline.
+fn record_in_ledger(cache: &Path, out: &Path, rec: &Record) -> Result<()> {
+    use crate::ledger::{ArtifactResult, Filter, Ledger, NewRun};
+    let store = crate::store::Store::open(cache)?;
+    // A cache has no imports from before the ledger to take over.
+    let ledger = Ledger::open(cache, || Ok(Vec::new()))?;
+    let _lock = store
+        .lock_within(Duration::from_secs(30))?
+        .ok_or_else(|| anyhow::anyhow!("the cache {} stayed locked", cache.display()))?;
+    let bundle = match &rec.outcome.bundle {
+        // The export that just wrote it is the cache's newest.
+        Some(id) => ledger
+            .runs_where(&Filter { op: Some("export".into()), ..Filter::default() })?
+            .pop()
+            .and_then(|r| r.bundle)
+            .filter(|b| &b.id() == id),
+        None => None,
+    };
+    let triggers: Vec<String> = rec
+        .triggers
+        .iter()
+        .map(|t| match &t.delivery {
+            Some(d) => format!("{} {d}", t.source),
+            None => t.source.clone(),
+        })
+        .collect();
+    let out = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
+    let run = NewRun {
+        op: "watch".into(),
+        env: None,
+        bundle,
+        signer: None,
+        targets: rec.outcome.files.iter().map(|f| out.join(f).display().to_string()).collect(),
+        source: Some(format!("triggered by {}", triggers.join(", "))),
+    };
+    let entry = |key: &str, action: &str, reason: Option<&String>| {
+        let (kind, name) = key.split_once(':').unwrap_or(("entry", key));
+        ArtifactResult {
+            kind: kind.to_string(),
+            name: name.to_string(),
+            action: action.to_string(),
+            location: String::new(),
+            purl: None,
+            reason: reason.cloned(),
+        }
+    };
+    let mut artifacts: Vec<ArtifactResult> = rec.outcome.changed.iter().map(|k| entry(k, "changed", None)).collect();
+    artifacts.extend(rec.outcome.failed.iter().map(|(k, e)| entry(k, "failed", Some(e))));
+    let (status, detail) = match (&rec.outcome.error, &rec.outcome.bundle) {
+        (Some(e), _) => ("failed", e.clone()),
+        (None, Some(b)) => ("completed", format!("wrote {b}")),
+        (None, None) => ("completed", "nothing changed upstream".to_string()),
+    };
+    ledger.record(&run, status, Some(&detail), &artifacts)?;
+    Ok(())
+}
+
 fn now() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }
@@ -482,14 +540,12 @@ async fn worker(sh: Arc<Shared>) {
                 ("error", outcome.error.clone().unwrap_or_default()),
             ],
         );
-        inner.history.push(Record {
-            id,
-            triggers: pending.triggers,
-            started: started_at,
-            seconds,
-            result: result.into(),
-            outcome,
-        });
+        let record =
+            Record { id, triggers: pending.triggers, started: started_at, seconds, result: result.into(), outcome };
+        if let Err(e) = record_in_ledger(&sh.cfg.cache, &sh.cfg.out, &record) {
+            log(sh.printer, "ledger.error", &[("error", format!("{e:#}"))]);
+        }
+        inner.history.push(record);
         let excess = inner.history.len().saturating_sub(HISTORY_KEPT);
         inner.history.drain(..excess);
         inner.running = None;

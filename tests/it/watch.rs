@@ -396,6 +396,38 @@ fn an_unreachable_upstream_leaves_the_others_working_and_status_names_it() {
     assert!(h[1]["failed"]["git:ghost"].is_string(), "retried: {h:?}");
     let (_, m) = manifest_of(&w.cx, &w.out.join(h[1]["files"][0].as_str().unwrap()));
     assert_eq!(m["artifacts"][0]["refs"]["refs/heads/main"], new.as_str());
+
+    // Offline, the factory cache's ledger has both refreshes, beside the exports.
+    let run = w.cx.run(&["history", "--watch", "--json"]).ok();
+    let file = w.cx.path("watch-history.json");
+    std::fs::write(&file, &run.stdout).unwrap();
+    crate::common::validate_json(&file, "history.schema.json");
+    let runs = run.json()["entries"].as_array().unwrap().clone();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    for (r, delivery, bundle) in [(&runs[0], "sync", &h[0]), (&runs[1], "github after-failure", &h[1])] {
+        assert_eq!(r["op"], "watch");
+        assert_eq!(r["status"], "completed");
+        assert!(r["source"].as_str().unwrap().ends_with(delivery), "{r}");
+        assert_eq!(
+            r["bundle"]["name"].as_str().map(|n| format!("{n}-{}", r["bundle"]["version"].as_str().unwrap())),
+            bundle["bundle"].as_str().map(String::from),
+            "{r}"
+        );
+        assert!(r["bundle"]["manifest"].as_str().unwrap().starts_with("sha256:"), "{r}");
+        let failed: Vec<&Value> =
+            r["artifacts"].as_array().unwrap().iter().filter(|a| a["action"] == "failed").collect();
+        assert_eq!(failed.len(), 1, "{r}");
+        assert_eq!((failed[0]["kind"].as_str(), failed[0]["name"].as_str()), (Some("git"), Some("ghost")));
+    }
+    assert!(
+        runs[1]["artifacts"].as_array().unwrap().iter().any(|a| a["action"] == "changed" && a["name"] == "service"),
+        "{runs:?}"
+    );
+    let text = w.cx.run(&["history", "--watch"]).ok().stdout;
+    assert!(text.contains(" watch ") && text.contains("failed   git    ghost"), "{text}");
+    // The exports themselves stay in the unfiltered history.
+    let all = w.cx.run(&["history", "--store", w.cx.cache().to_str().unwrap(), "--json"]).ok().json();
+    assert!(all["entries"].as_array().unwrap().iter().filter(|r| r["op"] == "export").count() >= 2, "{all}");
 }
 
 /// A PEP 503 index of the project `watchdemo` with these versions, written by the
