@@ -4,6 +4,10 @@ use clap::Args;
 
 use crate::env::{Client, Format};
 
+/// The repository names import writes to unless told otherwise.
+pub const DEFAULT_RAW_REPO: &str = "raw";
+pub const DEFAULT_APT_REPO: &str = "apt";
+
 /// Print ready configuration for the site's clients: where pip, uv, apt, podman/skopeo,
 /// Docker, git, kolla-build and Zuul jobs find what the site holds, at the URL where
 /// `airlock serve` answers.
@@ -13,7 +17,8 @@ use crate::env::{Client, Format};
 /// (its signature checked against the trusted keys) instead. From them
 /// come the bundle names, versions and manifest digests, the upstream registries and git
 /// URLs, the Python versions and the Debian suites; the store adds the indexes and git
-/// repositories it holds besides, and the apt key.
+/// repositories it holds besides, and the apt key. With `--env ENV`, the store and the
+/// repository names are the ones `site.yaml` declares for that environment.
 ///
 /// One `--for` per client, each written for that client's own parser:
 ///
@@ -42,7 +47,7 @@ use crate::env::{Client, Format};
 ///     -o /etc/containers/registries.conf.d/airlock.conf
 ///   airlock env --for git --url http://airlock.site.example:8080 -o site.gitconfig
 ///   GIT_CONFIG_GLOBAL=site.gitconfig git clone https://git.mirror.example/openstack/kolla
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 #[command(verbatim_doc_comment)]
 pub struct EnvArgs {
     /// The client to configure
@@ -56,6 +61,15 @@ pub struct EnvArgs {
     /// The store whose imported bundles to describe (default: airlock's store)
     #[arg(long, env = "AIRLOCK_STORE", value_name = "DIR")]
     pub store: Option<PathBuf>,
+
+    /// Describe this environment of the site file: its store (instead of `--store`), and
+    /// the raw and apt repository names its targets give (unless given here)
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<String>,
+
+    /// The site file that declares the environments (with `--env`)
+    #[arg(long, env = "AIRLOCK_SITE", default_value = crate::site::DEFAULT_FILE, value_name = "FILE")]
+    pub site: PathBuf,
 
     /// Describe this bundle (file, first volume, or unpacked directory) instead of the
     /// store's imports
@@ -72,11 +86,11 @@ pub struct EnvArgs {
     pub output: Option<PathBuf>,
 
     /// The raw repository files were imported into (`airlock import --raw-repo`)
-    #[arg(long, default_value = "raw", value_name = "NAME")]
+    #[arg(long, default_value = DEFAULT_RAW_REPO, value_name = "NAME")]
     pub raw_repo: String,
 
     /// The apt repository Debian packages were imported into (`airlock import --apt-repo`)
-    #[arg(long, default_value = "apt", value_name = "NAME")]
+    #[arg(long, default_value = DEFAULT_APT_REPO, value_name = "NAME")]
     pub apt_repo: String,
 
     /// apt: the path the sources' `Signed-By` names

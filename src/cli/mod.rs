@@ -32,7 +32,7 @@ pub use verify::{InspectArgs, VerifyArgs};
 pub use diff::DiffArgs;
 pub use receipt::ReceiptArgs;
 // Client configuration.
-pub use env::EnvArgs;
+pub use env::{DEFAULT_APT_REPO, DEFAULT_RAW_REPO, EnvArgs};
 // Site state.
 pub use site::{
     AnnotateArgs, AnnotationsArgs, GcArgs, HistoryArgs, PolicyArgs, PolicyCheckArgs, PolicyCommand, PromoteArgs,

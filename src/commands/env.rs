@@ -19,6 +19,26 @@ use crate::store::Layout;
 use super::{CmdResult, Ctx};
 
 pub fn env(args: &EnvArgs, cx: &Ctx) -> CmdResult {
+    // An environment of the site file names the store and, unless flags say otherwise,
+    // the repositories its imports wrote.
+    let site_env = match &args.env {
+        Some(name) => {
+            let site = crate::site::Site::load(&args.site)?;
+            Some(site.env(name)?.clone())
+        }
+        None => None,
+    };
+    let mut args = args.clone();
+    if let Some(e) = &site_env {
+        args.store = Some(e.store.clone());
+        if args.raw_repo == crate::cli::DEFAULT_RAW_REPO {
+            args.raw_repo = e.targets.raw_repo.clone().unwrap_or(args.raw_repo);
+        }
+        if args.apt_repo == crate::cli::DEFAULT_APT_REPO {
+            args.apt_repo = e.targets.apt_repo.clone().unwrap_or(args.apt_repo);
+        }
+    }
+    let args = &args;
     let url = SiteUrl::parse(&args.url)?;
     crate::names::repository(&args.raw_repo).map_err(|e| anyhow!("--raw-repo {e}"))?;
     crate::names::repository(&args.apt_repo).map_err(|e| anyhow!("--apt-repo {e}"))?;

@@ -414,6 +414,33 @@ fn kolla_build_reads_its_conf_and_every_zuul_url_is_answered() {
     let json = cx.run(&["--json", "env", "--for", "zuul", "--url", &w.url]).ok().json();
     assert_eq!(json["airlock_bundle_manifest"], manifest.to_string());
 
+    // An environment of site.yaml names the store (whatever AIRLOCK_STORE says) and the
+    // raw repository its imports wrote to.
+    let site = cx.path("site.yaml");
+    std::fs::write(
+        &site,
+        format!(
+            "environments:\n  staging:\n    store: {}\n    targets:\n      raw-repo: tarballs\n",
+            cx.store().display()
+        ),
+    )
+    .unwrap();
+    let staged = cx
+        .run_env(
+            &["--json", "env", "--for", "zuul", "--url", &w.url, "--env", "staging", "--site", site.to_str().unwrap()],
+            &[("AIRLOCK_STORE", "/nonexistent")],
+        )
+        .ok()
+        .json();
+    assert_eq!(staged["airlock_bundle_manifest"], manifest.to_string());
+    let files = staged["airlock_files"].as_object().unwrap();
+    assert!(
+        !files.is_empty() && files.values().all(|u| u.as_str().unwrap().contains("/repository/tarballs/")),
+        "{staged}"
+    );
+    cx.run(&["env", "--for", "zuul", "--url", &w.url, "--env", "prod", "--site", site.to_str().unwrap()])
+        .fails(2, "declares no environment `prod`");
+
     // What import kept is the signed manifest, byte for byte; a store without it (an older
     // airlock's import) says what to do.
     let kept = cx.store().join(format!("manifests/{}.json", manifest.hex()));
