@@ -332,7 +332,12 @@ fn read_blobs(
     free: &crossbeam_channel::Receiver<Vec<u8>>,
 ) -> Result<()> {
     let mut allocated = 0;
-    let mut buffer = || -> Option<Vec<u8>> {
+    // A buffer the end of a blob left unused (its read found nothing more).
+    let mut spare: Option<Vec<u8>> = None;
+    let mut buffer = |spare: &mut Option<Vec<u8>>| -> Option<Vec<u8>> {
+        if let Some(b) = spare.take() {
+            return Some(b);
+        }
         if let Ok(b) = free.try_recv() {
             return Some(b);
         }
@@ -354,10 +359,11 @@ fn read_blobs(
             }
             let mut hasher = crate::digest::Hasher::new();
             loop {
-                let Some(mut buf) = buffer() else { return Ok(None) };
+                let Some(mut buf) = buffer(&mut spare) else { return Ok(None) };
                 buf.resize(IO_BUF, 0);
                 let n = read_full(&mut file, &mut buf).with_context(|| format!("reading cache blob {}", b.digest))?;
                 if n == 0 {
+                    spare = Some(buf);
                     break;
                 }
                 buf.truncate(n);
