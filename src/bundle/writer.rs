@@ -11,13 +11,13 @@
 //! cache file that rotted since it was fetched is caught here, not at the site.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use indicatif::ProgressBar;
 
-use crate::digest::Digest;
+use crate::digest::{Digest, HashingReader};
 use crate::store::{AtomicFile, Store};
 
 use super::manifest::{MEMBER_MANIFEST, MEMBER_SIGNATURE, MEMBER_SUMS, Manifest};
@@ -239,172 +239,22 @@ fn append_all<W: Write>(
         tar.append(&header(name, bytes.len() as u64, mtime)?, bytes.as_slice())
             .with_context(|| format!("writing {name}"))?;
     }
-    feed_blobs(tar, manifest, store, mtime, bar)
-}
-
-/// Chunks in flight between the reading thread and the encoder: enough to keep zstd's
-/// workers fed while a file is opened, few enough to keep memory flat.
-const CHUNKS_IN_FLIGHT: usize = 8;
-
-/// What the reading thread sends the encoder, in stream order.
-enum Piece {
-    /// A blob member starts: its digest and size.
-    Member(Digest, u64),
-    /// The next bytes of the current member (at most [`IO_BUF`]).
-    Data(Vec<u8>),
-    /// The cache could not give the blob's bytes as locked; the export stops.
-    Fail(anyhow::Error),
-}
-
-/// Append every blob, in manifest order. A thread reads each blob from the cache in
-/// [`IO_BUF`] chunks and hashes them; this one writes them into the tar stream (so zstd
-/// is fed 1 MiB at a time) while the next chunks are read. A blob whose bytes do not hash
-/// to its digest stops the export before the bundle is committed.
-fn feed_blobs<W: Write>(
-    tar: &mut tar::Builder<W>,
-    manifest: &Manifest,
-    store: &Store,
-    mtime: u64,
-    bar: &ProgressBar,
-) -> Result<()> {
-    let (data_tx, data_rx) = crossbeam_channel::bounded::<Piece>(CHUNKS_IN_FLIGHT);
-    let (free_tx, free_rx) = crossbeam_channel::bounded::<Vec<u8>>(CHUNKS_IN_FLIGHT);
-    std::thread::scope(|s| {
-        let reader = s.spawn(move || read_blobs(manifest, store, &data_tx, &free_rx));
-        let written = write_pieces(tar, &data_rx, &free_tx, mtime, bar);
-        // Unblock the reader if this side stopped early.
-        drop((data_rx, free_tx));
-        let read = reader.join().map_err(|_| anyhow::anyhow!("the thread reading the cache panicked"))?;
-        written.and(read)
-    })
-}
-
-fn write_pieces<W: Write>(
-    tar: &mut tar::Builder<W>,
-    pieces: &crossbeam_channel::Receiver<Piece>,
-    free: &crossbeam_channel::Sender<Vec<u8>>,
-    mtime: u64,
-    bar: &ProgressBar,
-) -> Result<()> {
-    // The member being written, the bytes of it still to come, and its size.
-    let mut current: Option<(String, u64, u64)> = None;
-    let finish = |out: &mut W, cur: &Option<(String, u64, u64)>| -> Result<()> {
-        if let Some((member, left, size)) = cur {
-            if *left != 0 {
-                bail!("writing {member}: the cache gave {} of its {size} bytes", size - left);
-            }
-            let pad = (512 - size % 512) % 512;
-            out.write_all(&[0u8; 512][..pad as usize]).with_context(|| format!("writing {member}"))?;
-            bar.inc(*size);
-        }
-        Ok(())
-    };
-    for piece in pieces {
-        match piece {
-            Piece::Member(digest, size) => {
-                finish(tar.get_mut(), &current)?;
-                let member = Manifest::blob_member(&digest);
-                let h = header(&member, size, mtime)?;
-                tar.get_mut().write_all(h.as_bytes()).with_context(|| format!("writing {member}"))?;
-                current = Some((member, size, size));
-            }
-            Piece::Data(buf) => {
-                let Some((member, left, _)) = current.as_mut() else { bail!("blob bytes before their member") };
-                if buf.len() as u64 > *left {
-                    bail!("writing {member}: the cache gave more bytes than the lock says");
-                }
-                tar.get_mut().write_all(&buf).with_context(|| format!("writing {member}"))?;
-                *left -= buf.len() as u64;
-                let _ = free.try_send(buf);
-            }
-            Piece::Fail(e) => return Err(e),
-        }
-    }
-    finish(tar.get_mut(), &current)
-}
-
-/// The reading thread: every blob of `manifest`, checked against its size and digest.
-/// Stops quietly when the writing side hangs up.
-fn read_blobs(
-    manifest: &Manifest,
-    store: &Store,
-    out: &crossbeam_channel::Sender<Piece>,
-    free: &crossbeam_channel::Receiver<Vec<u8>>,
-) -> Result<()> {
-    let mut allocated = 0;
-    // A buffer the end of a blob left unused (its read found nothing more).
-    let mut spare: Option<Vec<u8>> = None;
-    let mut buffer = |spare: &mut Option<Vec<u8>>| -> Option<Vec<u8>> {
-        if let Some(b) = spare.take() {
-            return Some(b);
-        }
-        if let Ok(b) = free.try_recv() {
-            return Some(b);
-        }
-        if allocated < CHUNKS_IN_FLIGHT + 2 {
-            allocated += 1;
-            return Some(vec![0; IO_BUF]);
-        }
-        free.recv().ok()
-    };
     for b in &manifest.blobs {
-        let checked = (|| -> Result<Option<()>> {
-            let mut file: File = store.open_blob(&b.digest)?;
-            let len = file.metadata()?.len();
-            if len != b.size {
-                bail!("cache blob {} is {len} bytes, the lock says {}: run `airlock mirror` again", b.digest, b.size);
-            }
-            if out.send(Piece::Member(b.digest, b.size)).is_err() {
-                return Ok(None);
-            }
-            let mut hasher = crate::digest::Hasher::new();
-            loop {
-                let Some(mut buf) = buffer(&mut spare) else { return Ok(None) };
-                buf.resize(IO_BUF, 0);
-                let n = read_full(&mut file, &mut buf).with_context(|| format!("reading cache blob {}", b.digest))?;
-                if n == 0 {
-                    spare = Some(buf);
-                    break;
-                }
-                buf.truncate(n);
-                hasher.update(&buf);
-                if hasher.bytes() > b.size {
-                    break;
-                }
-                if out.send(Piece::Data(buf)).is_err() {
-                    return Ok(None);
-                }
-            }
-            let (got, n) = hasher.finish();
-            if got != b.digest || n != b.size {
-                bail!("cache blob {} is corrupt (reads as {got}): delete it and run `airlock mirror` again", b.digest);
-            }
-            Ok(Some(()))
-        })();
-        match checked {
-            Ok(Some(())) => {}
-            Ok(None) => return Ok(()),
-            Err(e) => {
-                let _ = out.send(Piece::Fail(e));
-                return Ok(());
-            }
+        let file: File = store.open_blob(&b.digest)?;
+        let len = file.metadata()?.len();
+        if len != b.size {
+            bail!("cache blob {} is {len} bytes, the lock says {}: run `airlock mirror` again", b.digest, b.size);
         }
+        let mut r = HashingReader::new(BufReader::with_capacity(IO_BUF, file));
+        let member = Manifest::blob_member(&b.digest);
+        tar.append(&header(&member, b.size, mtime)?, &mut r).with_context(|| format!("writing {member}"))?;
+        let (got, n) = r.finish();
+        if got != b.digest || n != b.size {
+            bail!("cache blob {} is corrupt (reads as {got}): delete it and run `airlock mirror` again", b.digest);
+        }
+        bar.inc(b.size);
     }
     Ok(())
-}
-
-/// Fill `buf` from `r` as far as it goes; fewer bytes only at the end of the file.
-fn read_full(r: &mut impl io::Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 struct Counting<W> {
