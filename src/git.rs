@@ -26,7 +26,11 @@ pub fn command(repo: Option<&Path>) -> Command {
 
 /// Run git; return stdout. On failure the error carries git's own last words.
 pub fn run<S: AsRef<OsStr>>(repo: Option<&Path>, args: &[S], stdin: Option<&str>) -> Result<String> {
-    let mut c = command(repo);
+    run_command(command(repo), args, stdin)
+}
+
+/// [`run`] with a command built by the caller (from [`command`], with its own environment).
+pub fn run_command<S: AsRef<OsStr>>(mut c: Command, args: &[S], stdin: Option<&str>) -> Result<String> {
     c.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
     if stdin.is_some() {
         c.stdin(Stdio::piped());
@@ -89,8 +93,18 @@ pub fn rev_parse(repo: &Path, rev: &str) -> Option<String> {
 
 /// Which of `oids` exist in `repo`, in one `git cat-file --batch-check`.
 pub fn existing_objects(repo: &Path, oids: &[&String]) -> Result<std::collections::HashSet<String>> {
-    let input: String = oids.iter().map(|o| format!("{o}\n")).collect();
-    let out = run(Some(repo), &["cat-file", "--batch-check=%(objectname)"], Some(&input))?;
+    existing_objects_with(command(Some(repo)), oids)
+}
+
+/// [`existing_objects`] with a command built by the caller. Only full object ids are
+/// looked up (anything else, such as a ref name or a line break, is never "existing").
+pub fn existing_objects_with(c: Command, oids: &[&String]) -> Result<std::collections::HashSet<String>> {
+    let ids: Vec<&String> = oids.iter().copied().filter(|o| crate::names::object_id(o).is_ok()).collect();
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let input: String = ids.iter().map(|o| format!("{o}\n")).collect();
+    let out = run_command(c, &["cat-file", "--batch-check=%(objectname)"], Some(&input))?;
     Ok(out.lines().filter(|l| !l.ends_with(" missing")).map(str::to_string).collect())
 }
 

@@ -18,6 +18,9 @@
 #   newest stable branch and a new tag on each, per repository), and:
 #   incremental airlock mirror                      vs  git fetch --prune (in the mirrors; and all at once)
 #              airlock export --since <full bundle> vs  git bundle create --all ^<old tips>
+#   import     airlock import of the full bundle into a fresh store  vs  git clone --mirror
+#              from each git bundle inside it (the same bytes), in BENCH_REPEAT interleaved
+#              rounds, medians reported
 # Ratios are baseline time / airlock time (> 1: airlock is faster). Sizes compare the
 # .airlock file, the git bundles inside it and git's own bundles. Both sides run with the
 # same git, an empty HOME (no global config) and GIT_CONFIG_NOSYSTEM=1, and page caches
@@ -36,6 +39,9 @@
 #   BENCH_UPDATE_COMMITS  commits added on main per repository before the incremental run (20)
 #   BENCH_SKIP_BUILD      set to 1 to use target/release/airlock as it is
 #   BENCH_IDLE_WAIT       seconds to wait for an idle machine before timing (default 120)
+#   BENCH_REPEAT          rounds of the import comparison (default 3; the median is reported)
+#   BENCH_BASELINE        another airlock binary (an earlier build) whose import is timed in
+#                         the same rounds, side by side
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPO=$PWD
@@ -685,7 +691,7 @@ timed() {
     GIT_TRACE2_EVENT=$LOGS/$name.trace2 /usr/bin/time -f '%e %M %U %S' -o "$TIMES/$name" "$@" \
         > "$LOGS/$name.out" 2> "$LOGS/$name.err" &
     tpid=$!
-    [ "$1" = "$AIRLOCK" ] && own=$(poll_own_rss "$tpid")
+    { [ "$1" = "$AIRLOCK" ] || [ "$1" = "${BENCH_BASELINE:-}" ]; } && own=$(poll_own_rss "$tpid")
     wait "$tpid" || { cat "$LOGS/$name.err" >&2; die "$name failed"; }
     after=$(busy_seconds)
     sleep 0.2; safter=$(server_seconds)   # (the daemon reaps its last server)
@@ -704,6 +710,20 @@ size_of() { stat -c %s "$1"; }
 sum_sizes() { local t=0 f; for f in "$@"; do t=$((t + $(size_of "$f"))); done; echo "$t"; }
 add() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a + b }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }'; }
+
+# median_of NAME ROUNDS: SEC, CPU and OTHER of NAME are those of the median of NAME_1 ..
+# NAME_ROUNDS (by wall time); RSS and OWN are the highest.
+median_of() {
+    local name=$1 n=$2 i line
+    line=$(for ((i = 1; i <= n; i++)); do echo "${SEC[${name}_$i]} $i"; done | sort -n | awk '{ l[NR] = $2 } END { print l[int((NR + 1) / 2)] }')
+    SEC[$name]=${SEC[${name}_$line]}; CPU[$name]=${CPU[${name}_$line]}; OTHER[$name]=${OTHER[${name}_$line]}
+    SERVER[$name]=${SERVER[${name}_$line]}; RSS[$name]=0; OWN[$name]=0
+    for ((i = 1; i <= n; i++)); do
+        [ "${RSS[${name}_$i]}" -gt "${RSS[$name]}" ] && RSS[$name]=${RSS[${name}_$i]}
+        [ "${OWN[${name}_$i]}" -gt "${OWN[$name]}" ] && OWN[$name]=${OWN[${name}_$i]}
+    done
+    for ((i = 1; i <= n; i++)); do unset "SEC[${name}_$i]" "OTHER[${name}_$i]"; done
+}
 
 write_spec() {   # write_spec VERSION
     {
@@ -769,6 +789,26 @@ run_benchmarks() {
     GIT_BUNDLES=()
     for r in "${REPOS[@]}"; do GIT_BUNDLES+=("$RUN/git/$r.bundle"); done
 
+    # Import: the full bundle into a fresh store, against git cloning the same git bundles.
+    say "import: airlock import of the full bundle (fresh store) vs git clone --mirror from the bundles in it"
+    python3 "$TOOLS/bundle_blobs.py" "$FULL" "$RUN/full-blobs" > "$RUN/full-blobs.txt"
+    find "$RUN/full-blobs" "$FULL" -type f -print0 | xargs -0 cat > /dev/null
+    local round rounds=${BENCH_REPEAT:-3} clone_bundles='for r in "${@:3}"; do git clone --quiet --mirror "$1/$r.bundle" "$2/$r.git" || exit 1; done'
+    for ((round = 1; round <= rounds; round++)); do
+        echo "  round $round of $rounds" >&2
+        rm -rf "$RUN/import-store"
+        AIRLOCK_STORE=$RUN/import-store timed "al_import_$round" "$AIRLOCK" --json import "$FULL"
+        if [ -n "${BENCH_BASELINE:-}" ]; then
+            rm -rf "$RUN/import-store"
+            AIRLOCK_STORE=$RUN/import-store timed "al_import_base_$round" "$BENCH_BASELINE" --json import "$FULL"
+        fi
+        rm -rf "$RUN/clone-bundles"; mkdir -p "$RUN/clone-bundles"
+        timed "git_clone_bundles_$round" bash -c "$clone_bundles" _ "$RUN/full-blobs" "$RUN/clone-bundles" "${REPOS[@]}"
+    done
+    median_of al_import "$rounds"
+    median_of git_clone_bundles "$rounds"
+    [ -z "${BENCH_BASELINE:-}" ] || median_of al_import_base "$rounds"
+
     # Incremental: upstream moves on; carry only what is new.
     say "upstream moves on: $UPDATE_COMMITS commits on main, 2 on the newest stable branch, 2 tags, per repository"
     update_upstream
@@ -789,7 +829,6 @@ run_benchmarks() {
     for r in "${REPOS[@]}"; do GIT_INC+=("$RUN/git/$r.inc.bundle"); done
 
     say "checks: airlock's git bundles carry the same refs as git's own"
-    python3 "$TOOLS/bundle_blobs.py" "$FULL" "$RUN/full-blobs" > "$RUN/full-blobs.txt"
     python3 "$TOOLS/bundle_blobs.py" "$INC" "$RUN/inc-blobs" > "$RUN/inc-blobs.txt"
     REFS_FULL=$(same_refs "$RUN/full-blobs" .bundle)
     REFS_INC=$(same_refs "$RUN/inc-blobs" .inc.bundle)
@@ -833,6 +872,10 @@ report() {
         sumrow "  git clone + bundle" "$(add "${SEC[git_clone]}" "${SEC[git_bundle]}")"
         row "  git clone --mirror, all repos at once" git_clone_par
         sumrow "  (sync of git's bundles afterwards, info)" "${SEC[git_bundle_sync]}"
+        echo "import of the full bundle (median of ${BENCH_REPEAT:-3} rounds)"
+        row "  airlock import (fresh store)" al_import
+        [ -z "${SEC[al_import_base]:-}" ] || row "  baseline airlock import (BENCH_BASELINE)" al_import_base
+        row "  git clone --mirror from the bundles in it" git_clone_bundles
         echo "incremental (after upstream moved on)"
         row "  airlock mirror" al_mirror_inc
         row "  airlock export --since <full bundle>" al_export_inc "$INC_BYTES"
@@ -850,6 +893,8 @@ report() {
         ratiorow "full: bundle create / airlock export" "$(ratio "${SEC[git_bundle]}" "${SEC[al_export]}")"
         ratiorow "full: clone + bundle / airlock mirror + export" \
             "$(ratio "$(add "${SEC[git_clone]}" "${SEC[git_bundle]}")" "$(add "${SEC[al_mirror]}" "${SEC[al_export]}")")"
+        ratiorow "import: clone --mirror from the bundles / airlock import (target >= 1.0)" "$(ratio "${SEC[git_clone_bundles]}" "${SEC[al_import]}")"
+        [ -z "${SEC[al_import_base]:-}" ] || ratiorow "import: baseline airlock import / airlock import" "$(ratio "${SEC[al_import_base]}" "${SEC[al_import]}")"
         ratiorow "incremental: fetch / airlock mirror" "$(ratio "${SEC[git_fetch]}" "${SEC[al_mirror_inc]}")"
         ratiorow "incremental: fetch all at once / airlock mirror" "$(ratio "${SEC[git_fetch_par]}" "${SEC[al_mirror_inc]}")"
         ratiorow "incremental: bundle create ^old / airlock export --since" "$(ratio "${SEC[git_bundle_inc]}" "${SEC[al_export_inc]}")"
@@ -884,7 +929,7 @@ report() {
 
         echo "peak RSS of airlock, MiB (the airlock process itself / largest process of the step, git included)"
         local n
-        for n in al_mirror al_export al_mirror_inc al_export_inc; do
+        for n in al_mirror al_export al_import al_mirror_inc al_export_inc; do
             printf '  %-20s %8.1f / %8.1f\n' "$n" "$(awk -v m="${OWN[$n]}" 'BEGIN { print m / 1024 }')" \
                 "$(awk -v m="${RSS[$n]}" 'BEGIN { print m / 1024 }')"
         done

@@ -43,6 +43,10 @@
 #   BENCH_RETRIES      times to re-run a run during which other processes took over 25% of
 #                      a core (default 1; the last measurement is reported)
 #   BENCH_SKIP_BUILD   set to 1 to use target/release/airlock as it is
+#   BENCH_REPEAT       rounds over every endpoint (default 3); each endpoint's median
+#                      req/s (and that run's latency and CPU) is reported
+#   BENCH_BASELINE     another airlock binary (an earlier build), served on the same store
+#                      and loaded in the same rounds: the "base" rows
 #   BENCH_REUSE_STORE  set to 1 to reuse $BENCH_DIR/demo/store if it has hello/hello:1.0
 #                      (main-job.sh always runs cargo build; this skips it)
 # Needs: wrk, nginx (Debian: apt-get install wrk nginx-light), curl, sha256sum, ss.
@@ -56,6 +60,8 @@ CONNS=${BENCH_CONNS:-100}
 TIMEOUT=${BENCH_TIMEOUT:-5s}
 LOG_SECONDS=${BENCH_LOG_SECONDS:-3}
 THREADS=2
+ROUNDS=${BENCH_REPEAT:-3}
+BASELINE=${BENCH_BASELINE:-}
 BUILT=$REPO/target/release/airlock
 AIRLOCK=$BENCH_DIR/bin/airlock
 DEMO=$BENCH_DIR/demo
@@ -103,6 +109,7 @@ stop_pid() {   # stop_pid PID: TERM, wait up to 5 s, then KILL
 }
 cleanup() {
     stop_pid "$LOGCHECK_PID"; LOGCHECK_PID=""
+    stop_pid "${BASE_PID:-}"; BASE_PID=""
     stop_pid "$AIRLOCK_PID"; AIRLOCK_PID=""
     stop_pid "$NGINX_PID"; NGINX_PID=""   # the master stops its workers on TERM
 }
@@ -112,7 +119,7 @@ trap 'exit 130' INT TERM
 # start_airlock OUTFILE ERRFILE [ARGS...]: sets STARTED_PID and STARTED_URL
 start_airlock() {
     local out=$1 err=$2 i; shift 2
-    "$AIRLOCK" serve --store "$STORE" --listen 127.0.0.1:0 "$@" > "$out" 2> "$err" &
+    "${SERVE_BIN:-$AIRLOCK}" serve --store "$STORE" --listen 127.0.0.1:0 "$@" > "$out" 2> "$err" &
     STARTED_PID=$!
     for i in $(seq 100); do grep -q '^listening on ' "$out" 2> /dev/null && break; sleep 0.1; done
     kill -0 "$STARTED_PID" 2> /dev/null || { cat "$err" >&2; die "airlock serve exited"; }
@@ -164,6 +171,14 @@ done
 for hex in "$BIG_HEX" "$SMALL_HEX"; do
     [ -f "$STORE/blobs/sha256/$hex" ] || die "blob $hex is not at $STORE/blobs/sha256/$hex"
 done
+
+BASE_PID=""
+if [ -n "$BASELINE" ]; then
+    step "start the baseline airlock serve -q ($BASELINE) on the same store"
+    SERVE_BIN=$BASELINE start_airlock "$LOGS/base.out" "$LOGS/base.err" -q
+    BASE_PID=$STARTED_PID BASE=$STARTED_URL
+    echo "baseline: $BASE (pid $BASE_PID)" >&2
+fi
 
 step "start nginx (worker_processes 2) on the same store"
 NGPORT=$(free_port)
@@ -220,6 +235,14 @@ URL[al_tags]=$AL/v2/$IMAGE/tags/list;                LABEL[al_tags]="airlock tag
 URL[al_pypi]=$AL/repository/pypi/simple/aldemo-app/; LABEL[al_pypi]="airlock PyPI page (JSON)"
 HDR[al_pypi]="Accept: application/vnd.pypi.simple.v1+json"
 HDR[al_manifest]="Accept: $INDEX_TYPE"
+if [ -n "$BASELINE" ]; then
+    NAMES=(al_big base_big nx_big al_small base_small nx_small al_manifest base_manifest al_tags al_pypi)
+    URL[base_big]=$BASE/v2/$IMAGE/blobs/sha256:$BIG_HEX;     LABEL[base_big]="baseline blob 1 MiB"
+    URL[base_small]=$BASE/v2/$IMAGE/blobs/sha256:$SMALL_HEX; LABEL[base_small]="baseline blob 4 KiB"
+    URL[base_manifest]=$BASE/v2/$IMAGE/manifests/$TAG;       LABEL[base_manifest]="baseline manifest by tag"
+    HDR[base_manifest]="Accept: $INDEX_TYPE"
+    EXPECT_HEX[base_big]=$BIG_HEX; EXPECT_HEX[base_small]=$SMALL_HEX; EXPECT_HEX[base_manifest]=${INDEX_DIGEST#sha256:}
+fi
 for n in "${NAMES[@]}"; do SRV[$n]=${n%%_*}; done
 EXPECT_HEX[al_big]=$BIG_HEX; EXPECT_HEX[nx_big]=$BIG_HEX
 EXPECT_HEX[al_small]=$SMALL_HEX; EXPECT_HEX[nx_small]=$SMALL_HEX
@@ -260,6 +283,7 @@ proc_jiffies() {
 server_pids() {
     case $1 in
         al) echo "$AIRLOCK_PID" ;;
+        base) echo "$BASE_PID" ;;
         nx) echo "$NGINX_PID" $(pgrep -P "$NGINX_PID") ;;
     esac
 }
@@ -307,7 +331,7 @@ parse_wrk() {
     END { printf "%s %s %s %s %s %s %s %s %s\n", rps, p50, p99, tr, reqs, rd, non2xx, sock, detail }' "$1"
 }
 
-declare -A RPS P50 P99 MIBS KIBR ERR ERRD SCPU OTHER
+declare -A RPS P50 P99 MIBS KIBR ERR ERRD SCPU OTHER TOTAL_ERR
 run_one() {
     local n=$1 srv=${SRV[$1]} pids t0 t1 j0 j1 u0 u1 e wu ws
     # warm-up (untimed): page cache, connections, allocator
@@ -336,13 +360,25 @@ run_one() {
         "" "$rps" "$p99" "$tr" "${ERR[$n]}" "${ERRD[$n]}" "${SCPU[$n]}" "${OTHER[$n]}" >&2
 }
 
-step "load: wrk -t $THREADS -c $CONNS -d ${SECONDS_PER_RUN}s --latency, loopback only"
-for n in "${NAMES[@]}"; do
-    for ((attempt = 0; ; attempt++)); do
-        run_one "$n"
-        [ "${OTHER[$n]}" -le 25 ] || [ "$attempt" -ge "${BENCH_RETRIES:-1}" ] && break
-        echo "  (other processes took ${OTHER[$n]}% of a core: measuring ${LABEL[$n]} again)" >&2
+step "load: wrk -t $THREADS -c $CONNS -d ${SECONDS_PER_RUN}s --latency, loopback only, $ROUNDS rounds"
+declare -A RUNS
+for ((round = 1; round <= ROUNDS; round++)); do
+    echo "  round $round of $ROUNDS" >&2
+    for n in "${NAMES[@]}"; do
+        for ((attempt = 0; ; attempt++)); do
+            run_one "$n"
+            [ "${OTHER[$n]}" -le 25 ] || [ "$attempt" -ge "${BENCH_RETRIES:-1}" ] && break
+            echo "  (other processes took ${OTHER[$n]}% of a core: measuring ${LABEL[$n]} again)" >&2
+        done
+        # every run's figures, one line each; the median run (by req/s) is reported
+        RUNS[$n]="${RUNS[$n]:-}${RPS[$n]} ${P50[$n]} ${P99[$n]} ${MIBS[$n]} ${KIBR[$n]} ${SCPU[$n]} ${OTHER[$n]}"$'\n'
+        TOTAL_ERR[$n]=$(( ${TOTAL_ERR[$n]:-0} + ERR[$n] ))
     done
+done
+for n in "${NAMES[@]}"; do
+    read -r RPS[$n] P50[$n] P99[$n] MIBS[$n] KIBR[$n] SCPU[$n] OTHER[$n] \
+        < <(printf '%s' "${RUNS[$n]}" | sort -n | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }')
+    ERR[$n]=${TOTAL_ERR[$n]}
 done
 # the -q server's stderr should be empty: anything there is an error
 if [ -s "$LOGS/airlock.err" ]; then
@@ -360,7 +396,7 @@ if [ "$LOG_SECONDS" -gt 0 ]; then
     start_airlock "$LOGS/airlock-log.out" "$LOGS/airlock-log.err"
     LOGCHECK_PID=$STARTED_PID AL2=$STARTED_URL
     for n in "${NAMES[@]}"; do
-        [ "${SRV[$n]}" = al ] || continue
+        [ "${SRV[$n]}" = al ] || continue   # (not the baseline)
         URL[$n]=${AL2}${URL[$n]#"$AL"}
         wrk_args "$n" "$LOG_SECONDS" 20
         "${WRK[@]}" > "$LOGS/logcheck-$n.txt" 2>&1 || die "wrk failed (access-log check)"
@@ -386,6 +422,7 @@ cleanup
 {
     echo
     echo "== summary: wrk -t $THREADS -c $CONNS -d ${SECONDS_PER_RUN}s --latency, loopback, $(nproc) cores shared by wrk and the server"
+    echo "   median of $ROUNDS interleaved rounds per endpoint (errors: all rounds)"
     echo "   airlock $("$AIRLOCK" --version 2>/dev/null | head -1), $(nginx -v 2>&1 | sed 's/.*: //') (2 workers, sendfile on)"
     printf '%-24s %10s %9s %9s %10s %9s %7s %7s\n' endpoint "req/s" "p50 ms" "p99 ms" "MiB/s" "KiB/resp" errors "srvCPU%"
     for n in "${NAMES[@]}"; do
@@ -399,6 +436,8 @@ cleanup
             -v ca="${SCPU[al_$k]}" -v cb="${SCPU[nx_$k]}" -v l="$label" 'BEGIN {
             printf "airlock/nginx, blob %s: req/s x%.2f (MiB/s the same ratio), p99 x%.2f, server CPU %s%% vs %s%%\n",
                 l, a / b, pa / pb, ca, cb }'
+        [ -z "$BASELINE" ] || awk -v a="${RPS[al_$k]}" -v b="${RPS[base_$k]}" -v n="${RPS[nx_$k]}" -v l="$label" 'BEGIN {
+            printf "airlock/baseline, blob %s: req/s x%.2f (baseline/nginx x%.2f)\n", l, a / b, b / n }'
     done
     others=""
     for n in "${NAMES[@]}"; do others+="${OTHER[$n]}% "; done

@@ -12,8 +12,8 @@
 #   - determinism: export --threads 1 vs the default export, compared with cmp
 # Each command runs under /usr/bin/time -f '%e %M %U %S' (wall seconds, peak RSS KiB,
 # user and system CPU seconds), in BENCH_REPEAT interleaved rounds (A B C, A B C, ...);
-# each step's best wall time is kept, as the VM's speed drifts by 20% and more from one
-# minute to the next. Caches are WARM: nothing is dropped from the page cache;
+# each step's median wall time is reported (and the spread to its worst), as the VM's
+# speed drifts by 20% and more from one minute to the next. Caches are WARM: nothing is dropped from the page cache;
 # every input is read once before the timed runs, and `sync` runs between them so one
 # run's write-back does not land in the next one's time. Outputs go to a disk (ext4 on
 # virtio here) and airlock fsyncs its bundle: see the "tar|zstd + fsync" row.
@@ -29,9 +29,14 @@
 #   BENCH_SKIP_BUILD  set to 1 to use target/release/airlock as it is
 #   BENCH_IDLE_WAIT   seconds to wait for an idle machine before each step (default 900)
 #   BENCH_RETRIES     times to re-measure a step that other processes disturbed (default 5)
-#   BENCH_REPEAT      rounds of measurements; the best of each step is reported (default 3)
+#   BENCH_REPEAT      rounds of measurements; each step's median is reported (default 3)
+#   BENCH_STEPS       which groups to time, comma-separated, from mirror, export,
+#                     determinism, none, verify (default: all of them). Without mirror,
+#                     the cache of an earlier run is reused (one untimed mirror fills it).
+#   BENCH_BASELINE    another airlock binary (an earlier build) whose export is timed in
+#                     the same rounds, side by side, as "export_zstd_baseline"
 #
-# Targets checked in the summary: export >= 0.9 x tar|zstd throughput; verify of an
+# Targets checked in the summary: export >= 1.0 x tar|zstd throughput; verify of an
 # uncompressed bundle >= 2 GB/s on 2 cores; peak RSS of every airlock command < 150 MiB.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -45,6 +50,9 @@ THREADS=2          # zstd workers for both airlock and the zstd baseline
 ZSTD_LEVEL=3       # airlock's default level
 GEN_VERSION=2      # bump when the fixture generator changes, to regenerate
 ROUNDS=${BENCH_REPEAT:-3}
+STEPS=${BENCH_STEPS:-mirror,export,determinism,none,verify}
+BASELINE=${BENCH_BASELINE:-}
+want() { [[ ,$STEPS, == *,$1,* ]]; }
 
 DATA=$BENCH_DIR/data
 OUT=$BENCH_DIR/out
@@ -53,7 +61,7 @@ LOGS=$BENCH_DIR/logs
 
 # per step: best and worst wall s, peak RSS KiB, its CPU % and others' CPU % in the best
 # run, bytes processed
-declare -A SEC WORST RSS CPU OTHER BYTES
+declare -A SEC WORST RSS CPU OTHER BYTES ALL
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
 die() { printf 'spine.sh: %s\n' "$*" >&2; exit 1; }
@@ -259,9 +267,9 @@ timed() {
         echo "  (the machine was busy: measuring $name again)" >&2
     done
     BYTES[$name]=$bytes
-    if [ -z "${SEC[$name]:-}" ] || awk -v a="$M_SEC" -v b="${SEC[$name]}" 'BEGIN { exit !(a < b) }'; then
-        SEC[$name]=$M_SEC; CPU[$name]=$M_CPU; OTHER[$name]=$M_OTHER
-    fi
+    # every run's "wall cpu% other%"; SEC is the median run's wall time, with its CPU
+    ALL[$name]="${ALL[$name]:-}$M_SEC $M_CPU $M_OTHER"$'\n'
+    read -r SEC[$name] CPU[$name] OTHER[$name] < <(printf '%s' "${ALL[$name]}" | sort -n | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }')
     if [ -z "${WORST[$name]:-}" ] || awk -v a="$M_SEC" -v b="${WORST[$name]}" 'BEGIN { exit !(a > b) }'; then
         WORST[$name]=$M_SEC
     fi
@@ -281,45 +289,61 @@ run_benchmarks() {
 
     [ -f "$AIRLOCK_CONFIG_DIR/keys/airlock.key" ] || "$AIRLOCK" key generate --no-password --trust > "$LOGS/key.out"
 
-    say "airlock mirror from an empty cache (copies and hashes every file into the cache)"
-    prep_mirror() { rm -rf "$AIRLOCK_CACHE_DIR" "$BENCH_DIR/airlock.lock"; }
-    for ((round = 1; round <= ROUNDS; round++)); do
-        timed mirror "$DATA_BYTES" "$AIRLOCK" mirror -f "$BENCH_DIR/airlock.yaml" --lock "$lock"
-    done
+    if want mirror || [ ! -f "$lock" ]; then
+        say "airlock mirror from an empty cache (copies and hashes every file into the cache)"
+        prep_mirror() { rm -rf "$AIRLOCK_CACHE_DIR" "$BENCH_DIR/airlock.lock"; }
+        local mirror_rounds=1
+        want mirror && mirror_rounds=$ROUNDS
+        for ((round = 1; round <= mirror_rounds; round++)); do
+            timed mirror "$DATA_BYTES" "$AIRLOCK" mirror -f "$BENCH_DIR/airlock.yaml" --lock "$lock"
+        done
+    fi
 
     say "warming the page cache (reading the fixture and the airlock cache once; nothing is ever dropped)"
     find "$DATA" "$AIRLOCK_CACHE_DIR" -type f -print0 | xargs -0 cat > /dev/null
 
     # airlock export fsyncs its bundle before renaming it into place; the second tar|zstd
     # variant does the same (`sync FILE` fsyncs that file), for an even comparison.
-    say "export: airlock (zstd -$ZSTD_LEVEL, $THREADS threads) vs tar | zstd -T$THREADS -$ZSTD_LEVEL, + a sha256sum pass"
     local tar_zstd='set -o pipefail; tar -C "$1" -cf - -T "$2" | zstd -q -T"$3" -"$4" > "$5"'
+    want export && {
+    say "export: airlock (zstd -$ZSTD_LEVEL, $THREADS threads) vs tar | zstd -T$THREADS -$ZSTD_LEVEL, + a sha256sum pass"
     for ((round = 1; round <= ROUNDS; round++)); do
         echo "  round $round of $ROUNDS" >&2
         timed export_zstd "$DATA_BYTES" "$AIRLOCK" --json export --lock "$lock" -o "$OUT/export-zstd" --threads "$THREADS" --force
+        if [ -n "$BASELINE" ]; then
+            timed export_zstd_baseline "$DATA_BYTES" "$BASELINE" --json export --lock "$lock" -o "$OUT/export-zstd-baseline" --threads "$THREADS" --force
+        fi
         timed tar_zstd "$DATA_BYTES" bash -c "$tar_zstd" _ "$DATA" "$list" "$THREADS" "$ZSTD_LEVEL" "$OUT/baseline.tar.zst"
         timed tar_zstd_sync "$DATA_BYTES" bash -c "$tar_zstd"' && sync "$5"' _ "$DATA" "$list" "$THREADS" "$ZSTD_LEVEL" "$OUT/baseline.tar.zst"
         timed sha256sum_pass "$DATA_BYTES" bash -c 'cd "$1" && xargs -d "\n" -a "$2" sha256sum > /dev/null' _ "$DATA" "$list"
     done
+    }
+    [ -d "$OUT/export-zstd" ] || "$AIRLOCK" --json export --lock "$lock" -o "$OUT/export-zstd" --threads "$THREADS" --force > "$LOGS/export_zstd.out"
     BUNDLE_ZSTD=$(ls "$OUT"/export-zstd/*.airlock)
 
+    DETERMINISM=skipped
+    want determinism && {
     say "determinism: the same lock exported again with --threads 1"
     for ((round = 1; round <= ROUNDS; round++)); do
         timed export_zstd_t1 "$DATA_BYTES" "$AIRLOCK" --json export --lock "$lock" -o "$OUT/export-zstd-t1" --threads 1 --force
     done
     if cmp -s "$BUNDLE_ZSTD" "$OUT/export-zstd-t1/$(basename "$BUNDLE_ZSTD")"; then DETERMINISM=IDENTICAL; else DETERMINISM=DIFFERENT; fi
     echo "  bundles are $DETERMINISM" >&2
+    }
 
+    want none || want verify && {
     say "uncompressed bundle: airlock export --compression none"
     for ((round = 1; round <= ROUNDS; round++)); do
         timed export_none "$DATA_BYTES" "$AIRLOCK" --json export --lock "$lock" -o "$OUT/export-none" --compression none --force
     done
     BUNDLE_NONE=$(ls "$OUT"/export-none/*.airlock)
-    local none_bytes; none_bytes=$(size_of "$BUNDLE_NONE")
+    none_bytes=$(size_of "$BUNDLE_NONE")
+    }
 
     # The baselines hash the same bytes, unpacked from that bundle: its SHA256SUMS member is
     # sha256sum -c input. Then airlock verify of the bundle, of the unpacked directory, and
     # (for information) of the zstd bundle.
+    want verify && {
     say "verify: airlock verify vs sha256sum -c and openssl dgst -sha256 over the same bytes"
     mkdir -p "$OUT/unpacked"
     tar -C "$OUT/unpacked" -xf "$BUNDLE_NONE"
@@ -333,10 +357,11 @@ run_benchmarks() {
         timed verify_dir "$DATA_BYTES" "$AIRLOCK" --json verify "$OUT/unpacked"
         timed verify_zstd "$(size_of "$BUNDLE_ZSTD")" "$AIRLOCK" --json verify "$BUNDLE_ZSTD"
     done
+    }
 
     OUT_BYTES_AIRLOCK=$(size_of "$BUNDLE_ZSTD")
-    OUT_BYTES_TAR=$(size_of "$OUT/baseline.tar.zst")
-    OUT_BYTES_NONE=$none_bytes
+    OUT_BYTES_TAR=$(size_of "$OUT/baseline.tar.zst" 2>/dev/null || echo 0)
+    OUT_BYTES_NONE=${none_bytes:-0}
     BLOBS=$(sed -n 's/^ *"blobs": *\([0-9]*\).*/\1/p' "$LOGS/export_zstd.out")
 }
 
@@ -348,25 +373,27 @@ report() {
         awk -v b="$DATA_BYTES" -v n="$NFILES" -v u="$BLOBS" -v c="$(nproc)" 'BEGIN {
             printf "airlock spine benchmark: %.2f GiB in %d files (%d unique blobs), %d cores, page cache WARM (nothing dropped)\n", b / 2^30, n, u, c }'
         describe_fixture | sed 1d
-        echo "Best of $ROUNDS interleaved rounds per step (spread% = worst / best - 1). MB/s and GB/s: 10^6 / 10^9 bytes/s of wall time."
+        echo "Median of $ROUNDS interleaved rounds per step (spread% = worst / median - 1). MB/s and GB/s: 10^6 / 10^9 bytes/s of wall time."
         echo
         echo "CPU% is the step's own CPU use (200 = both cores); other% is other processes' user CPU meanwhile;"
         echo "RSS is the highest of the runs."
         echo
         printf '%-44s %7s %7s %6s %8s %5s %6s %14s\n' step "wall s" spread% "MB/s" "RSS MiB" "CPU%" other% "output bytes"
-        row() {   # row LABEL NAME [OUTPUT_BYTES]
+        row() {   # row LABEL NAME [OUTPUT_BYTES]; nothing for a step this run did not time
+            [ -n "${SEC[$2]:-}" ] || return 0
             awk -v l="$1" -v e="${SEC[$2]}" -v w="${WORST[$2]}" -v b="${BYTES[$2]}" -v m="${RSS[$2]}" -v c="${CPU[$2]}" \
                 -v x="${OTHER[$2]}" -v o="${3:-}" \
                 'BEGIN { printf "%-44s %7.2f %7.0f %6.0f %8.1f %5s %6s %14s\n", l, e, (w / e - 1) * 100, b / e / 1e6, m / 1024, c, x, o }'
         }
         row "airlock mirror (empty cache)" mirror
         row "airlock export (zstd -$ZSTD_LEVEL, --threads $THREADS)" export_zstd "$OUT_BYTES_AIRLOCK"
+        row "baseline airlock export (BENCH_BASELINE)" export_zstd_baseline
         row "tar -c | zstd -T$THREADS -$ZSTD_LEVEL" tar_zstd "$OUT_BYTES_TAR"
         row "tar -c | zstd, then fsync the output" tar_zstd_sync
         row "sha256sum pass over the files" sha256sum_pass
-        awk -v a="${SEC[tar_zstd]}" -v b="${SEC[sha256sum_pass]}" -v n="$DATA_BYTES" \
+        [ -z "${SEC[tar_zstd]:-}" ] || awk -v a="${SEC[tar_zstd]}" -v b="${SEC[sha256sum_pass]}" -v n="$DATA_BYTES" \
             'BEGIN { printf "%-44s %7.2f %7s %6.0f\n", "tar|zstd + sha256sum pass (sum)", a + b, "", n / (a + b) / 1e6 }'
-        row "airlock export --threads 1 (determinism)" export_zstd_t1 "$(size_of "$OUT/export-zstd-t1/$(basename "$BUNDLE_ZSTD")")"
+        row "airlock export --threads 1 (determinism)" export_zstd_t1 "$(size_of "$OUT/export-zstd-t1/$(basename "$BUNDLE_ZSTD")" 2>/dev/null)"
         row "airlock export --compression none" export_none "$OUT_BYTES_NONE"
         row "airlock verify (uncompressed bundle)" verify_none
         row "sha256sum -c SHA256SUMS (unpacked)" sha256sum_c
@@ -378,25 +405,28 @@ report() {
 
         local max_rss=0 n
         for n in mirror export_zstd export_zstd_t1 export_none verify_none verify_dir verify_zstd; do
-            [ "${RSS[$n]}" -gt "$max_rss" ] && max_rss=${RSS[$n]}
+            [ "${RSS[$n]:-0}" -gt "$max_rss" ] && max_rss=${RSS[$n]}
         done
         echo "ratios are baseline time / airlock time (> 1: airlock is faster)"
         printf '%-52s %10s %16s %s\n' check value target result
-        check() {  # check LABEL VALUE OP TARGET: OP is ge, lt or "" (information only)
+        check() {  # check LABEL VALUE OP TARGET: OP is ge, lt or "" (information only); no VALUE, no line
+            [ -n "$2" ] || return 0
             awk -v l="$1" -v v="$2" -v op="$3" -v t="$4" 'BEGIN {
                 r = op == "ge" ? (v >= t ? "PASS" : "FAIL") : op == "lt" ? (v < t ? "PASS" : "FAIL") : ""
                 tt = op == "ge" ? ">= " t : op == "lt" ? "< " t : "(info)"
                 printf "%-52s %10.2f %16s %s\n", l, v, tt, r }'
         }
-        ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", a / b }'; }
-        check "export vs tar|zstd" "$(ratio "${SEC[tar_zstd]}" "${SEC[export_zstd]}")" ge 0.9
-        check "export vs tar|zstd + sha256sum pass" "$(ratio "$(awk -v a="${SEC[tar_zstd]}" -v b="${SEC[sha256sum_pass]}" 'BEGIN { print a + b }')" "${SEC[export_zstd]}")" "" ""
-        check "export vs tar|zstd + fsync of its output" "$(ratio "${SEC[tar_zstd_sync]}" "${SEC[export_zstd]}")" "" ""
-        check "output size airlock / tar.zst" "$(ratio "$OUT_BYTES_AIRLOCK" "$OUT_BYTES_TAR")" "" ""
-        check "verify uncompressed bundle, GB/s" "$(awk -v b="$OUT_BYTES_NONE" -v e="${SEC[verify_none]}" 'BEGIN { print b / e / 1e9 }')" ge 2
-        check "verify vs sha256sum -c" "$(ratio "${SEC[sha256sum_c]}" "${SEC[verify_none]}")" "" ""
-        check "verify vs openssl dgst (1 process)" "$(ratio "${SEC[openssl_dgst]}" "${SEC[verify_none]}")" "" ""
-        check "verify vs openssl dgst (2 processes)" "$(ratio "${SEC[openssl_dgst_p2]}" "${SEC[verify_none]}")" "" ""
+        ratio() { [ -z "$1" ] || [ -z "$2" ] || awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", a / b }'; }
+        local t=${SEC[tar_zstd]:-} x=${SEC[export_zstd]:-} v=${SEC[verify_none]:-}
+        check "export vs tar|zstd" "$(ratio "$t" "$x")" ge 1.0
+        check "export vs the baseline binary's export" "$(ratio "${SEC[export_zstd_baseline]:-}" "$x")" "" ""
+        [ -z "$t" ] || check "export vs tar|zstd + sha256sum pass" "$(ratio "$(awk -v a="$t" -v b="${SEC[sha256sum_pass]}" 'BEGIN { print a + b }')" "$x")" "" ""
+        check "export vs tar|zstd + fsync of its output" "$(ratio "${SEC[tar_zstd_sync]:-}" "$x")" "" ""
+        [ "$OUT_BYTES_TAR" = 0 ] || check "output size airlock / tar.zst" "$(ratio "$OUT_BYTES_AIRLOCK" "$OUT_BYTES_TAR")" "" ""
+        [ -z "$v" ] || check "verify uncompressed bundle, GB/s" "$(awk -v b="$OUT_BYTES_NONE" -v e="$v" 'BEGIN { print b / e / 1e9 }')" ge 2
+        check "verify vs sha256sum -c" "$(ratio "${SEC[sha256sum_c]:-}" "$v")" "" ""
+        check "verify vs openssl dgst (1 process)" "$(ratio "${SEC[openssl_dgst]:-}" "$v")" "" ""
+        check "verify vs openssl dgst (2 processes)" "$(ratio "${SEC[openssl_dgst_p2]:-}" "$v")" "" ""
         check "peak RSS of any airlock command, MiB" "$(awk -v m="$max_rss" 'BEGIN { print m / 1024 }')" lt 150
         printf '%-52s %10s\n' "determinism (--threads 1 vs default)" "$DETERMINISM"
         local busiest=0

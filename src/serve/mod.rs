@@ -17,6 +17,7 @@
 
 mod auth;
 mod error;
+mod files;
 mod git;
 mod lock;
 mod oci;

@@ -8,7 +8,6 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use tokio::io::AsyncWriteExt;
-use tower::ServiceExt;
 
 use crate::digest::{Digest, Hasher};
 use crate::names;
@@ -160,10 +159,17 @@ async fn get_manifest(s: &Shared, name: &str, reference: &str, req: Request) -> 
         .ok()
         .filter(|m| oci::is_manifest_type(m))
         .ok_or_else(|| ApiError::not_found("MANIFEST_UNKNOWN", format!("{digest} is not a manifest")))?;
+    let etag = super::files::digest_etag(&digest);
+    if super::files::none_match(req.headers(), &etag) {
+        let mut r = super::files::not_modified(&etag);
+        r.headers_mut().insert("Docker-Content-Digest", HeaderValue::from_str(&digest.to_string()).expect("ascii"));
+        return Ok(r);
+    }
     let headers = [
         (header::CONTENT_TYPE.as_str(), media_type),
         digest_header(&digest),
         (header::CONTENT_LENGTH.as_str(), bytes.len().to_string()),
+        (header::ETAG.as_str(), etag),
     ];
     if req.method() == Method::HEAD {
         return Ok((headers, Body::empty()).into_response());
@@ -172,17 +178,15 @@ async fn get_manifest(s: &Shared, name: &str, reference: &str, req: Request) -> 
 }
 
 async fn get_blob(s: &Shared, d: &Digest, req: Request) -> Result<Response, ApiError> {
-    if !tokio::fs::try_exists(s.store.blob_path_for_tool(d)).await.unwrap_or(false) {
+    let etag = super::files::digest_etag(d);
+    let Some(mut resp) = super::files::send(s.store.blob_path_for_tool(d), Some(etag), req).await else {
         return Err(ApiError::not_found("BLOB_UNKNOWN", d.to_string()));
-    }
-    let mut resp = tower_http::services::ServeFile::new(s.store.blob_path_for_tool(d))
-        .with_buf_chunk_size(super::FILE_CHUNK)
-        .oneshot(req)
-        .await
-        .map_err(ApiError::internal)?
-        .map(Body::new);
+    };
+    let modified = resp.status() != StatusCode::NOT_MODIFIED;
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    if modified {
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    }
     h.insert("Docker-Content-Digest", HeaderValue::from_str(&d.to_string()).expect("ascii"));
     Ok(resp)
 }

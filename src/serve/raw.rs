@@ -100,12 +100,18 @@ pub async fn handle(
                 Ok(Found::Dir(dir)) => index_page(&dir, slash, req).await,
                 Ok(Found::None) => text(StatusCode::NOT_FOUND, format!("{repo}/{rel}: not found")),
                 Ok(Found::File(file)) => {
+                    let etag = tokio::fs::metadata(&file).await.ok().map(|m| super::files::file_etag(&m));
+                    if let Some(tag) = &etag
+                        && super::files::none_match(req.headers(), tag)
+                    {
+                        return super::files::not_modified(tag);
+                    }
                     match tower_http::services::ServeFile::new(file)
                         .with_buf_chunk_size(super::FILE_CHUNK)
                         .oneshot(req)
                         .await
                     {
-                        Ok(r) => r.map(Body::new),
+                        Ok(r) => with_etag(r.map(Body::new), etag.as_deref()),
                         Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
                     }
                 }
@@ -126,6 +132,15 @@ pub async fn handle(
         }
         _ => text(StatusCode::METHOD_NOT_ALLOWED, "GET, HEAD or PUT"),
     }
+}
+
+fn with_etag(mut r: Response, etag: Option<&str>) -> Response {
+    if let Some(v) = etag.and_then(|t| HeaderValue::from_str(t).ok())
+        && r.status().is_success()
+    {
+        r.headers_mut().insert(header::ETAG, v);
+    }
+    r
 }
 
 enum Found {
@@ -184,15 +199,22 @@ async fn index_page(dir: &Path, slash: bool, req: Request) -> Response {
         );
     };
     let file = dir.join(if content_type == pypi::JSON_V1 { "index.json" } else { "index.html" });
-    if !tokio::fs::metadata(&file).await.is_ok_and(|m| m.is_file()) {
+    let Some(meta) = tokio::fs::metadata(&file).await.ok().filter(|m| m.is_file()) else {
         return text(StatusCode::NOT_FOUND, "no index page here");
+    };
+    // The JSON and HTML pages are different files, so their tags differ too.
+    let etag = super::files::file_etag(&meta);
+    if super::files::none_match(req.headers(), &etag) {
+        let mut r = super::files::not_modified(&etag);
+        r.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept"));
+        return r;
     }
     match tower_http::services::ServeFile::new(file).oneshot(req).await {
         Ok(mut r) => {
             let h = r.headers_mut();
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
             h.insert(header::VARY, HeaderValue::from_static("Accept"));
-            r.map(Body::new)
+            with_etag(r.map(Body::new), Some(&etag))
         }
         Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }

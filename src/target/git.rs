@@ -96,18 +96,7 @@ impl Git {
     }
 
     fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Result<String> {
-        let out = self
-            .command()
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .output()
-            .context("running git (is it installed?)")?;
-        if !out.status.success() {
-            let shown: Vec<String> = args.iter().take(3).map(|a| a.as_ref().to_string_lossy().into_owned()).collect();
-            bail!("`git {}` failed: {}", shown.join(" "), git::last_words(&out.stderr));
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        git::run_command(self.command(), args, None)
     }
 
     fn rev_parse(&self, rev: &str) -> Option<String> {
@@ -115,6 +104,12 @@ impl Git {
             .ok()
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
+    }
+
+    /// Which of `oids` the repository has (through the quarantine, if any): one process
+    /// for all of them.
+    fn existing(&self, oids: &[&String]) -> Result<std::collections::HashSet<String>> {
+        git::existing_objects_with(self.command(), oids)
     }
 
     fn is_ancestor(&self, a: &str, b: &str) -> bool {
@@ -234,7 +229,10 @@ impl StoreGit<'_> {
             staged = Some(Staged::NewRepo { _tmp: tmp, work });
         }
         let wanted: Vec<&String> = a.refs.iter().flatten().map(|(_, oid)| oid).collect();
-        let have_all = exists && wanted.iter().all(|oid| git.rev_parse(oid).is_some());
+        let have_all = exists && {
+            let have = git.existing(&wanted)?;
+            wanted.iter().all(|oid| have.contains(*oid))
+        };
         if let (Some(d), false) = (a.blobs.first(), have_all) {
             let file = self.store.blob_path_for_tool(d);
             let verify = git.command().arg("bundle").arg("verify").arg("--quiet").arg(&file).output()?;
@@ -261,9 +259,10 @@ impl StoreGit<'_> {
                 .with_context(|| format!("git repository `{name}`: unpacking the bundle"))?;
         }
         let current = git.refs()?;
+        let present = git.existing(&wanted)?;
         let mut changes = Vec::new();
         for (r, new) in a.refs.iter().flatten() {
-            if git.rev_parse(new).is_none() {
+            if !present.contains(new) {
                 bail!("git repository `{name}`: {r} points at {new}, which neither the bundle nor the repository has");
             }
             let old = current.get(r).cloned();

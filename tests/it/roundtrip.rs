@@ -355,3 +355,77 @@ fn help_teaches_every_verb() {
     }
     assert!(top.contains("Exit status"));
 }
+
+/// Content that spans several zstd jobs and many 1 MiB read chunks: half incompressible,
+/// half text, from a fixed seed.
+fn large_files(cx: &TestContext) -> std::path::PathBuf {
+    let dir = cx.path("spec/files");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut noise = Vec::with_capacity(13 << 20);
+    while noise.len() < (13 << 20) + 77 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        noise.extend_from_slice(&x.to_le_bytes());
+    }
+    std::fs::write(dir.join("noise.bin"), &noise).unwrap();
+    let text: String = (0..250_000).map(|i| format!("{i:08} GET /api/v1/items/{} status=200\n", i % 977)).collect();
+    std::fs::write(dir.join("log.txt"), text).unwrap();
+    std::fs::write(dir.join("empty"), b"").unwrap();
+    std::fs::write(dir.join("small"), b"small\n").unwrap();
+    cx.spec(
+        "name: big\nversion: \"1\"\nfiles:\n  - path: noise.bin\n    source: files/noise.bin\n  \
+         - path: log.txt\n    source: files/log.txt\n  - path: empty\n    source: files/empty\n  \
+         - path: small\n    source: files/small\n",
+    )
+}
+
+#[test]
+fn large_exports_are_byte_identical_whatever_the_threads() {
+    let cx = TestContext::new();
+    cx.key();
+    let spec = large_files(&cx);
+    let read = |dir: &std::path::Path| std::fs::read(dir.join("big-1.airlock")).unwrap();
+    let default = read(&cx.bundle(&spec, "default", &[]));
+    let one = read(&cx.bundle(&spec, "one", &["--threads", "1"]));
+    let two = read(&cx.bundle(&spec, "two", &["--threads", "2"]));
+    assert!(default == one && one == two, "exports of the same lock differ with the number of threads");
+    let bundle = cx.path("default/big-1.airlock");
+    let v = cx.run(&["--json", "verify", bundle.to_str().unwrap()]).ok().json();
+    assert_eq!(v["status"], "verified");
+    // The blobs in the stream are the files, byte for byte (zstd -d | tar, no airlock).
+    let dir = cx.path("unpacked");
+    std::fs::create_dir_all(&dir).unwrap();
+    sh(&dir, &format!("zstd -dc {} | tar -xf -", bundle.display()));
+    let sums = std::fs::read_to_string(dir.join("SHA256SUMS")).unwrap();
+    for f in ["noise.bin", "log.txt", "empty", "small"] {
+        let hex = airlock::digest::Digest::of(&std::fs::read(cx.path(&format!("spec/files/{f}"))).unwrap()).hex();
+        assert_eq!(
+            std::fs::read(dir.join(format!("blobs/sha256/{hex}"))).unwrap(),
+            std::fs::read(cx.path(&format!("spec/files/{f}"))).unwrap(),
+            "{f}"
+        );
+        assert!(sums.contains(&hex), "{f} is in SHA256SUMS");
+    }
+}
+
+#[test]
+fn export_refuses_a_cache_blob_that_rotted_and_writes_no_bundle() {
+    let cx = TestContext::new();
+    cx.key();
+    let spec = large_files(&cx);
+    cx.mirror(&spec).ok();
+    // Flip one byte deep inside the large blob (past the first read chunks).
+    let hex = airlock::digest::Digest::of(&std::fs::read(cx.path("spec/files/noise.bin")).unwrap()).hex();
+    let blob = cx.cache().join(format!("blobs/sha256/{hex}"));
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[(9 << 20) + 5] ^= 1;
+    std::fs::write(&blob, &bytes).unwrap();
+    let out = cx.path("out");
+    let lock = spec.with_extension("lock");
+    cx.run(&["export", "--lock", lock.to_str().unwrap(), "-o", out.to_str().unwrap()])
+        .fails(2, &format!("cache blob sha256:{hex} is corrupt"));
+    let left: Vec<_> = std::fs::read_dir(&out).map(|d| d.map(|e| e.unwrap().file_name()).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "no bundle and no temporary file is left: {left:?}");
+}

@@ -560,3 +560,84 @@ fn git_smart_http_clones_shallow_and_partial_over_v2_and_pushes_fast_forward_onl
     git_ok(&work, &["push", "-q", &url, ":stable/1.0"]);
     assert!(!git_out(&served, &["rev-parse", "--verify", "refs/heads/stable/1.0"], &[]).status.success());
 }
+
+/// `curl -D -` of `url` with extra args: (status line code, headers lowercased, body file).
+fn fetch(dir: &Path, args: &str, url: &str) -> (String, String, Vec<u8>) {
+    require("curl");
+    let _ = std::fs::remove_file(dir.join("fetched"));
+    let head = sh(dir, &format!("curl -s -D - -o fetched {args} '{url}'"));
+    let code = head.split_whitespace().nth(1).unwrap_or_default().to_string();
+    (code, head.to_lowercase(), std::fs::read(dir.join("fetched")).unwrap_or_default())
+}
+
+fn etag_of(headers: &str) -> String {
+    headers.lines().find_map(|l| l.strip_prefix("etag: ")).map(|t| t.trim().to_string()).expect("an ETag header")
+}
+
+#[test]
+fn validators_answer_304_and_ranges_still_work() {
+    let cx = imported();
+    let srv = Server::start(&cx, &[]);
+    let d = cx.dir.path();
+    // A blob larger than one read chunk, pushed, then read back whole, by range, and
+    // conditionally.
+    let big: Vec<u8> = (0..700_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    std::fs::write(d.join("big.bin"), &big).unwrap();
+    let digest = Digest::of(&big);
+    let push = format!(
+        "-u any:{TOKEN} -X POST --data-binary @big.bin '{}?digest={digest}'",
+        srv.url("/v2/etag/test/blobs/uploads/")
+    );
+    assert_eq!(curl(d, &push), "201");
+    let url = srv.url(&format!("/v2/etag/test/blobs/{digest}"));
+    let (code, headers, body) = fetch(d, "", &url);
+    assert_eq!(code, "200");
+    assert!(body == big, "the blob comes back byte for byte ({} of {} bytes)", body.len(), big.len());
+    assert!(headers.contains(&format!("content-length: {}", big.len())), "{headers}");
+    let etag = etag_of(&headers);
+    assert_eq!(etag, format!("\"{digest}\""));
+    let (code, _, body) = fetch(d, &format!("-H 'If-None-Match: {etag}'"), &url);
+    assert_eq!((code.as_str(), body.len()), ("304", 0), "a matching If-None-Match gets 304 and no body");
+    let (code, _, body) = fetch(d, "-H 'If-None-Match: \"sha256:other\", W/\"x\"'", &url);
+    assert!(code == "200" && body == big, "another ETag gets the bytes");
+    let (code, headers, body) = fetch(d, "-r 300000-300099", &url);
+    assert_eq!(code, "206");
+    assert_eq!(body, &big[300_000..300_100]);
+    assert!(headers.contains("content-range: bytes 300000-300099/700000"), "{headers}");
+    assert_eq!(fetch(d, "-r 800000-800001", &url).0, "416");
+    let (code, headers, _) = fetch(d, "-I", &url);
+    assert!(code == "200" && headers.contains("content-length: 700000"), "{headers}");
+
+    // A small blob and a manifest (by tag: its ETag is its digest).
+    let manifest_url = srv.url("/v2/hello/hello/manifests/1.0");
+    let accept = "-H 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json'";
+    let (code, headers, manifest) = fetch(d, accept, &manifest_url);
+    assert_eq!(code, "200");
+    let etag = etag_of(&headers);
+    assert_eq!(etag, format!("\"{}\"", Digest::of(&manifest)));
+    assert_eq!(fetch(d, &format!("{accept} -H 'If-None-Match: {etag}'"), &manifest_url).0, "304");
+    let index: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+    let child = index["manifests"][0]["digest"].as_str().unwrap();
+    let (_, _, child) = fetch(d, accept, &srv.url(&format!("/v2/hello/hello/manifests/{child}")));
+    let config: serde_json::Value = serde_json::from_slice(&child).unwrap();
+    let config = config["config"]["digest"].as_str().unwrap().to_string();
+    let small_url = srv.url(&format!("/v2/hello/hello/blobs/{config}"));
+    let (code, headers, small) = fetch(d, "", &small_url);
+    assert_eq!(code, "200");
+    assert_eq!(Digest::of(&small).to_string(), config);
+    assert_eq!(fetch(d, &format!("-H 'If-None-Match: {}'", etag_of(&headers)), &small_url).0, "304");
+    assert_eq!(fetch(d, "-r 0-1", &small_url).2, &small[..2]);
+
+    // A raw file: an ETag, 304 on it, the bytes otherwise; Range as before.
+    let raw_url = srv.url("/repository/raw/licenses/NOTICE.txt");
+    let notice = std::fs::read(crate::common::root().join("fixtures/files/NOTICE.txt")).unwrap();
+    let (code, headers, body) = fetch(d, "", &raw_url);
+    assert!(code == "200" && body == notice);
+    let etag = etag_of(&headers);
+    assert_eq!(fetch(d, &format!("-H 'If-None-Match: {etag}'"), &raw_url).0, "304");
+    assert_eq!(fetch(d, "-H 'If-None-Match: \"0-0-0.0\"'", &raw_url).2, notice);
+    assert_eq!(fetch(d, "-r 0-10", &raw_url).2, b"Third-party");
+    // A blob the store does not have is still 404, conditional or not.
+    let missing = srv.url(&format!("/v2/hello/hello/blobs/sha256:{}", "1".repeat(64)));
+    assert_eq!(fetch(d, "-H 'If-None-Match: *'", &missing).0, "404");
+}
