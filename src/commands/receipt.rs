@@ -13,8 +13,11 @@ pub fn receipt(args: &ReceiptArgs, cx: &Ctx) -> CmdResult {
     let name = args.name.clone().unwrap_or_else(receipt::default_site_name);
     crate::names::bundle_name(&name).map_err(|e| anyhow::anyhow!("--name {e}"))?;
     let root = args.store.clone().unwrap_or_else(crate::dirs::store_dir);
-    if !root.is_dir() {
-        bail!("the store {} does not exist: import a bundle first, or pass --store", root.display());
+    // A new site has no store yet: its receipt says it holds nothing, so that the
+    // factory's first `export --since-receipt` is a full bundle (and the site key travels).
+    let fresh = !root.exists();
+    if root.exists() && !root.is_dir() {
+        bail!("the store {} is not a directory: pass --store", root.display());
     }
     let (sk_path, pk_path) = match &args.key {
         Some(k) => (k.clone(), k.with_extension("pub")),
@@ -34,7 +37,16 @@ pub fn receipt(args: &ReceiptArgs, cx: &Ctx) -> CmdResult {
         ));
     }
     let key = SecretKey::load(&sk_path)?;
-    let store = Store::open(&root)?;
+    // An empty stand-in for a store that does not exist yet; the site's path stays unmade.
+    let scratch = if fresh { Some(tempfile::tempdir().context("making an empty scratch store")?) } else { None };
+    let store = Store::open(scratch.as_ref().map_or(root.as_path(), |s| s.path()))?;
+    if fresh {
+        cx.printer.info(format!(
+            "the store {} does not exist yet: this receipt says the site holds nothing, so the factory's next \
+             `export --since-receipt` is a full bundle",
+            root.display()
+        ));
+    }
     // A consistent picture: no import or `serve` write changes the store meanwhile.
     let _lock = store
         .lock_within(std::time::Duration::from_secs(10))?

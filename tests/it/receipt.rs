@@ -396,3 +396,24 @@ fn a_bundle_lost_on_the_way_does_not_stop_the_next() {
     assert!(refused.stderr.contains("send the factory a new receipt"), "{}", refused.stderr);
     assert_eq!(crate::common::snapshot::tree(&s.store(), &[".import.lock"]), tree, "nothing changed");
 }
+
+#[test]
+fn a_new_site_without_a_store_sends_an_empty_receipt_and_gets_a_full_bundle() {
+    let w = World::new();
+    let (f, s) = (&w.factory, &w.site);
+    assert!(!s.store().exists());
+    let receipt = w.receipt("first.receipt");
+    assert!(!s.store().exists(), "a receipt makes no store");
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&receipt).unwrap()).unwrap();
+    assert!(r["imported"].as_array().is_some_and(|a| a.is_empty()), "{r}");
+    let receipt = w.carry(&receipt);
+    w.trust_site();
+    f.mirror(&w.spec).ok();
+    let full = manifest(&w.export("full", &[]));
+    let first = w.export("first", &["--since-receipt", receipt.to_str().unwrap()]);
+    let m = manifest(&first);
+    assert_eq!(carried(&m), carried(&full), "the site holds nothing, so everything travels");
+    s.run(&["import", first.to_str().unwrap()]).ok();
+    let site_head = sh(&s.store().join("git/app.git"), "git rev-parse refs/heads/main");
+    assert_eq!(site_head.trim(), w.upstream_head());
+}
