@@ -598,27 +598,10 @@ fn is_zombie(pid: i64) -> bool {
         .unwrap_or(false)
 }
 
-/// Does `text` match the glob `pattern` (`*` any run, `?` one character)?
+/// Does `text` match the glob `pattern` (`*` any run, `?` one character)? The matcher
+/// the Debian include/exclude patterns use, checked against globset in tests/prop.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut i, mut j, mut star, mut mark) = (0, 0, None, 0);
-    while j < t.len() {
-        if i < p.len() && (p[i] == '?' || p[i] == t[j]) {
-            i += 1;
-            j += 1;
-        } else if i < p.len() && p[i] == '*' {
-            star = Some(i);
-            mark = j;
-            i += 1;
-        } else if let Some(s) = star {
-            i = s + 1;
-            mark += 1;
-            j = mark;
-        } else {
-            return false;
-        }
-    }
-    p[i..].iter().all(|c| *c == '*')
+    crate::debian::resolve::glob(pattern, text)
 }
 
 #[cfg(test)]

@@ -180,20 +180,7 @@ fn project_name(req: &str) -> Option<String> {
     if name.is_empty() {
         return None;
     }
-    let mut out = String::new();
-    let mut sep = false;
-    for c in name.chars() {
-        if matches!(c, '.' | '_' | '-') {
-            sep = true;
-        } else {
-            if sep && !out.is_empty() {
-                out.push('-');
-            }
-            sep = false;
-            out.push(c.to_ascii_lowercase());
-        }
-    }
-    Some(out)
+    Some(crate::pypi::normalize(&name))
 }
 
 #[cfg(test)]
