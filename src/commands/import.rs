@@ -9,6 +9,7 @@ use crate::cli::ImportArgs;
 use crate::exit::ExitStatus;
 use crate::store::{Store, hook};
 use crate::target::apt::{KEYRING_STEM, StoreApt, sources_example};
+use crate::target::aptly::{Aptly, AptlyOptions};
 use crate::target::git::{RemoteGit, StoreGit};
 use crate::target::oci::{RegistryOci, StoreOci};
 use crate::target::python::{StoreIndex, UploadIndex};
@@ -70,6 +71,25 @@ pub(super) fn import_as(args: &ImportArgs, cx: &Ctx, op: &str, from: Option<&str
         crate::names::repository(n).map_err(|e| anyhow::anyhow!("--python-index {e}"))?;
     }
     let store = Store::open(&root)?;
+    let aptly = args
+        .apt_aptly
+        .as_ref()
+        .map(|url| {
+            Aptly::new(
+                &store,
+                AptlyOptions {
+                    url: url.clone(),
+                    repo: args.apt_aptly_repo.clone(),
+                    create: args.apt_aptly_create,
+                    distribution: args.apt_aptly_distribution.clone(),
+                    prefix: args.apt_aptly_prefix.clone(),
+                    skip_signing: args.apt_aptly_skip_signing,
+                    username: std::env::var("AIRLOCK_APT_USERNAME").ok(),
+                    password: std::env::var("AIRLOCK_APT_PASSWORD").ok(),
+                },
+            )
+        })
+        .transpose()?;
     let python_upload = args
         .python_upload
         .as_deref()
@@ -93,6 +113,7 @@ pub(super) fn import_as(args: &ImportArgs, cx: &Ctx, op: &str, from: Option<&str
     let mut targets = vec![format!("store:{}", root.display())];
     for (flag, v) in [
         ("raw-url", &args.raw_url),
+        ("apt-aptly", &args.apt_aptly),
         ("oci-registry", &args.oci_registry),
         ("python-upload", &args.python_upload),
         ("git-push", &args.git_push),
@@ -212,8 +233,11 @@ pub(super) fn import_as(args: &ImportArgs, cx: &Ctx, op: &str, from: Option<&str
                 None => raw_store.plan(&bundle)?,
             };
             let git_plan = git_store.plan(&bundle)?;
-            let apt_plan = apt_store.plan(&bundle)?;
-            apt_info = (!apt_plan.is_empty()).then(|| {
+            let (apt_plan, aptly_plan) = match &aptly {
+                Some(t) => (None, Some(t.plan(&bundle)?)),
+                None => (Some(apt_store.plan(&bundle)?), None),
+            };
+            apt_info = apt_plan.as_ref().filter(|p| !p.is_empty()).map(|apt_plan| {
                 let dir = store.repository_dir(&args.apt_repo);
                 json!({
                     "repository": dir,
@@ -240,7 +264,12 @@ pub(super) fn import_as(args: &ImportArgs, cx: &Ctx, op: &str, from: Option<&str
                 None => raw_store.load(raw_plan, &bundle, r, &mut journal)?,
             };
             placed.extend(git_store.load(git_plan, &bundle, r, &mut journal)?);
-            placed.extend(apt_store.load(apt_plan, &bundle, r, &mut journal)?);
+            if let Some(p) = apt_plan {
+                placed.extend(apt_store.load(p, &bundle, r, &mut journal)?);
+            }
+            if let (Some(t), Some(p)) = (&aptly, aptly_plan) {
+                placed.extend(t.load(p, &bundle, r, &mut journal)?);
+            }
             if let Some(p) = oci_store_plan {
                 placed.extend(oci_store.load(p, &bundle, r, &mut journal)?);
             }

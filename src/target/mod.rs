@@ -17,6 +17,7 @@
 //! names that point at it) and the next run resumes it: resuming is planning again.
 
 pub mod apt;
+pub mod aptly;
 pub mod git;
 pub mod oci;
 pub mod python;
