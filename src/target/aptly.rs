@@ -182,15 +182,33 @@ impl<'a> Aptly<'a> {
         Ok(Some(out))
     }
 
+    /// Whether `distribution` is published at the prefix; refused when it is published
+    /// from anything but this local repository (updating it would not publish our packages).
     fn published(&self, distribution: &str) -> Result<bool> {
         let resp = self.get("publish")?;
         let v = self.answer(&format!("GET {}", self.api("publish")), resp)?;
         let want = self.opts.prefix.trim_matches('/');
         let want = if want.is_empty() { "." } else { want };
-        Ok(v.as_array()
+        let Some(p) = v
+            .as_array()
             .into_iter()
             .flatten()
-            .any(|p| p["Prefix"].as_str() == Some(want) && p["Distribution"].as_str() == Some(distribution)))
+            .find(|p| p["Prefix"].as_str() == Some(want) && p["Distribution"].as_str() == Some(distribution))
+        else {
+            return Ok(false);
+        };
+        let sources: Vec<&str> =
+            p["Sources"].as_array().into_iter().flatten().filter_map(|s| s["Name"].as_str()).collect();
+        if p["SourceKind"].as_str() != Some("local") || sources != [self.opts.repo.as_str()] {
+            bail!(
+                "aptly at {} publishes `{distribution}` (prefix {want}) from {} {}, not from the local repository `{}`; nothing was uploaded",
+                self.base,
+                p["SourceKind"].as_str().unwrap_or("?"),
+                sources.join(", "),
+                self.opts.repo
+            );
+        }
+        Ok(true)
     }
 
     fn signing(&self) -> Value {

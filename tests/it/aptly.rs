@@ -138,15 +138,32 @@ fn aptly_publishes_what_apt_get_installs() {
     let again = import(&bundle1, &[]).ok().json();
     assert_eq!((again["added"].as_u64(), again["present"].as_u64()), (Some(0), Some(8)), "{again}");
 
+    // A failure after aptly loaded (here: the store cannot record the bundle's manifest)
+    // takes back what the import added and publishes the repository again as it was.
+    let packages_file = aptly.web.root.join("aptly/dists/site/main/binary-amd64/Packages");
+    let (listed, index) = (aptly.packages("airlock"), std::fs::read(&packages_file).unwrap());
     // Upstream gains libgreet 1.3; a differential bundle carries it and second-app, and
     // the import updates the publish: apt-get now gets the new version.
     build_deb(&up.work, &up.archive("debian").join("pool/main/libgreet"), ("libgreet", "1.3", "amd64", ""), "");
     publish(&up.archive("debian"), &up.gnupg);
     let spec = up.spec(&cx, "debian", &[("site", &["hello-app", "second-app"], &["amd64", "arm64"])]);
     let out2 = cx.bundle(&spec, "out2", &["--since", bundle1.to_str().unwrap(), "--version", "2"]);
-    let receipt = import(&out2.join("debs-2.airlock"), &[]).ok().json();
+    let bundle2 = out2.join("debs-2.airlock");
+    let manifest =
+        cx.run(&["--json", "verify", bundle2.to_str().unwrap()]).ok().json()["manifest"].as_str().unwrap().to_string();
+    let blocker = cx.store().join("manifests").join(format!("{}.json", manifest.trim_start_matches("sha256:")));
+    std::fs::create_dir_all(blocker.join("x")).unwrap();
+    let failed = import(&bundle2, &[]).fails(2, "rolled back");
+    assert!(failed.stderr.contains("2 debian"), "{}", failed.stderr);
+    assert_eq!(aptly.packages("airlock"), listed);
+    assert_eq!(std::fs::read(&packages_file).unwrap(), index);
+    assert_eq!(aptly.get("files"), serde_json::json!([]));
+    std::fs::remove_dir_all(&blocker).unwrap();
+
+    let receipt = import(&bundle2, &[]).ok().json();
     assert_eq!(receipt["added"], 2, "{receipt}");
     let listed = aptly.packages("airlock");
+    assert_eq!(listed.len(), 10, "{listed:?}");
     assert!(listed.iter().any(|p| p.starts_with("Pamd64 libgreet 1.3 ")), "{listed:?}");
     // apt-get refuses a Release whose Date did not move on; aptly's has one-second resolution.
     std::thread::sleep(Duration::from_secs(1));
