@@ -54,12 +54,18 @@ pub struct Aptly<'a> {
     net: Net,
 }
 
+/// (package, version, architecture)
+type Key = (String, String, String);
+
+/// A repository's packages: their SHA-256 and aptly's package ref.
+type Listed = BTreeMap<Key, (String, String)>;
+
 /// One .deb of the bundle.
 #[derive(Clone)]
 struct Deb {
     label: String,
     filename: String,
-    key: (String, String, String),
+    key: Key,
     digest: Digest,
     size: u64,
 }
@@ -167,7 +173,7 @@ impl<'a> Aptly<'a> {
 
     /// The repository's packages by (name, version, arch): their SHA-256 and aptly key;
     /// None when the repository does not exist.
-    fn packages(&self) -> Result<Option<BTreeMap<(String, String, String), (String, String)>>> {
+    fn packages(&self) -> Result<Option<Listed>> {
         let path = format!("{}/packages?format=details", self.repo_path());
         let resp = self.get(&path)?;
         if resp.status() == StatusCode::NOT_FOUND {
