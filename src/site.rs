@@ -56,6 +56,8 @@ pub struct Targets {
     pub apt_aptly_prefix: Option<String>,
     #[serde(default)]
     pub apt_aptly_skip_signing: bool,
+    pub apt_nexus: Option<String>,
+    pub apt_nexus_distribution: Option<String>,
     pub raw_username: Option<String>,
     pub oci_registry: Option<String>,
     #[serde(default)]

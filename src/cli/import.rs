@@ -35,7 +35,8 @@ use clap::Args;
 /// apt key (`airlock key apt generate`); packages already there are kept, so the
 /// repository is the union of every bundle imported. With `--apt-aptly` they go to an
 /// aptly server instead: added to a local repository and published there; a failed
-/// import removes what it added and publishes again.
+/// import removes what it added and publishes again. With `--apt-nexus` they are
+/// uploaded to a Nexus apt-hosted repository.
 ///
 /// With `--env ENV`, the environment of that name in the site file (`--site`, see
 /// docs/site.md) names the store and the targets (a flag given here still wins), and its
@@ -103,6 +104,20 @@ pub struct ImportArgs {
     /// Publish unsigned (aptly's `Signing.Skip`); apt clients then need `trusted=yes`
     #[arg(long)]
     pub apt_aptly_skip_signing: bool,
+
+    /// Upload Debian packages to this Nexus apt-hosted repository instead (e.g.
+    /// `https://nexus.site.example/repository/apt-hosted/`): each new .deb is POSTed to it.
+    /// What is there is read from its `dists/<distribution>/main/binary-<arch>/Packages`:
+    /// the same SHA-256 is skipped, other content under the same name, version and
+    /// architecture is refused before anything is uploaded. Nexus keeps what it accepted,
+    /// even if the import fails later. Basic auth from AIRLOCK_APT_USERNAME and
+    /// AIRLOCK_APT_PASSWORD
+    #[arg(long, value_name = "URL", conflicts_with = "apt_aptly")]
+    pub apt_nexus: Option<String>,
+
+    /// The distribution the Nexus apt-hosted repository publishes (default: the bundle's suite)
+    #[arg(long, value_name = "SUITE")]
+    pub apt_nexus_distribution: Option<String>,
 
     /// Upload files to this raw repository URL instead (e.g. `https://nexus.site.example/repository/files/`)
     #[arg(long, value_name = "URL")]
@@ -217,6 +232,10 @@ impl ImportArgs {
             a.apt_aptly_prefix.clone_from(r);
         }
         a.apt_aptly_skip_signing |= t.apt_aptly_skip_signing;
+        if a.apt_aptly.is_none() {
+            a.apt_nexus = a.apt_nexus.or_else(|| t.apt_nexus.clone());
+        }
+        a.apt_nexus_distribution = a.apt_nexus_distribution.or_else(|| t.apt_nexus_distribution.clone());
         a.raw_username = a.raw_username.or_else(|| t.raw_username.clone());
         a.oci_registry = a.oci_registry.or_else(|| t.oci_registry.clone());
         a.oci_insecure |= t.oci_insecure;

@@ -11,6 +11,7 @@ use crate::store::{Store, hook};
 use crate::target::apt::{KEYRING_STEM, StoreApt, sources_example};
 use crate::target::aptly::{Aptly, AptlyOptions};
 use crate::target::git::{RemoteGit, StoreGit};
+use crate::target::nexus_apt::NexusApt;
 use crate::target::oci::{RegistryOci, StoreOci};
 use crate::target::python::{StoreIndex, UploadIndex};
 use crate::target::raw::{HttpRaw, StoreRaw};
@@ -97,6 +98,19 @@ pub(super) fn import_as(args: &ImportArgs, cx: &Ctx, op: &str, from: Option<&str
             UploadIndex::new(&store, url, args.python_username.clone(), std::env::var("AIRLOCK_PYTHON_PASSWORD").ok())
         })
         .transpose()?;
+    let nexus = args
+        .apt_nexus
+        .as_deref()
+        .map(|url| {
+            NexusApt::new(
+                &store,
+                url,
+                args.apt_nexus_distribution.clone(),
+                std::env::var("AIRLOCK_APT_USERNAME").ok(),
+                std::env::var("AIRLOCK_APT_PASSWORD").ok(),
+            )
+        })
+        .transpose()?;
     // One import at a time per store; whatever a killed import staged or left half
     // written is discarded.
     // A write of `airlock serve` holds the lock briefly: wait for it, not for an import.
@@ -114,6 +128,7 @@ pub(super) fn import_as(args: &ImportArgs, cx: &Ctx, op: &str, from: Option<&str
     for (flag, v) in [
         ("raw-url", &args.raw_url),
         ("apt-aptly", &args.apt_aptly),
+        ("apt-nexus", &args.apt_nexus),
         ("oci-registry", &args.oci_registry),
         ("python-upload", &args.python_upload),
         ("git-push", &args.git_push),
@@ -233,9 +248,10 @@ pub(super) fn import_as(args: &ImportArgs, cx: &Ctx, op: &str, from: Option<&str
                 None => raw_store.plan(&bundle)?,
             };
             let git_plan = git_store.plan(&bundle)?;
-            let (apt_plan, aptly_plan) = match &aptly {
-                Some(t) => (None, Some(t.plan(&bundle)?)),
-                None => (Some(apt_store.plan(&bundle)?), None),
+            let (apt_plan, aptly_plan, nexus_plan) = match (&aptly, &nexus) {
+                (Some(t), _) => (None, Some(t.plan(&bundle)?), None),
+                (None, Some(t)) => (None, None, Some(t.plan(&bundle)?)),
+                (None, None) => (Some(apt_store.plan(&bundle)?), None, None),
             };
             apt_info = apt_plan.as_ref().filter(|p| !p.is_empty()).map(|apt_plan| {
                 let dir = store.repository_dir(&args.apt_repo);
@@ -278,6 +294,9 @@ pub(super) fn import_as(args: &ImportArgs, cx: &Ctx, op: &str, from: Option<&str
             }
             if let Some(p) = python_plan {
                 placed.extend(python_store.load(p, &bundle, r, &mut journal)?);
+            }
+            if let (Some(t), Some(p)) = (&nexus, nexus_plan) {
+                placed.extend(t.load(p, &bundle, r, &mut journal)?);
             }
             if let Some(t) = &python_upload {
                 placed.extend(t.upload(&bundle, r, &mut journal)?);

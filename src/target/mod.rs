@@ -19,6 +19,7 @@
 pub mod apt;
 pub mod aptly;
 pub mod git;
+pub mod nexus_apt;
 pub mod oci;
 pub mod python;
 pub mod raw;
