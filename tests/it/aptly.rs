@@ -192,3 +192,86 @@ fn aptly_publishes_what_apt_get_installs() {
     assert_eq!(aptly.get("files"), serde_json::json!([]), "nothing was uploaded");
     assert_eq!(std::fs::read(aptly.web.root.join("aptly/dists/site/Release")).unwrap(), release);
 }
+
+/// A stand-in for a Nexus apt-hosted repository (tests/data/nexus/apt_hosted.py): no Nexus
+/// runs on this machine.
+struct NexusStandIn {
+    child: Child,
+    port: u16,
+    work: PathBuf,
+}
+
+impl NexusStandIn {
+    fn start(cx: &TestContext) -> Self {
+        require("python3");
+        let work = cx.path("nexus");
+        std::fs::create_dir_all(&work).unwrap();
+        let log = work.join("nexus.log");
+        let mut child = Command::new("python3")
+            .arg(crate::common::root().join("tests/data/nexus/apt_hosted.py"))
+            .arg(work.join("repo"))
+            .args(["site", crate::common::nginx::USER, crate::common::nginx::PASSWORD])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let port = crate::common::daemon::port_of(&mut child, "nexus stand-in", &log, Duration::from_secs(10));
+        Self { child, port, work }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/repository/apt-hosted/", self.port)
+    }
+
+    fn uploads(&self) -> usize {
+        std::fs::read_to_string(self.work.join("uploads.log")).unwrap_or_default().lines().count()
+    }
+}
+
+impl Drop for NexusStandIn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn nexus_apt_hosted_gets_each_package_once_and_conflicts_are_refused() {
+    let cx = TestContext::new();
+    cx.key();
+    let up = Upstream::new(&cx);
+    let nexus = NexusStandIn::start(&cx);
+    let url = nexus.url();
+    let auth = [
+        ("AIRLOCK_APT_USERNAME", crate::common::nginx::USER),
+        ("AIRLOCK_APT_PASSWORD", crate::common::nginx::PASSWORD),
+    ];
+    let import = |bundle: &Path, env: &[(&str, &str)]| {
+        cx.run_env(&["--json", "import", bundle.to_str().unwrap(), "--apt-nexus", url.as_str()], env)
+    };
+    let spec = up.spec(&cx, "debian", &[("site", &["hello-app"], &["amd64", "arm64"])]);
+    let bundle1 = cx.bundle(&spec, "out1", &[]).join("debs-1.airlock");
+
+    // Without credentials the upload is refused, and the error says what to check.
+    import(&bundle1, &[]).fails(2, "AIRLOCK_APT_PASSWORD");
+    let receipt = import(&bundle1, &auth).ok().json();
+    assert_eq!(receipt["added"], 8, "{receipt}");
+    assert_eq!(nexus.uploads(), 8);
+    let index = std::fs::read_to_string(nexus.work.join("repo/dists/site/main/binary-amd64/Packages")).unwrap();
+    assert!(index.contains("Package: hello-app\nVersion: 2.0\nArchitecture: amd64"), "{index}");
+
+    // Again: all present, nothing uploaded.
+    let again = import(&bundle1, &auth).ok().json();
+    assert_eq!((again["added"].as_u64(), again["present"].as_u64()), (Some(0), Some(8)), "{again}");
+    assert_eq!(nexus.uploads(), 8);
+
+    // alt-two rebuilt with other bytes under its name, version and arch: refused before any upload.
+    let other = up.copy("other");
+    build_deb(&up.work, &other.join("pool/main/alt-two"), PACKAGES[7], "rebuilt");
+    publish(&other, &up.gnupg);
+    let spec3 = up.spec(&cx, "other", &[("site", &["hello-app", "second-app"], &["amd64"])]);
+    let bundle3 = cx.bundle(&spec3, "out3", &["--version", "3"]).join("debs-3.airlock");
+    let run = import(&bundle3, &auth).fails(2, "conflict");
+    assert!(run.stderr.contains("alt-two 1.0 (all)"), "{}", run.stderr);
+    assert_eq!(nexus.uploads(), 8, "nothing was uploaded, not even second-app");
+}
