@@ -490,3 +490,16 @@ impl Target for Aptly<'_> {
         Ok(placed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_are_written_as_aptly_reads_them() {
+        assert_eq!(url_prefix("."), ":.");
+        assert_eq!(url_prefix(""), ":.");
+        assert_eq!(url_prefix("debian/site_a"), "debian_site__a");
+        assert_eq!(path_segment("bookworm site"), "bookworm%20site");
+    }
+}
