@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run airlock's whole test suite on a fresh Debian machine: install the tools the tests
 # run for real (minisign, zstd, nginx, openssl, git, docker-registry, skopeo, gnupg,
-# dpkg-dev, apt, python3-venv, chromium, jq; pip, pypiserver, twine, uv, packaging,
+# dpkg-dev, apt, aptly, python3-venv, chromium, jq; pip, pypiserver, twine, uv, packaging,
 # cyclonedx-python-lib, securesystemslib and cryptography in a virtualenv; kolla in another)
 # if they are missing, check formatting and lints, then run every test. Tests never skip:
 # a missing tool fails them.
@@ -34,6 +34,7 @@ declare -A packages=(
   [/usr/bin/time]=time
   [chromium]=chromium
   [jq]=jq
+  [aptly]=aptly
 )
 missing=()
 for cmd in "${!packages[@]}"; do

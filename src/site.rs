@@ -48,6 +48,16 @@ pub struct Targets {
     pub apt_repo: Option<String>,
     pub apt_key: Option<PathBuf>,
     pub raw_url: Option<String>,
+    pub apt_aptly: Option<String>,
+    pub apt_aptly_repo: Option<String>,
+    #[serde(default)]
+    pub apt_aptly_create: bool,
+    pub apt_aptly_distribution: Option<String>,
+    pub apt_aptly_prefix: Option<String>,
+    #[serde(default)]
+    pub apt_aptly_skip_signing: bool,
+    pub apt_nexus: Option<String>,
+    pub apt_nexus_distribution: Option<String>,
     pub raw_username: Option<String>,
     pub oci_registry: Option<String>,
     #[serde(default)]

@@ -33,7 +33,10 @@ use clap::Args;
 /// `--python-upload` to any server that takes twine uploads. Debian packages go to a signed apt repository in the store
 /// (`<store>/repository/<apt-repo>/`, with `dists/` and `pool/`), signed with the site's
 /// apt key (`airlock key apt generate`); packages already there are kept, so the
-/// repository is the union of every bundle imported.
+/// repository is the union of every bundle imported. With `--apt-aptly` they go to an
+/// aptly server instead: added to a local repository and published there; a failed
+/// import removes what it added and publishes again. With `--apt-nexus` they are
+/// uploaded to a Nexus apt-hosted repository.
 ///
 /// With `--env ENV`, the environment of that name in the site file (`--site`, see
 /// docs/site.md) names the store and the targets (a flag given here still wins), and its
@@ -71,6 +74,50 @@ pub struct ImportArgs {
     /// new `Valid-Until`: import again before it runs out. Off by default
     #[arg(long, value_name = "DURATION", value_parser = parse_valid_for)]
     pub apt_valid_for: Option<std::time::Duration>,
+
+    /// Publish Debian packages into this aptly server instead of the store's apt
+    /// repository: its REST API (`aptly api serve`, e.g. `http://aptly.site.example:8080`).
+    /// The .debs are uploaded, added to the local repository `--apt-aptly-repo`, and the
+    /// distribution is published (or its publish updated), signed with the aptly server's
+    /// gpg key. A package already there with the same SHA-256 is skipped; one with the
+    /// same name, version and architecture but other content is refused before anything
+    /// is uploaded. Basic auth from AIRLOCK_APT_USERNAME and AIRLOCK_APT_PASSWORD
+    #[arg(long, value_name = "URL")]
+    pub apt_aptly: Option<String>,
+
+    /// The aptly local repository Debian packages are added to
+    #[arg(long, default_value = "airlock", value_name = "NAME")]
+    pub apt_aptly_repo: String,
+
+    /// Create the aptly local repository if it does not exist (refused otherwise)
+    #[arg(long)]
+    pub apt_aptly_create: bool,
+
+    /// The distribution aptly publishes (default: the bundle's suite)
+    #[arg(long, value_name = "SUITE")]
+    pub apt_aptly_distribution: Option<String>,
+
+    /// The aptly publish prefix (`.` is the root of aptly's public directory)
+    #[arg(long, default_value = ".", value_name = "PREFIX")]
+    pub apt_aptly_prefix: String,
+
+    /// Publish unsigned (aptly's `Signing.Skip`); apt clients then need `trusted=yes`
+    #[arg(long)]
+    pub apt_aptly_skip_signing: bool,
+
+    /// Upload Debian packages to this Nexus apt-hosted repository instead (e.g.
+    /// `https://nexus.site.example/repository/apt-hosted/`): each new .deb is POSTed to it.
+    /// What is there is read from its `dists/<distribution>/main/binary-<arch>/Packages`:
+    /// the same SHA-256 is skipped, other content under the same name, version and
+    /// architecture is refused before anything is uploaded. Nexus keeps what it accepted,
+    /// even if the import fails later. Basic auth from AIRLOCK_APT_USERNAME and
+    /// AIRLOCK_APT_PASSWORD
+    #[arg(long, value_name = "URL", conflicts_with = "apt_aptly")]
+    pub apt_nexus: Option<String>,
+
+    /// The distribution the Nexus apt-hosted repository publishes (default: the bundle's suite)
+    #[arg(long, value_name = "SUITE")]
+    pub apt_nexus_distribution: Option<String>,
 
     /// Upload files to this raw repository URL instead (e.g. `https://nexus.site.example/repository/files/`)
     #[arg(long, value_name = "URL")]
@@ -171,6 +218,24 @@ impl ImportArgs {
         }
         a.apt_key = a.apt_key.or_else(|| t.apt_key.clone());
         a.raw_url = a.raw_url.or_else(|| t.raw_url.clone());
+        a.apt_aptly = a.apt_aptly.or_else(|| t.apt_aptly.clone());
+        if a.apt_aptly_repo == "airlock"
+            && let Some(r) = &t.apt_aptly_repo
+        {
+            a.apt_aptly_repo.clone_from(r);
+        }
+        a.apt_aptly_create |= t.apt_aptly_create;
+        a.apt_aptly_distribution = a.apt_aptly_distribution.or_else(|| t.apt_aptly_distribution.clone());
+        if a.apt_aptly_prefix == "."
+            && let Some(r) = &t.apt_aptly_prefix
+        {
+            a.apt_aptly_prefix.clone_from(r);
+        }
+        a.apt_aptly_skip_signing |= t.apt_aptly_skip_signing;
+        if a.apt_aptly.is_none() {
+            a.apt_nexus = a.apt_nexus.or_else(|| t.apt_nexus.clone());
+        }
+        a.apt_nexus_distribution = a.apt_nexus_distribution.or_else(|| t.apt_nexus_distribution.clone());
         a.raw_username = a.raw_username.or_else(|| t.raw_username.clone());
         a.oci_registry = a.oci_registry.or_else(|| t.oci_registry.clone());
         a.oci_insecure |= t.oci_insecure;

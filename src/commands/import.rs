@@ -9,7 +9,9 @@ use crate::cli::ImportArgs;
 use crate::exit::ExitStatus;
 use crate::store::{Store, hook};
 use crate::target::apt::{KEYRING_STEM, StoreApt, sources_example};
+use crate::target::aptly::{Aptly, AptlyOptions};
 use crate::target::git::{RemoteGit, StoreGit};
+use crate::target::nexus_apt::NexusApt;
 use crate::target::oci::{RegistryOci, StoreOci};
 use crate::target::python::{StoreIndex, UploadIndex};
 use crate::target::raw::{HttpRaw, StoreRaw};
@@ -70,11 +72,43 @@ pub(super) fn import_as(args: &ImportArgs, cx: &Ctx, op: &str, from: Option<&str
         crate::names::repository(n).map_err(|e| anyhow::anyhow!("--python-index {e}"))?;
     }
     let store = Store::open(&root)?;
+    let aptly = args
+        .apt_aptly
+        .as_ref()
+        .map(|url| {
+            Aptly::new(
+                &store,
+                AptlyOptions {
+                    url: url.clone(),
+                    repo: args.apt_aptly_repo.clone(),
+                    create: args.apt_aptly_create,
+                    distribution: args.apt_aptly_distribution.clone(),
+                    prefix: args.apt_aptly_prefix.clone(),
+                    skip_signing: args.apt_aptly_skip_signing,
+                    username: std::env::var("AIRLOCK_APT_USERNAME").ok(),
+                    password: std::env::var("AIRLOCK_APT_PASSWORD").ok(),
+                },
+            )
+        })
+        .transpose()?;
     let python_upload = args
         .python_upload
         .as_deref()
         .map(|url| {
             UploadIndex::new(&store, url, args.python_username.clone(), std::env::var("AIRLOCK_PYTHON_PASSWORD").ok())
+        })
+        .transpose()?;
+    let nexus = args
+        .apt_nexus
+        .as_deref()
+        .map(|url| {
+            NexusApt::new(
+                &store,
+                url,
+                args.apt_nexus_distribution.clone(),
+                std::env::var("AIRLOCK_APT_USERNAME").ok(),
+                std::env::var("AIRLOCK_APT_PASSWORD").ok(),
+            )
         })
         .transpose()?;
     // One import at a time per store; whatever a killed import staged or left half
@@ -93,6 +127,8 @@ pub(super) fn import_as(args: &ImportArgs, cx: &Ctx, op: &str, from: Option<&str
     let mut targets = vec![format!("store:{}", root.display())];
     for (flag, v) in [
         ("raw-url", &args.raw_url),
+        ("apt-aptly", &args.apt_aptly),
+        ("apt-nexus", &args.apt_nexus),
         ("oci-registry", &args.oci_registry),
         ("python-upload", &args.python_upload),
         ("git-push", &args.git_push),
@@ -212,8 +248,12 @@ pub(super) fn import_as(args: &ImportArgs, cx: &Ctx, op: &str, from: Option<&str
                 None => raw_store.plan(&bundle)?,
             };
             let git_plan = git_store.plan(&bundle)?;
-            let apt_plan = apt_store.plan(&bundle)?;
-            apt_info = (!apt_plan.is_empty()).then(|| {
+            let (apt_plan, aptly_plan, nexus_plan) = match (&aptly, &nexus) {
+                (Some(t), _) => (None, Some(t.plan(&bundle)?), None),
+                (None, Some(t)) => (None, None, Some(t.plan(&bundle)?)),
+                (None, None) => (Some(apt_store.plan(&bundle)?), None, None),
+            };
+            apt_info = apt_plan.as_ref().filter(|p| !p.is_empty()).map(|apt_plan| {
                 let dir = store.repository_dir(&args.apt_repo);
                 json!({
                     "repository": dir,
@@ -240,7 +280,12 @@ pub(super) fn import_as(args: &ImportArgs, cx: &Ctx, op: &str, from: Option<&str
                 None => raw_store.load(raw_plan, &bundle, r, &mut journal)?,
             };
             placed.extend(git_store.load(git_plan, &bundle, r, &mut journal)?);
-            placed.extend(apt_store.load(apt_plan, &bundle, r, &mut journal)?);
+            if let Some(p) = apt_plan {
+                placed.extend(apt_store.load(p, &bundle, r, &mut journal)?);
+            }
+            if let (Some(t), Some(p)) = (&aptly, aptly_plan) {
+                placed.extend(t.load(p, &bundle, r, &mut journal)?);
+            }
             if let Some(p) = oci_store_plan {
                 placed.extend(oci_store.load(p, &bundle, r, &mut journal)?);
             }
@@ -249,6 +294,9 @@ pub(super) fn import_as(args: &ImportArgs, cx: &Ctx, op: &str, from: Option<&str
             }
             if let Some(p) = python_plan {
                 placed.extend(python_store.load(p, &bundle, r, &mut journal)?);
+            }
+            if let (Some(t), Some(p)) = (&nexus, nexus_plan) {
+                placed.extend(t.load(p, &bundle, r, &mut journal)?);
             }
             if let Some(t) = &python_upload {
                 placed.extend(t.upload(&bundle, r, &mut journal)?);

@@ -17,7 +17,9 @@
 //! names that point at it) and the next run resumes it: resuming is planning again.
 
 pub mod apt;
+pub mod aptly;
 pub mod git;
+pub mod nexus_apt;
 pub mod oci;
 pub mod python;
 pub mod raw;

@@ -10,7 +10,7 @@ use crate::common::server::Server;
 use crate::common::{TestContext, require, sh};
 
 /// (package, version, architecture, extra control fields)
-const PACKAGES: &[(&str, &str, &str, &str)] = &[
+pub(crate) const PACKAGES: &[(&str, &str, &str, &str)] = &[
     (
         "hello-app",
         "1.0",
@@ -42,7 +42,7 @@ const PACKAGES: &[(&str, &str, &str, &str)] = &[
 ];
 
 /// The amd64 closure of hello-app, as apt must download it.
-const CLOSURE_AMD64: &[&str] = &[
+pub(crate) const CLOSURE_AMD64: &[&str] = &[
     "alt-two_1.0_all.deb",
     "greet-base_1.0_all.deb",
     "hello-app_2.0_amd64.deb",
@@ -86,7 +86,7 @@ pub(crate) fn gpg_home(work: &Path, name: &str) -> PathBuf {
 }
 
 /// Write Packages indexes, Release and its signatures for `archive` (dists/stable, main).
-fn publish(archive: &Path, gnupg: &Path) {
+pub(crate) fn publish(archive: &Path, gnupg: &Path) {
     let mut sums = String::new();
     for arch in ["amd64", "arm64"] {
         let rel = format!("main/binary-{arch}");
@@ -118,15 +118,15 @@ fn publish(archive: &Path, gnupg: &Path) {
     );
 }
 
-struct Upstream {
-    nginx: Nginx,
-    work: PathBuf,
-    gnupg: PathBuf,
+pub(crate) struct Upstream {
+    pub(crate) nginx: Nginx,
+    pub(crate) work: PathBuf,
+    pub(crate) gnupg: PathBuf,
 }
 
 impl Upstream {
     /// A signed archive at `/debian` holding PACKAGES.
-    fn new(cx: &TestContext) -> Self {
+    pub(crate) fn new(cx: &TestContext) -> Self {
         for t in ["dpkg-deb", "dpkg-scanpackages", "xz", "gzip", "gpg", "gpgv", "apt-get"] {
             require(t);
         }
@@ -143,18 +143,18 @@ impl Upstream {
         Self { nginx, work, gnupg }
     }
 
-    fn archive(&self, name: &str) -> PathBuf {
+    pub(crate) fn archive(&self, name: &str) -> PathBuf {
         self.nginx.root.join(name)
     }
 
     /// A copy of the archive at `/<name>`, to tamper with.
-    fn copy(&self, name: &str) -> PathBuf {
+    pub(crate) fn copy(&self, name: &str) -> PathBuf {
         let dest = self.archive(name);
         crate::common::copy_dir(&self.archive("debian"), &dest);
         dest
     }
 
-    fn spec(&self, cx: &TestContext, archive: &str, entries: &[(&str, &[&str], &[&str])]) -> PathBuf {
+    pub(crate) fn spec(&self, cx: &TestContext, archive: &str, entries: &[(&str, &[&str], &[&str])]) -> PathBuf {
         let mut y = String::from("name: debs\nversion: \"1\"\ndebian:\n");
         for (name, packages, arches) in entries {
             y.push_str(&format!(
@@ -178,14 +178,20 @@ impl Drop for Upstream {
 
 /// apt-get with a private configuration, state and cache, for one architecture, trusting
 /// only `keyring` for the site repository at `url`.
-fn apt(cx: &TestContext, name: &str, arch: &str, url: &str, keyring: &Path) -> impl Fn(&str) -> String + use<> {
+pub(crate) fn apt(
+    cx: &TestContext,
+    name: &str,
+    arch: &str,
+    url: &str,
+    keyring: &Path,
+) -> impl Fn(&str) -> String + use<> {
     let d = cx.path(&format!("apt-{name}"));
     let sources = format!("deb [arch={arch} signed-by={}] {url} site main\n", keyring.display());
     crate::common::apt::private(&d, &sources, arch, &[]);
     move |args: &str| sh(&d, &format!("APT_CONFIG={}/apt.conf apt-get -q {args} 2>&1", d.display()))
 }
 
-fn archives(cx: &TestContext, name: &str) -> Vec<String> {
+pub(crate) fn archives(cx: &TestContext, name: &str) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(cx.path(&format!("apt-{name}/cache/archives")))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

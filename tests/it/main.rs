@@ -4,6 +4,7 @@
 
 mod common;
 
+mod aptly;
 mod debian;
 mod debian_suites;
 mod diff;
