@@ -321,6 +321,28 @@ fn copy_manifest(
     Ok((digest, copied))
 }
 
+/// For a registry without the referrers API: the `sha256-<hex>` tag's index, holding
+/// `referrers` as well as what it held.
+fn fallback_tag(reg: &Registry, repo: &str, subject: &Digest, referrers: &[Value]) -> Result<()> {
+    let tag = format!("sha256-{}", subject.hex());
+    let mut index = match reg.find_manifest(repo, &tag)? {
+        Some((b, _)) => serde_json::from_slice(&b).with_context(|| format!("{repo}:{tag}: not JSON"))?,
+        None => json!({"schemaVersion": 2, "mediaType": oci::OCI_INDEX, "manifests": []}),
+    };
+    let mut entries = index["manifests"].as_array().cloned().unwrap_or_default();
+    let before = entries.len();
+    for m in referrers {
+        if !entries.iter().any(|e| e["digest"] == m["digest"]) {
+            entries.push(m.clone());
+        }
+    }
+    if entries.len() == before {
+        return Ok(());
+    }
+    index["manifests"] = Value::Array(entries);
+    reg.put_manifest(repo, &tag, oci::OCI_INDEX, &serde_json::to_vec(&index)?)
+}
+
 fn copy(a: &OciCopyArgs, cx: &Ctx) -> CmdResult {
     let s = Reference::parse(&a.source)?;
     let d = match Reference::parse(&a.destination) {
@@ -338,11 +360,15 @@ fn copy(a: &OciCopyArgs, cx: &Ctx) -> CmdResult {
     let (digest, mut bytes) =
         copy_manifest(&src, &s.repository, &dst, &d.repository, &s.reference(), d.tag.as_deref(), &store, same)?;
     let mut carried = Vec::new();
-    for m in referrers_of(&src, &s.repository, &digest)? {
+    let referrers = referrers_of(&src, &s.repository, &digest)?;
+    for m in &referrers {
         let Some(rd) = m["digest"].as_str() else { continue };
         let (rd, n) = copy_manifest(&src, &s.repository, &dst, &d.repository, rd, None, &store, same)?;
         bytes += n;
         carried.push(rd.to_string());
+    }
+    if !referrers.is_empty() && dst.referrers(&d.repository, &digest, None)?.is_none() {
+        fallback_tag(&dst, &d.repository, &digest, &referrers)?;
     }
     let j = json!({"source": a.source, "destination": a.destination, "digest": digest.to_string(),
                    "referrers": carried, "bytes_copied": bytes});

@@ -62,7 +62,13 @@ fn round_trip_with_oras_through_docker_registry_and_serve() {
     let copy = cx.run(&["--json", "oci", "push", "ext-copy", &r2, "--insecure", "--annotation", "team=edge"]).ok();
     assert_eq!(digest_of(&copy.json()), digest);
     // The manifest as the registry holds it: the digest printed, annotations from manifest.yaml.
-    let raw = sh(d, &format!("curl -sf -H 'Accept: application/vnd.oci.image.manifest.v1+json' http://{}/v2/extensions/nginx/manifests/1.2.0", reg.host()));
+    let raw = sh(
+        d,
+        &format!(
+            "curl -sf -H 'Accept: application/vnd.oci.image.manifest.v1+json' http://{}/v2/extensions/nginx/manifests/1.2.0",
+            reg.host()
+        ),
+    );
     assert_eq!(Digest::of(raw.as_bytes()).to_string(), digest);
     let m: serde_json::Value = serde_json::from_str(&raw).unwrap();
     assert_eq!(m["annotations"]["org.opencontainers.image.version"], "1.2.0");
@@ -89,9 +95,18 @@ fn round_trip_with_oras_through_docker_registry_and_serve() {
     std::fs::write(d.join("from-oras/sub/a.txt"), "alpha\n").unwrap();
     std::fs::write(d.join("notes.txt"), "notes\n").unwrap();
     let o = format!("{}/oras/pushed:1.0", reg.host());
-    oras(d, &format!("c = oras.client.OrasClient(insecure=True)\nc.push(target='{o}', files=['from-oras', 'notes.txt'])"));
+    oras(
+        d,
+        &format!("c = oras.client.OrasClient(insecure=True)\nc.push(target='{o}', files=['from-oras', 'notes.txt'])"),
+    );
     let got = cx.run(&["--json", "oci", "pull", &o, "-o", "got", "--insecure"]).ok().json();
-    let raw = sh(d, &format!("curl -sf -H 'Accept: application/vnd.oci.image.manifest.v1+json' http://{}/v2/oras/pushed/manifests/1.0", reg.host()));
+    let raw = sh(
+        d,
+        &format!(
+            "curl -sf -H 'Accept: application/vnd.oci.image.manifest.v1+json' http://{}/v2/oras/pushed/manifests/1.0",
+            reg.host()
+        ),
+    );
     assert_eq!(digest_of(&got), Digest::of(raw.as_bytes()).to_string());
     assert_eq!(std::fs::read_to_string(d.join("got/from-oras/sub/a.txt")).unwrap(), "alpha\n");
     assert_eq!(std::fs::read_to_string(d.join("got/notes.txt")).unwrap(), "notes\n");
@@ -129,13 +144,21 @@ fn unsafe_layers_are_refused_with_nothing_written() {
     let cases = [
         ("dotdot", "t.addfile(info('../x', b'evil'), io.BytesIO(b'evil'))", "`..`"),
         ("absolute", "t.addfile(info('/tmp/airlock-abs-x', b'evil'), io.BytesIO(b'evil'))", "absolute"),
-        ("link", "l = tarfile.TarInfo('out'); l.type = tarfile.SYMTYPE; l.linkname = '../../etc'; t.addfile(l)", "outside"),
+        (
+            "link",
+            "l = tarfile.TarInfo('out'); l.type = tarfile.SYMTYPE; l.linkname = '../../etc'; t.addfile(l)",
+            "outside",
+        ),
         (
             "through",
             "l = tarfile.TarInfo('d'); l.type = tarfile.SYMTYPE; l.linkname = '.'; t.addfile(l)\n    t.addfile(info('d/../../y', b'e'), io.BytesIO(b'e'))",
             "unsafe",
         ),
-        ("device", "l = tarfile.TarInfo('null'); l.type = tarfile.CHRTYPE; l.devmajor = 1; l.devminor = 3; t.addfile(l)", "unsafe"),
+        (
+            "device",
+            "l = tarfile.TarInfo('null'); l.type = tarfile.CHRTYPE; l.devmajor = 1; l.devminor = 3; t.addfile(l)",
+            "unsafe",
+        ),
     ];
     for (name, add, needle) in cases {
         let r = format!("{}/evil/{name}:1", reg.host());
@@ -148,7 +171,11 @@ fn unsafe_layers_are_refused_with_nothing_written() {
         let before = sh(d, "ls -a | sort");
         cx.run(&["oci", "pull", &r, "-o", "out", "--insecure"]).fails(2, needle);
         assert_eq!(sh(d, "ls -a | sort"), before, "{name}: a refused pull left something");
-        assert!(!d.join("out").exists() && !Path::new("/tmp/airlock-abs-x").exists() && !cx.dir.path().parent().unwrap().join("x").exists());
+        assert!(
+            !d.join("out").exists()
+                && !Path::new("/tmp/airlock-abs-x").exists()
+                && !cx.dir.path().parent().unwrap().join("x").exists()
+        );
     }
 }
 
@@ -160,7 +187,8 @@ fn copy_carries_a_referrer_and_delete_removes() {
     let b = Registry::start(&cx.path("b"));
     extension(&cx.path("ext"));
     let src = format!("{}/extensions/nginx:1.2.0", a.host());
-    let subject = digest_of(&cx.run(&["--json", "oci", "push", "ext", &src, "--insecure"]).ok().json());
+    let pushed = cx.run(&["--json", "oci", "push", "ext", &src, "--insecure"]).ok().json();
+    let (subject, size) = (digest_of(&pushed), pushed["size"].as_u64().unwrap());
     // A referrer (a signature-like artifact) whose subject is the artifact.
     std::fs::write(d.join("sig.json"), "{\"signed\":true}").unwrap();
     let sig = Digest::of(b"{\"signed\":true}");
@@ -170,21 +198,48 @@ fn copy_carries_a_referrer_and_delete_removes() {
         "artifactType": "application/vnd.example.signature",
         "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty.to_string(), "size": 2},
         "layers": [{"mediaType": "application/json", "digest": sig.to_string(), "size": 15}],
-        "subject": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": subject,
-                    "size": std::fs::metadata(d.join("ext/manifest.yaml")).map(|_| 0).unwrap()},
+        "subject": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": subject, "size": size},
     });
     std::fs::write(d.join("ref.json"), serde_json::to_vec(&m).unwrap()).unwrap();
     std::fs::write(d.join("empty.json"), "{}").unwrap();
     let h = a.host();
     for (file, dg) in [("sig.json", sig.to_string()), ("empty.json", empty.to_string())] {
-        let loc = sh(d, &format!("curl -sf -X POST -D - -o /dev/null http://{h}/v2/extensions/nginx/blobs/uploads/ | tr -d '\\r' | sed -n 's/^Location: //ip'"));
+        let loc = sh(
+            d,
+            &format!(
+                "curl -sf -X POST -D - -o /dev/null http://{h}/v2/extensions/nginx/blobs/uploads/ | tr -d '\\r' | sed -n 's/^Location: //ip'"
+            ),
+        );
         let loc = loc.trim();
         let sep = if loc.contains('?') { '&' } else { '?' };
         let url = if loc.starts_with("http") { loc.to_string() } else { format!("http://{h}{loc}") };
-        sh(d, &format!("curl -sf -X PUT --data-binary @{file} '{url}{sep}digest={dg}'"));
+        sh(
+            d,
+            &format!(
+                "curl -sf -X PUT -H 'Content-Type: application/octet-stream' --data-binary @{file} '{url}{sep}digest={dg}'"
+            ),
+        );
     }
     let rd = Digest::of(&std::fs::read(d.join("ref.json")).unwrap()).to_string();
-    sh(d, &format!("curl -sf -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --data-binary @ref.json http://{h}/v2/extensions/nginx/manifests/{rd}"));
+    sh(
+        d,
+        &format!(
+            "curl -sf -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --data-binary @ref.json http://{h}/v2/extensions/nginx/manifests/{rd}"
+        ),
+    );
+    // docker-registry has no referrers API: the referrer is listed under the fallback tag.
+    let size = std::fs::metadata(d.join("ref.json")).unwrap().len();
+    let index = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": rd, "size": size,
+                       "artifactType": "application/vnd.example.signature"}]});
+    std::fs::write(d.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    let fallback = format!("sha256-{}", &subject["sha256:".len()..]);
+    sh(
+        d,
+        &format!(
+            "curl -sf -X PUT -H 'Content-Type: application/vnd.oci.image.index.v1+json' --data-binary @index.json http://{h}/v2/extensions/nginx/manifests/{fallback}"
+        ),
+    );
     let inspect = cx.run(&["--json", "oci", "inspect", &src, "--insecure"]).ok().json();
     assert_eq!(inspect["referrers"][0]["digest"], rd.as_str(), "{inspect}");
 
@@ -237,9 +292,6 @@ fn login_writes_an_auth_file_skopeo_accepts() {
     extension(&cx.path("ext"));
     let r = format!("{}/extensions/nginx:1.2.0", reg.host());
     cx.run_env(&["oci", "push", "ext", &r, "--insecure"], &[("REGISTRY_AUTH_FILE", auth.to_str().unwrap())]).ok();
-    let raw = sh(
-        d,
-        &format!("skopeo inspect --raw --tls-verify=false --authfile {} docker://{r}", auth.display()),
-    );
+    let raw = sh(d, &format!("skopeo inspect --raw --tls-verify=false --authfile {} docker://{r}", auth.display()));
     assert!(raw.contains("application/vnd.airlock.artifact.v1"), "{raw}");
 }
