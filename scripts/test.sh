@@ -65,11 +65,12 @@ fi
 # CycloneDX JSON schemas and their validator, for sbom.cdx.json) and securesystemslib
 # (an independent DSSE implementation, for provenance.intoto.json), and cryptography (the
 # sigstore signer and verifier of the referrers tests: Debian's skopeo has sigstore
-# disabled), in a virtualenv of their own.
+# disabled), and oras (an independent ORAS client, for `airlock oci`), in a virtualenv
+# of their own.
 venv="target/test-tools/python"
 uv_version="0.13.8"
 packaging_version="26.4"
-if ! "$venv/bin/python3" -c 'import pypiserver, passlib, twine, cyclonedx.validation.json, jsonschema, securesystemslib.dsse, cryptography.hazmat.primitives.asymmetric.ec' >/dev/null 2>&1 \
+if ! "$venv/bin/python3" -c 'import pypiserver, passlib, twine, cyclonedx.validation.json, jsonschema, securesystemslib.dsse, cryptography.hazmat.primitives.asymmetric.ec, oras.client' >/dev/null 2>&1 \
   || [ "$("$venv/bin/uv" --version 2>/dev/null)" != "uv $uv_version" ] \
   || [ "$("$venv/bin/python3" -c 'import packaging; print(packaging.__version__)' 2>/dev/null)" != "$packaging_version" ]; then
   if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
@@ -83,7 +84,7 @@ if ! "$venv/bin/python3" -c 'import pypiserver, passlib, twine, cyclonedx.valida
   python3 -m venv "$venv"
   "$venv/bin/python3" -m pip install -q --disable-pip-version-check "pip>=23" "pypiserver[passlib]==2.4.2" "twine==7.0.0" "uv==$uv_version" "packaging==$packaging_version" \
     "cyclonedx-python-lib[json-validation]==11.12.0" "jsonschema==4.26.0" "securesystemslib==1.6.0" \
-    "cryptography==50.0.2"
+    "cryptography==50.0.2" "oras==0.2.43"
 fi
 export PATH="$PWD/$venv/bin:$PATH"
 

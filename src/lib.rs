@@ -4,6 +4,7 @@
 //! Data flow: `Spec` → resolve → `Lock` → fetch → `Store` (cache) → `bundle::writer` →
 //! media → `bundle::verify` → `VerifiedBundle` → `Target::plan`/`load` → receipt.
 
+pub mod artifact;
 pub mod bundle;
 pub mod cli;
 pub mod commands;
@@ -70,6 +71,7 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Status(a) => commands::status(a, &cx),
         Command::Gc(a) => commands::gc(a, &cx),
         Command::Watch(a) => commands::watch(a, &cx),
+        Command::Oci(a) => commands::oci(a, &cx),
     };
     match result {
         Ok(status) => status,

@@ -617,6 +617,48 @@ impl Registry {
         self.call(&format!("DELETE {url}"), &scope, &|| Ok(self.net.client().delete(&url)), |resp| Ok(resp.status()))
     }
 
+    /// Every repository the registry lists (`GET /v2/_catalog`, following `Link` pages).
+    pub fn catalog(&self) -> Result<Vec<String>> {
+        let mut url = self.url("/v2/_catalog?n=1000");
+        let mut repos = Vec::new();
+        for _ in 0..10000 {
+            let (names, next) = self.call(
+                &format!("GET {url}"),
+                "registry:catalog:*",
+                &|| Ok(self.net.client().get(&url)),
+                |mut resp| {
+                    if !resp.status().is_success() {
+                        let (status, headers) = (resp.status(), resp.headers().clone());
+                        let why = anyhow!("listing the repositories of {}: {status}{}", self.host, error_detail(resp));
+                        return Err(Failure::status_with(status, &headers, why));
+                    }
+                    let next = resp
+                        .headers()
+                        .get("link")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|l| l.split_once('<')?.1.split_once('>').map(|(u, _)| u.to_string()));
+                    let bytes = self.net.read_capped(&mut resp, net::MANIFEST_MAX)?;
+                    let body: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+                        Failure::permanent(anyhow!("listing the repositories of {}: not JSON: {e}", self.host))
+                    })?;
+                    let names: Vec<String> = body["repositories"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|t| t.as_str().map(String::from))
+                        .collect();
+                    Ok((names, next))
+                },
+            )?;
+            repos.extend(names);
+            match next {
+                Some(n) => url = reqwest::Url::parse(&self.base)?.join(&n)?.to_string(),
+                None => break,
+            }
+        }
+        Ok(repos)
+    }
+
     /// Every tag of a repository (`GET /v2/<repo>/tags/list`, following `Link` pages).
     pub fn tags(&self, repo: &str) -> Result<Vec<String>> {
         let mut url = self.url(&format!("/v2/{repo}/tags/list"));

@@ -16,6 +16,8 @@ mod env;
 mod site;
 // Watching upstreams.
 mod watch;
+// OCI artifacts.
+mod oci;
 
 use std::path::PathBuf;
 
@@ -40,6 +42,11 @@ pub use site::{
 };
 // Watching upstreams.
 pub use watch::WatchArgs;
+// OCI artifacts.
+pub use oci::{
+    OciArgs, OciCommand, OciConn, OciCopyArgs, OciListArgs, OciLoginArgs, OciPullArgs, OciPushArgs, OciRefArgs,
+    OciTagsArgs,
+};
 
 /// Move software across an air gap.
 ///
@@ -120,4 +127,6 @@ pub enum Command {
     Gc(GcArgs),
     #[command(about = "Watch upstreams (webhooks, polling) and write a signed delta bundle for each change")]
     Watch(WatchArgs),
+    #[command(about = "Push, pull, copy and inspect OCI artifacts in registries (ORAS-compatible)")]
+    Oci(OciArgs),
 }

@@ -24,6 +24,8 @@ mod history;
 mod promote;
 // Watching upstreams.
 mod watch;
+// OCI artifacts.
+mod oci;
 
 use std::path::PathBuf;
 
@@ -50,6 +52,8 @@ pub use history::{history, status};
 pub use promote::{policy, promote};
 // Watching upstreams.
 pub use watch::watch;
+// OCI artifacts.
+pub use oci::oci;
 
 use crate::exit::ExitStatus;
 use crate::printer::Printer;

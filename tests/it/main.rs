@@ -19,6 +19,7 @@ mod keys;
 mod mirror;
 mod names;
 mod net;
+mod oci;
 mod python;
 mod python_resolve;
 mod raw_http;
