@@ -8,7 +8,7 @@ use std::fs;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 use super::Store;
 use crate::digest::Digest;
@@ -24,8 +24,8 @@ pub struct BlobEntry {
     pub links: u64,
 }
 
-/// Manifests are small; a blob larger than this is never read as one.
-const MANIFEST_MAX: u64 = 4 << 20;
+/// The largest manifest the registry client and serve accept.
+const MANIFEST_MAX: u64 = crate::net::MANIFEST_MAX;
 
 impl Store {
     /// Every blob an image tag or a referrer of the store's registry reaches: the tagged
@@ -60,11 +60,19 @@ impl Store {
             if !seen.insert(d) {
                 continue;
             }
-            if self.blob_size(&d).is_none_or(|s| s > MANIFEST_MAX) {
-                continue;
+            // What a tag, an index or a referrer names is a manifest: one gc cannot read
+            // would hide the layers it keeps, so gc stops rather than free them.
+            match self.blob_size(&d) {
+                None => continue,
+                Some(s) if s > MANIFEST_MAX => {
+                    bail!("manifest {d} is {s} bytes, over the {MANIFEST_MAX}-byte manifest cap: nothing was freed")
+                }
+                Some(_) => {}
             }
-            let Ok(bytes) = fs::read(self.layout.blob(&d)) else { continue };
-            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else { continue };
+            let path = self.layout.blob(&d);
+            let bytes = fs::read(&path).with_context(|| format!("reading manifest {d} ({})", path.display()))?;
+            let v = serde_json::from_slice::<serde_json::Value>(&bytes)
+                .with_context(|| format!("manifest {d} is not JSON, so what it names is unknown: nothing was freed"))?;
             let digest_of =
                 |x: &serde_json::Value| x.get("digest").and_then(|d| d.as_str()).and_then(|s| s.parse::<Digest>().ok());
             for m in v.get("manifests").and_then(|m| m.as_array()).into_iter().flatten() {

@@ -376,3 +376,26 @@ fn gc_frees_exactly_the_blobs_of_a_replaced_image_while_clients_pull() {
     let again = cx.run(&["--json", "gc", "--grace", "0s"]).ok().json();
     assert_eq!(again["blobs"].as_array().unwrap().len(), 0);
 }
+
+#[test]
+fn gc_frees_nothing_when_a_tagged_manifest_cannot_be_read() {
+    let cx = TestContext::new();
+    cx.key();
+    crate::receipt::write_image(&cx.path("spec/images/app"), 1);
+    let spec = cx
+        .spec("name: site-inputs\nversion: \"1\"\nimages:\n  - ref: factory.example/app:1.0\n    layout: images/app\n");
+    let v1 = cx.bundle(&spec, "v1", &["--compression", "none"]).join("site-inputs-1.airlock");
+    cx.run(&["import", v1.to_str().unwrap()]).ok();
+    let tag = walkdir::WalkDir::new(cx.store().join("oci"))
+        .into_iter()
+        .map(|e| e.unwrap().into_path())
+        .find(|p| p.parent().is_some_and(|d| d.ends_with("tags")))
+        .expect("a tag file");
+    let digest: airlock::digest::Digest = std::fs::read_to_string(&tag).unwrap().trim().parse().unwrap();
+    // The tagged manifest's bytes rot: what it names can no longer be known.
+    std::fs::write(cx.store().join("blobs/sha256").join(digest.hex()), b"not a manifest").unwrap();
+    let blobs = || std::fs::read_dir(cx.store().join("blobs/sha256")).unwrap().count();
+    let before = blobs();
+    cx.run(&["gc", "--grace", "0s"]).fails(2, &format!("manifest {digest} is not JSON"));
+    assert_eq!(blobs(), before, "nothing was freed");
+}
