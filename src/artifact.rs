@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -178,9 +178,10 @@ pub fn extract(blob: fs::File, media_type: &str, root: &Path, what: &str) -> Res
                 let mode = e.header().mode().unwrap_or(0o644);
                 let mut f = fs::File::create(&dest).with_context(|| format!("creating {}", dest.display()))?;
                 io::copy(&mut e, &mut f).with_context(|| format!("{what}: extracting `{shown}`"))?;
-                f.flush()?;
                 use std::os::unix::fs::PermissionsExt;
                 f.set_permissions(fs::Permissions::from_mode(if mode & 0o111 != 0 { 0o755 } else { 0o644 }))?;
+                // On disk before the directory is renamed into place.
+                f.sync_all().with_context(|| format!("writing {}", dest.display()))?;
             }
             tar::EntryType::Symlink => {
                 let target = e.link_name()?.map(|t| t.into_owned()).unwrap_or_default();

@@ -5,7 +5,7 @@ use std::fs;
 use std::io::Read;
 use std::path::Path;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail, ensure};
 use serde_json::{Value, json};
 
 use crate::artifact::{self, EMPTY_BYTES, EMPTY_CONFIG, LAYER_GZIP, TITLE};
@@ -165,10 +165,15 @@ fn pull(a: &OciPullArgs, cx: &Ctx) -> CmdResult {
             fs::copy(store.layout().blob(&d), &dest).with_context(|| format!("writing {}", dest.display()))?;
             use std::os::unix::fs::PermissionsExt;
             fs::set_permissions(&dest, fs::Permissions::from_mode(0o644))?;
+            fs::File::open(&dest).and_then(|f| f.sync_all()).with_context(|| format!("writing {}", dest.display()))?;
         }
         files.push(json!({"digest": d.to_string(), "mediaType": mt, "size": size}));
     }
-    // Everything checked and extracted: swap it in.
+    // Everything checked and extracted, and on disk: swap it in.
+    for e in walkdir::WalkDir::new(staged.path()).into_iter().filter_map(Result::ok).filter(|e| e.file_type().is_dir())
+    {
+        crate::store::atomic::sync_dir(e.path())?;
+    }
     let staged = staged.keep();
     let old = if out.exists() {
         let aside = parent.join(format!("{TEMP_PREFIX}{}{TEMP_SUFFIX}", uuid::Uuid::new_v4().simple()));
@@ -289,6 +294,13 @@ fn copy_manifest(
 ) -> Result<(Digest, u64)> {
     let (bytes, ct) = src.get_manifest(srepo, reference)?;
     let digest = Digest::of(&bytes);
+    if let Ok(want) = reference.parse::<Digest>() {
+        ensure!(
+            want == digest,
+            "{}/{srepo}@{want}: the registry answered a manifest whose digest is {digest}",
+            src.host
+        );
+    }
     let mt = oci::media_type_of(&bytes, ct.as_deref())?;
     let v: Value = serde_json::from_slice(&bytes)?;
     let mut blobs = Vec::new();
@@ -325,10 +337,11 @@ fn copy_manifest(
 /// `referrers` as well as what it held.
 fn fallback_tag(reg: &Registry, repo: &str, subject: &Digest, referrers: &[Value]) -> Result<()> {
     let tag = format!("sha256-{}", subject.hex());
-    let mut index = match reg.find_manifest(repo, &tag)? {
+    let mut index: Value = match reg.find_manifest(repo, &tag)? {
         Some((b, _)) => serde_json::from_slice(&b).with_context(|| format!("{repo}:{tag}: not JSON"))?,
         None => json!({"schemaVersion": 2, "mediaType": oci::OCI_INDEX, "manifests": []}),
     };
+    ensure!(index.is_object(), "{repo}:{tag} is not an image index, so it cannot list referrers");
     let mut entries = index["manifests"].as_array().cloned().unwrap_or_default();
     let before = entries.len();
     for m in referrers {
