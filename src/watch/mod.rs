@@ -126,7 +126,7 @@ struct Upstream {
     by: &'static str,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Saved {
     last_bundle: Option<String>,
@@ -438,16 +438,16 @@ impl Shared {
         Ok(true)
     }
 
-    fn save(&self, inner: &Inner) -> Result<()> {
-        let start = inner.history.len().saturating_sub(HISTORY_KEPT);
+    fn save(&self, history: &[Record], saved: &Saved) -> Result<()> {
+        let start = history.len().saturating_sub(HISTORY_KEPT);
         let mut text = String::new();
-        for r in &inner.history[start..] {
+        for r in &history[start..] {
             text.push_str(&serde_json::to_string(r)?);
             text.push('\n');
         }
         atomic::write(&self.state_dir.join("history.jsonl"), text.as_bytes())
             .context("writing .watch/history.jsonl")?;
-        atomic::write(&self.state_dir.join("state.json"), &serde_json::to_vec_pretty(&inner.saved)?)
+        atomic::write(&self.state_dir.join("state.json"), &serde_json::to_vec_pretty(saved)?)
             .context("writing .watch/state.json")
     }
 }
@@ -510,48 +510,59 @@ async fn worker(sh: Arc<Shared>) {
         } else {
             "unchanged"
         };
-        let mut inner = sh.inner.lock().expect("not poisoned");
-        for k in &outcome.refreshed {
-            inner.failed.remove(k);
-            inner.upstreams.insert(k.clone(), Upstream { ok: true, error: None, checked: now(), by: "refresh" });
-        }
-        for (k, e) in &outcome.failed {
-            inner.failed.insert(k.clone());
-            inner
-                .upstreams
-                .insert(k.clone(), Upstream { ok: false, error: Some(e.clone()), checked: now(), by: "refresh" });
-            log(sh.printer, "upstream.failed", &[("entry", k.clone()), ("error", e.clone())]);
-        }
-        if let Some(b) = outcome.files.iter().find(|f| f.ends_with(".airlock") || f.ends_with(".airlock.001")) {
-            inner.saved.last_bundle = Some(b.clone());
-        }
-        let id = inner.saved.next_id + 1;
-        inner.saved.next_id = id;
-        log(
-            sh.printer,
-            "refresh.done",
-            &[
-                ("id", id.to_string()),
-                ("result", result.into()),
-                ("bundle", outcome.bundle.clone().unwrap_or_default()),
-                ("changed", outcome.changed.join(",")),
-                ("failed", outcome.failed.keys().cloned().collect::<Vec<_>>().join(",")),
-                ("seconds", format!("{seconds:.2}")),
-                ("error", outcome.error.clone().unwrap_or_default()),
-            ],
-        );
-        let record =
-            Record { id, triggers: pending.triggers, started: started_at, seconds, result: result.into(), outcome };
-        if let Err(e) = record_in_ledger(&sh.cfg.cache, &sh.cfg.out, &record) {
-            log(sh.printer, "ledger.error", &[("error", format!("{e:#}"))]);
-        }
-        inner.history.push(record);
-        let excess = inner.history.len().saturating_sub(HISTORY_KEPT);
-        inner.history.drain(..excess);
-        inner.running = None;
-        if let Err(e) = sh.save(&inner) {
-            log(sh.printer, "state.error", &[("error", format!("{e:#}"))]);
-        }
+        // The state's lock is held in this block only, never across an await.
+        let (record, history, saved) = {
+            let mut inner = sh.inner.lock().expect("not poisoned");
+            for k in &outcome.refreshed {
+                inner.failed.remove(k);
+                inner.upstreams.insert(k.clone(), Upstream { ok: true, error: None, checked: now(), by: "refresh" });
+            }
+            for (k, e) in &outcome.failed {
+                inner.failed.insert(k.clone());
+                inner
+                    .upstreams
+                    .insert(k.clone(), Upstream { ok: false, error: Some(e.clone()), checked: now(), by: "refresh" });
+                log(sh.printer, "upstream.failed", &[("entry", k.clone()), ("error", e.clone())]);
+            }
+            if let Some(b) = outcome.files.iter().find(|f| f.ends_with(".airlock") || f.ends_with(".airlock.001")) {
+                inner.saved.last_bundle = Some(b.clone());
+            }
+            let id = inner.saved.next_id + 1;
+            inner.saved.next_id = id;
+            log(
+                sh.printer,
+                "refresh.done",
+                &[
+                    ("id", id.to_string()),
+                    ("result", result.into()),
+                    ("bundle", outcome.bundle.clone().unwrap_or_default()),
+                    ("changed", outcome.changed.join(",")),
+                    ("failed", outcome.failed.keys().cloned().collect::<Vec<_>>().join(",")),
+                    ("seconds", format!("{seconds:.2}")),
+                    ("error", outcome.error.clone().unwrap_or_default()),
+                ],
+            );
+            let record =
+                Record { id, triggers: pending.triggers, started: started_at, seconds, result: result.into(), outcome };
+            inner.history.push(record.clone());
+            let excess = inner.history.len().saturating_sub(HISTORY_KEPT);
+            inner.history.drain(..excess);
+            inner.running = None;
+            (record, inner.history.clone(), inner.saved.clone())
+        };
+        // The disk work (fsync, SQLite) runs without the state's lock and off the async
+        // workers, so `/status`, `/healthz` and the hooks keep answering meanwhile. Only
+        // this worker writes these files, one refresh at a time.
+        let sh2 = sh.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Err(e) = record_in_ledger(&sh2.cfg.cache, &sh2.cfg.out, &record) {
+                log(sh2.printer, "ledger.error", &[("error", format!("{e:#}"))]);
+            }
+            if let Err(e) = sh2.save(&history, &saved) {
+                log(sh2.printer, "state.error", &[("error", format!("{e:#}"))]);
+            }
+        })
+        .await;
     }
 }
 
