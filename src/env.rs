@@ -305,7 +305,7 @@ impl Site {
     }
 
     fn file_url(&self, path: &str) -> String {
-        self.url.at(&format!("/repository/{}/{path}", self.raw_repo))
+        self.url.at(&format!("/repository/{}/{}", self.raw_repo, crate::target::raw::url_path(path)))
     }
 
     fn source(&self) -> String {
@@ -906,6 +906,23 @@ mod tests {
 
     fn opts() -> Options {
         Options { signed_by: "/k.asc".into(), kolla_namespace: "kolla".into(), ..Default::default() }
+    }
+
+    #[test]
+    fn file_urls_keep_odd_characters_in_the_name() {
+        let mut s = site("http://airlock.site.example:8080");
+        s.artifacts.push(Artifact {
+            path: Some(RelPath::new("src/a b#1?.tar.gz").unwrap()),
+            ..Artifact { kind: Kind::File, name: "a b#1?.tar.gz".into(), ..Default::default() }
+        });
+        assert_eq!(
+            s.files()["src/a b#1?.tar.gz"],
+            "http://airlock.site.example:8080/repository/raw/src/a%20b%231%3F.tar.gz"
+        );
+        assert_eq!(
+            s.files()["src/keystone-25.0.0.tar.gz"],
+            "http://airlock.site.example:8080/repository/raw/src/keystone-25.0.0.tar.gz"
+        );
     }
 
     fn render(s: &Site, c: Client, f: Format) -> String {

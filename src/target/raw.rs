@@ -141,18 +141,7 @@ impl HttpRaw {
 
     fn url(&self, path: &RelPath) -> String {
         let mut u = self.base.clone();
-        for (i, c) in path.components().enumerate() {
-            if i > 0 {
-                u.push('/');
-            }
-            for b in c.bytes() {
-                if b.is_ascii_alphanumeric() || b"-._~+@".contains(&b) {
-                    u.push(b as char);
-                } else {
-                    u.push_str(&format!("%{b:02X}"));
-                }
-            }
-        }
+        u.push_str(&url_path(path.as_str()));
         u
     }
 
@@ -270,4 +259,23 @@ impl Target for HttpRawTarget<'_> {
         }));
         Ok(placed)
     }
+}
+
+/// A relative path as a URL path: each `/`-separated component percent-encoded, so a
+/// space, `#`, `?` or `%` in a file name stays part of the name.
+pub fn url_path(path: &str) -> String {
+    let mut u = String::with_capacity(path.len());
+    for (i, c) in path.split('/').enumerate() {
+        if i > 0 {
+            u.push('/');
+        }
+        for b in c.bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~+@".contains(&b) {
+                u.push(b as char);
+            } else {
+                u.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    u
 }
