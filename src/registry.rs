@@ -632,22 +632,7 @@ impl Registry {
                         let why = anyhow!("listing the repositories of {}: {status}{}", self.host, error_detail(resp));
                         return Err(Failure::status_with(status, &headers, why));
                     }
-                    let next = resp
-                        .headers()
-                        .get("link")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|l| l.split_once('<')?.1.split_once('>').map(|(u, _)| u.to_string()));
-                    let bytes = self.net.read_capped(&mut resp, net::MANIFEST_MAX)?;
-                    let body: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-                        Failure::permanent(anyhow!("listing the repositories of {}: not JSON: {e}", self.host))
-                    })?;
-                    let names: Vec<String> = body["repositories"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|t| t.as_str().map(String::from))
-                        .collect();
-                    Ok((names, next))
+                    self.list_page(&mut resp, "repositories", &format!("the repositories of {}", self.host))
                 },
             )?;
             repos.extend(names);
@@ -657,6 +642,21 @@ impl Registry {
             }
         }
         Ok(repos)
+    }
+
+    /// One page of a `Link`-paged list (`_catalog`, `tags/list`): the strings under
+    /// `key`, and the next page's URL.
+    fn list_page(&self, resp: &mut Response, key: &str, what: &str) -> Result<(Vec<String>, Option<String>), Failure> {
+        let next = resp
+            .headers()
+            .get("link")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|l| l.split_once('<')?.1.split_once('>').map(|(u, _)| u.to_string()));
+        let bytes = self.net.read_capped(resp, net::MANIFEST_MAX)?;
+        let body: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| Failure::permanent(anyhow!("listing {what}: not JSON: {e}")))?;
+        let names = body[key].as_array().into_iter().flatten().filter_map(|t| t.as_str().map(String::from)).collect();
+        Ok((names, next))
     }
 
     /// Every tag of a repository (`GET /v2/<repo>/tags/list`, following `Link` pages).
@@ -674,22 +674,7 @@ impl Registry {
                         s if s.is_success() => {}
                         _ => return Err(Failure::status(&resp)),
                     }
-                    let next = resp
-                        .headers()
-                        .get("link")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|l| l.split_once('<')?.1.split_once('>').map(|(u, _)| u.to_string()));
-                    let bytes = self.net.read_capped(&mut resp, net::MANIFEST_MAX)?;
-                    let body: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-                        Failure::permanent(anyhow!("listing the tags of {}/{repo}: not JSON: {e}", self.host))
-                    })?;
-                    let names: Vec<String> = body["tags"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|t| t.as_str().map(String::from))
-                        .collect();
-                    Ok(Some((names, next)))
+                    self.list_page(&mut resp, "tags", &format!("the tags of {}/{repo}", self.host)).map(Some)
                 },
             )?;
             let Some((names, next)) = page else { return Ok(tags) };

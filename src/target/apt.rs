@@ -161,13 +161,7 @@ impl Target for StoreApt<'_> {
             else {
                 bail!("{}: incomplete in the manifest", what());
             };
-            let Some(size) = self.store.blob_size(d) else {
-                bail!(
-                    "blob {d} for {} is neither in this bundle nor in the store: import the base bundle `{}` first",
-                    label(a),
-                    bundle.manifest.base.as_ref().map_or_else(|| "?".to_string(), crate::bundle::manifest::Base::label)
-                );
-            };
+            let size = self.store.blob_size(d).ok_or_else(|| super::missing_base_blob(bundle, d, &label(a)))?;
             let para = deb822::parse_one(control, &what())?.without(ARCHIVE_FIELDS);
             let k = key_of(&para);
             if (k.0.as_str(), Some(k.1.as_str()), Some(k.2.as_str()))

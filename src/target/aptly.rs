@@ -290,12 +290,7 @@ impl Target for Aptly<'_> {
             let (Some(path), [d], Some(version), Some(arch)) = (&a.path, &a.blobs[..], &a.version, &a.arch) else {
                 bail!("debian artifact {label}: incomplete in the manifest");
             };
-            let Some(size) = self.store.blob_size(d) else {
-                bail!(
-                    "blob {d} for {label} is neither in this bundle nor in the store: import the base bundle `{}` first",
-                    bundle.manifest.base.as_ref().map_or_else(|| "?".to_string(), crate::bundle::manifest::Base::label)
-                );
-            };
+            let size = self.store.blob_size(d).ok_or_else(|| super::missing_base_blob(bundle, d, &label))?;
             suites.extend(a.suite.clone());
             components.extend(a.component.clone());
             architectures.extend(a.architectures.iter().filter(|x| *x != "all").cloned());

@@ -29,6 +29,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::bundle::verify::VerifiedBundle;
+use crate::digest::Digest;
 use crate::progress::Reporter;
 
 /// What one artifact's import did.
@@ -163,6 +164,15 @@ impl Rollback {
             groups.join("; ")
         )
     }
+}
+
+/// A blob that `what` needs is neither in the bundle nor in the store: the bundle is
+/// differential on a base this store never imported.
+pub fn missing_base_blob(bundle: &VerifiedBundle, d: &Digest, what: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "blob {d} for {what} is neither in this bundle nor in the store: import the base bundle `{}` first",
+        bundle.manifest.base.as_ref().map_or_else(|| "?".to_string(), crate::bundle::manifest::Base::label)
+    )
 }
 
 #[cfg(test)]

@@ -122,12 +122,7 @@ impl Target for NexusApt<'_> {
             let ([d], Some(version), Some(arch)) = (&a.blobs[..], &a.version, &a.arch) else {
                 bail!("debian artifact {label}: incomplete in the manifest");
             };
-            let Some(size) = self.store.blob_size(d) else {
-                bail!(
-                    "blob {d} for {label} is neither in this bundle nor in the store: import the base bundle `{}` first",
-                    bundle.manifest.base.as_ref().map_or_else(|| "?".to_string(), crate::bundle::manifest::Base::label)
-                );
-            };
+            let size = self.store.blob_size(d).ok_or_else(|| super::missing_base_blob(bundle, d, &label))?;
             suites.extend(a.suite.clone());
             arches.insert(arch.clone());
             arches.extend(a.architectures.iter().cloned());

@@ -37,10 +37,7 @@ fn files(bundle: &VerifiedBundle, store: &Store) -> Result<Vec<(RelPath, Digest,
         })
         .collect();
     if let Some((path, d, _)) = files.iter().find(|(_, d, _)| !store.contains(d)) {
-        bail!(
-            "blob {d} for {path} is neither in this bundle nor in the store: import the base bundle `{}` first",
-            bundle.manifest.base.as_ref().map_or_else(|| "?".to_string(), crate::bundle::manifest::Base::label)
-        );
+        return Err(super::missing_base_blob(bundle, d, path.as_str()));
     }
     Ok(files)
 }
