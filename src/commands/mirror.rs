@@ -125,10 +125,11 @@ pub fn mirror_spec(spec: &Spec, args: &MirrorArgs, cx: &Ctx) -> CmdResult {
         });
         let (res, locked) = crate::source::artifacts::lock(spec, &image_source, &index, &store)?;
         for a in &locked {
-            let (host, path) = a.repository.split_once('/').unwrap_or_default();
-            if let Some(i) = images.iter().find(|i| {
-                i.repository.split_once('/').map(|(_, p)| p) == Some(path) && i.tag.as_deref() == Some(&a.tag)
-            }) {
+            let path = a.repository.split_once('/').map(|(_, p)| p);
+            if let Some(i) = images
+                .iter()
+                .find(|i| i.repository.split_once('/').map(|(_, p)| p) == path && i.tag.as_deref() == Some(&a.tag))
+            {
                 bail!(
                     "artifact {}:{}: the image `{}` has the same repository and tag; at the site they would collide",
                     a.repository,
@@ -136,7 +137,6 @@ pub fn mirror_spec(spec: &Spec, args: &MirrorArgs, cx: &Ctx) -> CmdResult {
                     i.name
                 );
             }
-            let _ = host;
         }
         let chosen: Vec<String> = res
             .artifacts
