@@ -249,10 +249,13 @@ impl Constraint {
     }
 }
 
+/// A version's metadata and its dependencies as repositories with parsed ranges.
+type MetaDeps = (Meta, Vec<(String, Range)>);
+
 struct Resolver<'a> {
     index: &'a dyn Index,
     candidates: HashMap<String, Vec<Candidate>>,
-    metas: HashMap<(String, String), (Meta, Vec<(String, Range)>)>,
+    metas: HashMap<(String, String), MetaDeps>,
 }
 
 impl Resolver<'_> {
@@ -267,7 +270,7 @@ impl Resolver<'_> {
         Ok(&self.candidates[repo])
     }
 
-    fn meta(&mut self, repo: &str, tag: &str) -> Result<&(Meta, Vec<(String, Range)>)> {
+    fn meta(&mut self, repo: &str, tag: &str) -> Result<&MetaDeps> {
         let key = (repo.to_string(), tag.to_string());
         if !self.metas.contains_key(&key) {
             let what = format!("artifact {repo}:{tag}");
@@ -437,18 +440,17 @@ pub fn tree_text(res: &Resolution) -> String {
         repo: &str,
         range: &str,
         prefix: &str,
-        last: bool,
-        top: bool,
+        // None for a root, else whether it is its parent's last dependency.
+        last: Option<bool>,
         seen: &mut BTreeSet<String>,
         out: &mut String,
     ) {
         let a = &res.artifacts[repo];
-        let branch = if top {
-            ""
-        } else if last {
-            "└── "
-        } else {
-            "├── "
+        let top = last.is_none();
+        let branch = match last {
+            None => "",
+            Some(true) => "└── ",
+            Some(false) => "├── ",
         };
         let again = !seen.insert(repo.to_string()) && !a.dependencies.is_empty();
         let range = if top { String::new() } else { format!(" ({range})") };
@@ -463,15 +465,15 @@ pub fn tree_text(res: &Resolution) -> String {
             return;
         }
         let child_prefix =
-            if top { String::new() } else { format!("{prefix}{}", if last { "    " } else { "│   " }) };
+            if top { String::new() } else { format!("{prefix}{}", if last == Some(true) { "    " } else { "│   " }) };
         for (i, (d, r)) in a.dependencies.iter().enumerate() {
-            walk(res, d, r, &child_prefix, i + 1 == a.dependencies.len(), false, seen, out);
+            walk(res, d, r, &child_prefix, Some(i + 1 == a.dependencies.len()), seen, out);
         }
     }
     let mut out = String::new();
     let mut seen = BTreeSet::new();
     for r in &res.roots {
-        walk(res, r, "", "", true, true, &mut seen, &mut out);
+        walk(res, r, "", "", None, &mut seen, &mut out);
     }
     out
 }
@@ -504,11 +506,16 @@ pub fn tree_json(res: &Resolution) -> serde_json::Value {
 mod tests {
     use super::*;
 
-    /// name -> [(tag, [(dep, range)])], all under `r.example/ext/`.
-    struct Fake(BTreeMap<String, Vec<(String, Vec<(String, String)>)>>);
+    /// Each tag of a repository with its dependencies.
+    type Versions = Vec<(String, Vec<(String, String)>)>;
+    /// (name, tag, dependencies as (name, range)).
+    type Graph<'a> = &'a [(&'a str, &'a str, &'a [(&'a str, &'a str)])];
 
-    fn fake(g: &[(&str, &str, &[(&str, &str)])]) -> Fake {
-        let mut m: BTreeMap<String, Vec<(String, Vec<(String, String)>)>> = BTreeMap::new();
+    /// name -> versions, all under `r.example/ext/`.
+    struct Fake(BTreeMap<String, Versions>);
+
+    fn fake(g: Graph<'_>) -> Fake {
+        let mut m: BTreeMap<String, Versions> = BTreeMap::new();
         for (name, tag, deps) in g {
             m.entry(format!("r.example/ext/{name}"))
                 .or_default()

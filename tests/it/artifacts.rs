@@ -11,6 +11,9 @@ use crate::common::registry::Registry;
 use crate::common::server::Server;
 use crate::common::{TestContext, sh};
 
+/// An extension version: name, tag, dependencies as (name, range).
+type Version = (&'static str, &'static str, &'static [(&'static str, &'static str)]);
+
 /// The fixture graph, under `extensions/`: (name, tag, dependencies).
 ///
 /// - app 1.0.0, v1.2.0 → db >=2, cache ^1; app 2.0.0 → db >=3
@@ -18,7 +21,7 @@ use crate::common::{TestContext, sh};
 /// - db 1.5.0, 2.0.0, 2.1.0, 3.0.0
 /// - ring 1.0.0 → loop >=1; loop 1.0.0 → ring ^1  (the cycle)
 /// - broken 1.0.0 → db >=3, cache >=1.1          (unsatisfiable: cache 1.1.0 wants db <3)
-const GRAPH: &[(&str, &str, &[(&str, &str)])] = &[
+const GRAPH: &[Version] = &[
     ("app", "1.0.0", &[("db", ">=2"), ("cache", "^1")]),
     ("app", "v1.2.0", &[("db", ">=2"), ("cache", "^1")]),
     ("app", "2.0.0", &[("db", ">=3")]),
