@@ -586,6 +586,10 @@ impl Spec {
         }
         let mut repos = BTreeSet::new();
         for a in &self.artifacts {
+            let path = a.repository.split_once('/').map(|(_, p)| p).unwrap_or_default();
+            if path.is_empty() || path.contains([':', '@']) {
+                bail!("artifact `{}`: `repository` is host[:port]/path, without a tag or digest", a.repository);
+            }
             let r = crate::oci::Reference::parse(&format!("{}:latest", a.repository))
                 .with_context(|| format!("artifact `{}`", a.repository))?;
             if format!("{}/{}", r.registry, r.repository) != a.repository || !a.repository.contains('/') {
