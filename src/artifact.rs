@@ -215,6 +215,34 @@ pub fn extract(blob: fs::File, media_type: &str, root: &Path, what: &str) -> Res
     Ok(())
 }
 
+/// The bytes of the regular file `name` at the top of the tar `blob` (compressed as
+/// `media_type` says), if the layer has one; refused when larger than `max`.
+pub fn read_entry(blob: fs::File, media_type: &str, name: &str, max: u64) -> Result<Option<Vec<u8>>> {
+    let reader: Box<dyn Read> = if media_type.ends_with("+gzip") {
+        Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::new(blob)))
+    } else if media_type.ends_with("+zstd") {
+        Box::new(zstd::Decoder::new(blob)?)
+    } else {
+        Box::new(io::BufReader::new(blob))
+    };
+    let mut ar = tar::Archive::new(reader);
+    for e in ar.entries().context("reading the layer")? {
+        let mut e = e.context("reading the layer")?;
+        let raw = e.path_bytes().into_owned();
+        let path = String::from_utf8_lossy(&raw);
+        if path.trim_start_matches("./") != name || e.header().entry_type() != tar::EntryType::Regular {
+            continue;
+        }
+        if e.size() > max {
+            bail!("`{name}` in the layer is {} bytes, more than the {max} airlock reads", e.size());
+        }
+        let mut out = Vec::new();
+        e.read_to_end(&mut out).with_context(|| format!("reading `{name}` from the layer"))?;
+        return Ok(Some(out));
+    }
+    Ok(None)
+}
+
 /// Refuse to write `rel` when one of its parent directories, inside `root`, is a link.
 fn check_no_link_on_the_way(root: &Path, rel: &Path, what: &str, shown: &str) -> Result<()> {
     let mut p = PathBuf::from(root);

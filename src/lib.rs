@@ -14,6 +14,7 @@ pub mod digest;
 pub mod dirs;
 pub mod env;
 pub mod exit;
+pub mod extensions;
 pub mod git;
 pub mod ledger;
 pub mod lock;

@@ -44,6 +44,29 @@ pub struct Lock {
     /// Debian packages: each entry's closure, every .deb pinned by its SHA-256.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub debian: Vec<LockedDebian>,
+    /// OCI artifacts of the spec's `artifacts:`, with their dependencies, each at the
+    /// version the ranges chose and carried as an image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub oci_artifacts: Vec<LockedOciArtifact>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LockedOciArtifact {
+    /// `host[:port]/path`.
+    pub repository: String,
+    /// The version chosen, and the tag that carries it.
+    pub version: String,
+    pub tag: String,
+    /// The manifest digest the tag resolved to.
+    pub digest: Digest,
+    /// Its dependencies (`manifest.yaml`): repository -> range.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub dependencies: std::collections::BTreeMap<String, String>,
+    /// Every chain of ranges that reached it: `app 1.0.0 → db >=2`, `app ^1 (spec)`.
+    pub required_by: Vec<String>,
+    /// The artifact as an image: its manifest, config and layers.
+    pub image: LockedImage,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

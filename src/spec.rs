@@ -39,6 +39,9 @@ pub struct Spec {
     pub python: Vec<PythonEntry>,
     #[serde(default)]
     pub debian: Vec<DebianEntry>,
+    /// OCI artifacts by version range, with their `manifest.yaml` dependencies.
+    #[serde(default)]
+    pub artifacts: Vec<ArtifactEntry>,
     /// Per-registry settings, by host[:port].
     #[serde(default)]
     pub registries: std::collections::BTreeMap<String, RegistrySettings>,
@@ -130,6 +133,32 @@ pub struct ImageEntry {
     /// verifies with this key.
     #[serde(default)]
     pub verify: Option<ImageVerify>,
+}
+
+/// OCI artifacts (as `airlock oci push` makes them) chosen by version range, carried with
+/// every dependency their `manifest.yaml` names, resolved as docs/oci.md describes.
+///
+/// ```yaml
+/// artifacts:
+///   - repository: registry.mirror.example/extensions/kubernetes
+///     version: ">=1.28 <1.30"     # default: any version; the highest satisfying wins
+/// ```
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct ArtifactEntry {
+    /// `host[:port]/path`, without a tag: the tags that read as versions are the candidates.
+    pub repository: String,
+    /// A version range: comparators separated by spaces or commas (`>=1.28 <1.30`, `^2`,
+    /// `~1.4`, `=1.2.3`); a leading `v` is allowed.
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
+impl ArtifactEntry {
+    pub fn range(&self) -> Result<crate::extensions::Range> {
+        crate::extensions::Range::parse(self.version.as_deref().unwrap_or("*"))
+            .with_context(|| format!("artifact `{}`", self.repository))
+    }
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -555,6 +584,22 @@ impl Spec {
                 bail!("image `{}` is listed twice", i.reference);
             }
         }
+        let mut repos = BTreeSet::new();
+        for a in &self.artifacts {
+            let path = a.repository.split_once('/').map(|(_, p)| p).unwrap_or_default();
+            if path.is_empty() || path.contains([':', '@']) {
+                bail!("artifact `{}`: `repository` is host[:port]/path, without a tag or digest", a.repository);
+            }
+            let r = crate::oci::Reference::parse(&format!("{}:latest", a.repository))
+                .with_context(|| format!("artifact `{}`", a.repository))?;
+            if format!("{}/{}", r.registry, r.repository) != a.repository || !a.repository.contains('/') {
+                bail!("artifact `{}`: `repository` is host[:port]/path, without a tag or digest", a.repository);
+            }
+            a.range()?;
+            if !repos.insert(&a.repository) {
+                bail!("artifact `{}` is listed twice; give one version range", a.repository);
+            }
+        }
         let mut names = BTreeSet::new();
         for g in &self.git {
             let name = g.name();
@@ -723,6 +768,16 @@ mod tests {
             ("name: x\nfiles:\n  - path: a\n    source: a\n  - path: a\n    source: b\n", "two files"),
             ("name: x\nfiles:\n  - path: a\n    source: a\n    sha256: abc\n", "must be 64 hex digits"),
             ("name: x\nhelm: []\n", "unknown field `helm`"),
+            ("name: x\nartifacts:\n  - repository: r.example/ext/a\n    range: '1'\n", "unknown field `range`"),
+            ("name: x\nartifacts:\n  - repository: r.example/ext/a:1.0\n", "without a tag"),
+            (
+                "name: x\nartifacts:\n  - repository: r.example/ext/a\n    version: '>= x'\n",
+                "artifact `r.example/ext/a`: version range",
+            ),
+            (
+                "name: x\nartifacts:\n  - repository: r.example/ext/a\n  - repository: r.example/ext/a\n    version: '1'\n",
+                "listed twice",
+            ),
             (
                 "name: x\ngit:\n  - url: https://h.example/a.git\n    refs: [heads/main]\n",
                 "`heads/main` is not a valid git ref name or pattern",

@@ -37,6 +37,8 @@ pub enum OciCommand {
     Tags(OciTagsArgs),
     /// Show an artifact's manifest, annotations and referrers
     Inspect(OciRefArgs),
+    /// Print the dependency tree an artifact's manifest.yaml ranges resolve to, as `mirror` resolves it
+    Tree(OciRefArgs),
     /// List the registry's repositories (`_catalog`)
     List(OciListArgs),
     /// Copy an artifact or image, with its referrers, to another registry or repository

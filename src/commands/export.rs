@@ -332,7 +332,12 @@ fn build_manifest(
         git_blobs.extend(b);
     }
     let mut image_blobs = Vec::new();
-    for i in lock.images.iter().flat_map(|i| std::iter::once(i).chain(&i.referrers)) {
+    for i in lock
+        .images
+        .iter()
+        .chain(lock.oci_artifacts.iter().map(|a| &a.image))
+        .flat_map(|i| std::iter::once(i).chain(&i.referrers))
+    {
         let top = &i.blobs[0];
         artifacts.push(Artifact {
             kind: Kind::Image,

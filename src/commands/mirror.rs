@@ -117,6 +117,36 @@ pub fn mirror_spec(spec: &Spec, args: &MirrorArgs, cx: &Ctx) -> CmdResult {
         }
     }
 
+    let mut oci_artifacts = Vec::new();
+    if !spec.artifacts.is_empty() {
+        let index = crate::source::artifacts::RegistryIndex::new(&store, |host: &str| {
+            let insecure = spec.registries.get(host).is_some_and(|s| s.insecure);
+            crate::registry::Registry::with_options(host, insecure, &net)
+        });
+        let (res, locked) = crate::source::artifacts::lock(spec, &image_source, &index, &store)?;
+        for a in &locked {
+            let path = a.repository.split_once('/').map(|(_, p)| p);
+            if let Some(i) = images
+                .iter()
+                .find(|i| i.repository.split_once('/').map(|(_, p)| p) == path && i.tag.as_deref() == Some(&a.tag))
+            {
+                bail!(
+                    "artifact {}:{}: the image `{}` has the same repository and tag; at the site they would collide",
+                    a.repository,
+                    a.tag,
+                    i.name
+                );
+            }
+        }
+        let chosen: Vec<String> = res
+            .artifacts
+            .values()
+            .map(|a| format!("{} {}", crate::extensions::short(&a.repository), a.version))
+            .collect();
+        cx.printer.info(format!("resolved {} OCI artifacts: {}", chosen.len(), chosen.join(", ")));
+        oci_artifacts = locked;
+    }
+
     let python_source = PythonSource::new(&source, &store)?;
     let python_bar = cx.reporter.items("python", spec.python.len() as u64);
     let mut python = Vec::new();
@@ -171,6 +201,7 @@ pub fn mirror_spec(spec: &Spec, args: &MirrorArgs, cx: &Ctx) -> CmdResult {
             && l.images == images
             && l.python == python
             && l.debian == debian
+            && l.oci_artifacts == oci_artifacts
             && l.name == spec.name
             && l.version == spec.version
     });
@@ -195,6 +226,7 @@ pub fn mirror_spec(spec: &Spec, args: &MirrorArgs, cx: &Ctx) -> CmdResult {
                 images,
                 python,
                 debian,
+                oci_artifacts,
             };
             lock.save(&lock_path)?;
             lock
@@ -210,6 +242,7 @@ pub fn mirror_spec(spec: &Spec, args: &MirrorArgs, cx: &Ctx) -> CmdResult {
             "artifacts": lock.artifacts,
             "git": lock.git,
             "images": lock.images,
+            "ociArtifacts": lock.oci_artifacts.iter().map(|a| json!({"repository": a.repository, "version": a.version, "tag": a.tag, "digest": a.digest})).collect::<Vec<_>>(),
             "python": lock.python,
             "debian": lock.debian.iter().map(|d| json!({"name": d.name, "packages": d.packages.len()})).collect::<Vec<_>>(),
             "bytes": total.saturating_add(deb_bytes).saturating_add(lock.python.iter().fold(0u64, |n, p| n.saturating_add(p.size))),

@@ -28,6 +28,7 @@ pub fn oci(args: &OciArgs, cx: &Ctx) -> CmdResult {
         OciCommand::Pull(a) => pull(a, cx),
         OciCommand::Tags(a) => tags(a, cx),
         OciCommand::Inspect(a) => inspect(a, cx),
+        OciCommand::Tree(a) => tree(a, cx),
         OciCommand::List(a) => list(a, cx),
         OciCommand::Copy(a) => copy(a, cx),
         OciCommand::Delete(a) => delete(a, cx),
@@ -264,6 +265,25 @@ fn inspect(a: &OciRefArgs, cx: &Ctx) -> CmdResult {
         }
         s
     });
+    Ok(ExitStatus::Success)
+}
+
+/// The dependency tree of one artifact version, resolved by `mirror`'s rule.
+fn tree(a: &OciRefArgs, cx: &Ctx) -> CmdResult {
+    let r = Reference::parse(&a.reference)?;
+    let Some(tag) = r.tag.clone() else { bail!("artifact {}: `oci tree` needs a tag", a.reference) };
+    let version = crate::extensions::tag_version(&tag)
+        .ok_or_else(|| anyhow!("artifact {}: the tag `{tag}` is not a version", a.reference))?;
+    let (_tmp, store) = temp_store()?;
+    let insecure = a.conn.insecure;
+    let index = crate::source::artifacts::RegistryIndex::new(&store, move |host: &str| Registry::new(host, insecure));
+    let root = crate::extensions::Root {
+        repository: format!("{}/{}", r.registry, r.repository),
+        range: crate::extensions::Range::exact(&tag, &version),
+    };
+    let res = crate::extensions::resolve(&[root], "requested", &index)?;
+    let j = json!({"ref": a.reference, "tree": crate::extensions::tree_json(&res)});
+    cx.printer.data(&j, || crate::extensions::tree_text(&res));
     Ok(ExitStatus::Success)
 }
 

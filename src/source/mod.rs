@@ -2,6 +2,7 @@
 //! entry into a locked identity and puts its bytes into the cache (a [`Store`]), checking
 //! every byte against the digest that named it.
 
+pub mod artifacts;
 pub mod debian;
 pub mod file;
 pub mod git;

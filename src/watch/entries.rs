@@ -133,6 +133,9 @@ pub fn tidy(lock: &mut Lock, spec: &Spec) {
     if spec.python.is_empty() {
         lock.python.clear();
     }
+    if spec.artifacts.is_empty() {
+        lock.oci_artifacts.clear();
+    }
     lock.artifacts.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
     lock.git.sort_by(|a, b| a.name.cmp(&b.name));
     lock.images.sort_by(|a, b| a.name.cmp(&b.name));
@@ -207,6 +210,7 @@ mod tests {
             images: Vec::new(),
             python: Vec::new(),
             debian: Vec::new(),
+            oci_artifacts: Vec::new(),
         }
     }
 

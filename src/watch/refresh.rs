@@ -128,6 +128,7 @@ fn run(
         images: Vec::new(),
         python: Vec::new(),
         debian: Vec::new(),
+        oci_artifacts: Vec::new(),
     });
     for (n, group) in entries::groups(&todo).into_iter().enumerate() {
         let sub_lock = work.join(format!("mirror-{n}.lock"));

@@ -5,6 +5,7 @@
 mod common;
 
 mod aptly;
+mod artifacts;
 mod debian;
 mod debian_suites;
 mod diff;
