@@ -84,6 +84,19 @@ CREATE TABLE bundle_blobs (
     PRIMARY KEY (manifest, digest)
 ) WITHOUT ROWID;
 ",
+    r"
+CREATE TABLE import_records (
+    manifest TEXT NOT NULL,
+    target TEXT NOT NULL,
+    prints TEXT NOT NULL,
+    recorded TEXT NOT NULL,
+    PRIMARY KEY (manifest, target)
+) WITHOUT ROWID;
+CREATE TABLE record_key (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    key BLOB NOT NULL
+);
+",
 ];
 
 /// Who is acting: the user and host every row names.
@@ -381,6 +394,46 @@ impl Ledger {
             }
         }
         tx.commit().with_context(|| format!("writing to the ledger {}", self.path.display()))
+    }
+
+    /// The store's own secret for the keyed prints of imported bundles
+    /// ([`crate::bundle::fingerprint`]): 32 random bytes, made on first use.
+    pub fn record_key(&self) -> Result<Vec<u8>> {
+        let have: Option<Vec<u8>> =
+            self.conn.query_row("SELECT key FROM record_key WHERE id = 1", [], |r| r.get(0)).optional()?;
+        if let Some(k) = have {
+            return Ok(k);
+        }
+        let key: [u8; 32] = rand::random();
+        self.conn
+            .execute("INSERT OR IGNORE INTO record_key (id, key) VALUES (1, ?1)", params![key.to_vec()])
+            .with_context(|| format!("writing to the ledger {}", self.path.display()))?;
+        Ok(self.conn.query_row("SELECT key FROM record_key WHERE id = 1", [], |r| r.get(0))?)
+    }
+
+    /// Remember that the bundle with `manifest` was imported in full into `target`, read
+    /// from files with these prints (JSON): what lets the same bundle be answered from
+    /// the record next time.
+    pub fn set_import_record(&self, manifest: &str, target: &str, prints: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO import_records (manifest, target, prints, recorded) VALUES (?1, ?2, ?3, ?4)",
+                params![manifest, target, prints, now()],
+            )
+            .with_context(|| format!("writing to the ledger {}", self.path.display()))?;
+        Ok(())
+    }
+
+    /// The prints recorded for a full import of `manifest` into `target`.
+    pub fn import_record(&self, manifest: &str, target: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT prints FROM import_records WHERE manifest = ?1 AND target = ?2",
+                params![manifest, target],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     /// The blobs recorded for a bundle; `None` when it was imported before they were.

@@ -46,6 +46,9 @@
 #   BENCH_SKIP_BUILD  set to 1 to use target/release/airlock as it is
 #   BENCH_IDLE_WAIT   seconds to wait for an idle machine before each step (default 120)
 #   BENCH_RETRIES     times to re-measure a step that other processes disturbed (default 2)
+#   BENCH_ROUNDS      rounds of b. and c. (import, skopeo copy, re-import, skopeo again, run
+#                     side by side in each round); the summary takes each step's median
+#                     round (default 3)
 #
 # Targets checked in the summary: bundle <= 1.01 x unique compressed bytes; airlock
 # import >= 1.5 x faster than skopeo copy; re-import < 5% of the first import's time,
@@ -490,7 +493,8 @@ timed() {
     local name=$1; shift
     local attempt before after rbefore rafter start e m u s
     for ((attempt = 0; ; attempt++)); do
-        if declare -F "prep_$name" > /dev/null; then "prep_$name"; fi
+        local base=${name%_r[0-9]*}
+        if declare -F "prep_$base" > /dev/null; then "prep_$base"; fi
         sync   # flush earlier writes outside the measurement; caches stay warm
         wait_for_idle
         printf '  %-26s ' "$name" >&2
@@ -538,6 +542,27 @@ print(v)' "$1" "$2"
 }
 
 # A fresh empty target registry and a fresh airlock store for a first import.
+ROUNDS=${BENCH_ROUNDS:-3}
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive number, not '$ROUNDS'"
+declare -A MEDIAN MAXRSS   # step -> the round taken as its median (NAME_rN), largest peak RSS of any round
+
+# adopt_median NAME: NAME's row is its median round (by wall time; the lower middle one of
+# an even count), and MAXRSS[NAME] the largest peak RSS of all its rounds.
+adopt_median() {
+    local name=$1 r pick
+    pick=$(for ((r = 1; r <= ROUNDS; r++)); do echo "${SEC[${name}_r$r]} ${name}_r$r"; done | sort -n | \
+        awk -v n="$ROUNDS" 'NR == int((n + 1) / 2) { print $2 }')
+    MEDIAN[$name]=$pick
+    SEC[$name]=${SEC[$pick]}; RSS[$name]=${RSS[$pick]}; CPU[$name]=${CPU[$pick]}
+    REGCPU[$name]=${REGCPU[$pick]}; OTHER[$name]=${OTHER[$pick]}
+    FIRST[$name]=${FIRST[$pick]:-}; CONNS[$name]=${CONNS[$pick]:-}
+    MAXRSS[$name]=0
+    for ((r = 1; r <= ROUNDS; r++)); do
+        [ "${RSS[${name}_r$r]}" -gt "${MAXRSS[$name]}" ] && MAXRSS[$name]=${RSS[${name}_r$r]}
+    done
+    return 0
+}
+
 fresh_import() {   # fresh_import REGISTRY STORE
     start_registry "$1"
     rm -rf "$2"
@@ -593,19 +618,26 @@ run_benchmarks() {
     done
     find "$out/layout" "$BUNDLE_ZSTD" "$BUNDLE_NONE" -type f -print0 | xargs -0 cat > /dev/null   # warm
 
-    say "b. airlock import of the zstd bundle into a fresh registry (and a fresh store): verify + stage, then push"
-    # Each target registry is started once here to fix its port; every attempt's prep
-    # restarts it empty on that port.
-    local t
+    local t r
     for t in target-airlock target-skopeo target-jobs1 target-none; do start_registry "$t"; done
     prep_import() { fresh_import target-airlock "$AIRLOCK_STORE"; SAMPLE_PORT=${REG_PORT[target-airlock]}; }
-    timed import "$AIRLOCK" import "$BUNDLE_ZSTD" --oci-registry "$(host target-airlock)" --oci-insecure --json
-
-    say "b. baseline: skopeo copy --all --preserve-digests oci:LAYOUT:… docker://… per image into a fresh registry"
     prep_skopeo_push() { start_registry target-skopeo; SAMPLE_PORT=${REG_PORT[target-skopeo]}; }
-    timed skopeo_push bash -c 'set -e; l=$1 t=$2 tag=$3; shift 3
-        for i in "$@"; do skopeo copy --quiet --all --preserve-digests --dest-tls-verify=false "oci:$l:$i-$tag" "docker://$t/kolla/$i:$tag"; done' \
-        _ "$out/layout" "$(host target-skopeo)" "$TAG" "${IMAGES[@]}"
+    prep_reimport() { SAMPLE_PORT=${REG_PORT[target-airlock]}; }
+    prep_skopeo_repush() { SAMPLE_PORT=${REG_PORT[target-skopeo]}; }
+    for ((r = 1; r <= ROUNDS; r++)); do
+        say "b./c. round $r of $ROUNDS, side by side: airlock import of the zstd bundle into a fresh registry (and a fresh store)," \
+            "skopeo copy --all --preserve-digests oci:LAYOUT:… docker://… per image into another, then each again into its filled target"
+        timed "import_r$r" "$AIRLOCK" import "$BUNDLE_ZSTD" --oci-registry "$(host target-airlock)" --oci-insecure --json
+        timed "skopeo_push_r$r" bash -c 'set -e; l=$1 t=$2 tag=$3; shift 3
+            for i in "$@"; do skopeo copy --quiet --all --preserve-digests --dest-tls-verify=false "oci:$l:$i-$tag" "docker://$t/kolla/$i:$tag"; done' \
+            _ "$out/layout" "$(host target-skopeo)" "$TAG" "${IMAGES[@]}"
+        timed "reimport_r$r" "$AIRLOCK" import "$BUNDLE_ZSTD" --oci-registry "$(host target-airlock)" --oci-insecure --json
+        timed "skopeo_repush_r$r" bash -c 'set -e; l=$1 t=$2 tag=$3; shift 3
+            for i in "$@"; do skopeo copy --quiet --all --preserve-digests --dest-tls-verify=false "oci:$l:$i-$tag" "docker://$t/kolla/$i:$tag"; done' \
+            _ "$out/layout" "$(host target-skopeo)" "$TAG" "${IMAGES[@]}"
+        SAMPLE_PORT=
+    done
+    for t in import skopeo_push reimport skopeo_repush; do adopt_median "$t"; done
     SAMPLE_PORT=
 
     say "b. (information) where import's time goes: verify alone, --oci-jobs 1, an uncompressed bundle"
@@ -619,15 +651,6 @@ run_benchmarks() {
     SAMPLE_PORT=
 
     # ---- c. re-import into the filled target -------------------------------------------
-    say "c. airlock import of the same bundle again into the filled target (same store)"
-    SAMPLE_PORT=${REG_PORT[target-airlock]}
-    timed reimport "$AIRLOCK" import "$BUNDLE_ZSTD" --oci-registry "$(host target-airlock)" --oci-insecure --json
-    SAMPLE_PORT=${REG_PORT[target-skopeo]}
-    timed skopeo_repush bash -c 'set -e; l=$1 t=$2 tag=$3; shift 3
-        for i in "$@"; do skopeo copy --quiet --all --preserve-digests --dest-tls-verify=false "oci:$l:$i-$tag" "docker://$t/kolla/$i:$tag"; done' \
-        _ "$out/layout" "$(host target-skopeo)" "$TAG" "${IMAGES[@]}"
-    SAMPLE_PORT=
-
     say "checking both targets: every tag must resolve to upstream's digest"
     TARGETS_OK=yes
     check_target target-airlock || TARGETS_OK=no
@@ -637,11 +660,12 @@ run_benchmarks() {
     BUNDLE_BYTES=$(size_of "$BUNDLE_ZSTD")
     BUNDLE_NONE_BYTES=$(size_of "$BUNDLE_NONE")
     TARZST_BYTES=$(size_of "$out/baseline.tar.zst")
-    UP1=$(json_field "$LOGS/import.out" registry.bytesUploaded)
-    MOUNTED1=$(json_field "$LOGS/import.out" registry.blobsMounted)
-    SECS1=$(json_field "$LOGS/import.out" seconds)
-    UP2=$(json_field "$LOGS/reimport.out" registry.bytesUploaded)
-    SECS2=$(json_field "$LOGS/reimport.out" seconds)
+    UP1=$(json_field "$LOGS/${MEDIAN[import]}.out" registry.bytesUploaded)
+    MOUNTED1=$(json_field "$LOGS/${MEDIAN[import]}.out" registry.blobsMounted)
+    SECS1=$(json_field "$LOGS/${MEDIAN[import]}.out" seconds)
+    UP2=$(json_field "$LOGS/${MEDIAN[reimport]}.out" registry.bytesUploaded)
+    SECS2=$(json_field "$LOGS/${MEDIAN[reimport]}.out" seconds)
+    FROM_RECORD=$(json_field "$LOGS/${MEDIAN[reimport]}.out" answeredFromRecord)
     TARGET_BYTES=$(registry_blob_bytes target-airlock)
     SKOPEO_TARGET_BYTES=$(registry_blob_bytes target-skopeo)
 }
@@ -676,16 +700,31 @@ report() {
         row "  tar -c | zstd -T$THREADS -$ZSTD_LEVEL of those dirs" tar_zstd "$TARZST_BYTES"
         sumrow "  skopeo copy + tar | zstd" skopeo_pull tar_zstd "$TARZST_BYTES"
         row "  airlock export --compression none (info)" export_none "$BUNDLE_NONE_BYTES"
-        echo "b. import into a fresh registry"
+        echo "b. import into a fresh registry (median of $ROUNDS rounds; each round below)"
         row "  airlock import (zstd bundle, --oci-jobs 4)" import
         row "  skopeo copy --all oci: docker:// (per image)" skopeo_push
         row "  airlock verify (zstd bundle, info)" verify_zstd
         row "  airlock import --oci-jobs 1 (info)" import_jobs1
         row "  airlock import (uncompressed bundle, info)" import_none
-        echo "c. again, into the filled target"
+        echo "c. again, into the filled target (median of $ROUNDS rounds)"
         row "  airlock import again" reimport
         row "  skopeo copy again (info)" skopeo_repush
+        echo "rounds (side by side)"
+        local rr
+        for ((rr = 1; rr <= ROUNDS; rr++)); do
+            row "  round $rr: airlock import" "import_r$rr"
+            row "  round $rr: skopeo copy" "skopeo_push_r$rr"
+            row "  round $rr: airlock import again" "reimport_r$rr"
+            row "  round $rr: skopeo copy again" "skopeo_repush_r$rr"
+        done
         echo
+        printf 're-import answered from the record: %s\n' "$FROM_RECORD"
+        printf 'medians: import %s x faster than skopeo copy; re-import takes %s%% of the first import\n' \
+            "$(awk -v a="${SEC[skopeo_push]}" -v b="${SEC[import]}" 'BEGIN { printf "%.2f", a / b }')" \
+            "$(awk -v a="${SEC[reimport]}" -v b="${SEC[import]}" 'BEGIN { printf "%.1f", a / b * 100 }')"
+        printf 'peak RSS, largest of all rounds (MiB): import %.1f, re-import %.1f, skopeo copy %.1f, skopeo again %.1f\n' \
+            "$(awk -v m="${MAXRSS[import]}" 'BEGIN { print m / 1024 }')" "$(awk -v m="${MAXRSS[reimport]}" 'BEGIN { print m / 1024 }')" \
+            "$(awk -v m="${MAXRSS[skopeo_push]}" 'BEGIN { print m / 1024 }')" "$(awk -v m="${MAXRSS[skopeo_repush]}" 'BEGIN { print m / 1024 }')"
         printf 'import receipt: %s bytes uploaded, %s blobs mounted, %s s by its own clock; re-import: %s bytes uploaded, %s s\n' \
             "$UP1" "$MOUNTED1" "$(printf '%.2f' "$SECS1")" "$UP2" "$(printf '%.2f' "$SECS2")"
         printf 'target registry after import holds %s bytes of blobs (skopeo target: %s); targets match upstream: %s\n' \
@@ -705,8 +744,11 @@ report() {
                 printf "%-56s %12.4f %10s %s\n", l, v, tt, r }'
         }
         local max_rss=0 n
-        for n in mirror export_zstd export_none import verify_zstd import_jobs1 import_none reimport; do
+        for n in mirror export_zstd export_none verify_zstd import_jobs1 import_none; do
             [ "${RSS[$n]}" -gt "$max_rss" ] && max_rss=${RSS[$n]}
+        done
+        for n in import reimport; do
+            [ "${MAXRSS[$n]}" -gt "$max_rss" ] && max_rss=${MAXRSS[$n]}
         done
         echo "speed ratios are baseline time / airlock time (> 1: airlock is faster)"
         printf '%-56s %12s %10s %s\n' check value target result
@@ -721,7 +763,7 @@ report() {
         check "re-import time / first import time" "$(ratio "${SEC[reimport]}" "${SEC[import]}")" lt 0.05
         check "re-import bytesUploaded" "$UP2" eq 0
         check "skopeo again / skopeo first (info)" "$(ratio "${SEC[skopeo_repush]}" "${SEC[skopeo_push]}")" "" ""
-        check "peak RSS of any airlock command, MiB (info)" "$(awk -v m="$max_rss" 'BEGIN { print m / 1024 }')" "" ""
+        check "peak RSS of any airlock command, MiB" "$(awk -v m="$max_rss" 'BEGIN { print m / 1024 }')" lt 150
         local busiest=0
         for n in "${!OTHER[@]}"; do [ "${OTHER[$n]}" -gt "$busiest" ] && busiest=${OTHER[$n]}; done
         [ "$busiest" -lt 10 ] || echo "WARNING: other processes used up to ${busiest}% of a core during a step (kernel write-back of the step's own writes counts too); check other% before trusting that row"

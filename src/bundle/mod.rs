@@ -1,6 +1,7 @@
 //! The bundle: format v1 (see `docs/bundle-format.md` and `bundle-schema/`), its writer,
 //! and the one streaming pass that verifies it.
 
+pub mod fingerprint;
 pub mod layout;
 pub mod manifest;
 pub mod provenance;

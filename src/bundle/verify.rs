@@ -980,3 +980,60 @@ fn verify_dir(
     )?;
     Ok(VerifiedBundle { manifest, manifest_digest, signer, stream_bytes: 0, _sealed: Sealed })
 }
+
+/// A bundle whose head alone was checked: the signature of `manifest.json` by a trusted
+/// key, its schema, `SHA256SUMS` byte for byte against what the manifest implies, and for
+/// split volumes the signed volume list (its signature, each volume's size, the manifest it
+/// names). No blob was read: this is not a [`VerifiedBundle`], and nothing can be imported
+/// from it. An import answers a bundle from its record with it, once the store's record of
+/// that manifest and a presence check of every target agree.
+#[derive(Debug)]
+pub struct SignedHead {
+    pub manifest: Manifest,
+    pub manifest_digest: Digest,
+    pub signer: KeyId,
+}
+
+/// Check the head of the bundle at `path` (a file or split volumes; an unpacked directory
+/// is refused as `NotABundle`) by decompressing only its first members.
+pub fn check_signed_head(path: &Path, trusted: &[PublicKey]) -> Result<SignedHead, BundleError> {
+    let source = Source::open(path, Some(trusted))?;
+    let mut volume_manifest = None;
+    match &source {
+        Source::Dir(_) => {
+            return Err(BundleError::NotABundle(format!("{}: an unpacked bundle has no record", path.display())));
+        }
+        Source::Volumes { list, .. } => {
+            source.check_volumes_present()?;
+            volume_manifest = Some(list.manifest);
+        }
+        Source::File { .. } => {}
+    }
+    let fault = Fault::default();
+    let stream = source.tar_stream(&fault, &ProgressBar::hidden())?;
+    let mut archive = tar::Archive::new(stream);
+    let mut entries = archive.entries().map_err(|e| io_fault(&fault, e))?;
+    let mut walk = Walk::new(trusted, source.describe());
+    while walk.index < 3 {
+        let Some(entry) = entries.next() else { break };
+        let mut entry = entry.map_err(|e| io_fault(&fault, e))?;
+        walk.member(&mut entry, &fault)?;
+    }
+    if let Some(f) = fault.lock().unwrap().clone() {
+        return Err(f);
+    }
+    let Some((manifest, manifest_digest, signer)) = walk.checked.take() else {
+        return Err(BundleError::Corrupt(format!("truncated: the bundle ends before {MEMBER_SIGNATURE}")));
+    };
+    if walk.index < 3 {
+        return Err(BundleError::Corrupt(format!("truncated: the bundle ends before {MEMBER_SUMS}")));
+    }
+    if let Some(d) = volume_manifest
+        && d != manifest_digest
+    {
+        return Err(BundleError::NotAuthentic(format!(
+            "the volume list is for manifest {d}, but the volumes hold manifest {manifest_digest}"
+        )));
+    }
+    Ok(SignedHead { manifest, manifest_digest, signer })
+}

@@ -185,6 +185,15 @@ pub struct ImportArgs {
     #[arg(long)]
     pub allow_downgrade: bool,
 
+    /// Read and hash every byte of the bundle, even when the store's record already
+    /// answers it. Without it, a bundle this store imported in full before, into the same
+    /// targets, is answered from the record: its signature, `manifest.json` and
+    /// `SHA256SUMS` are checked, each file or volume must have the size and keyed sample
+    /// check recorded then, and every image must still be at the target (each manifest by
+    /// digest, each tag); anything else imports in full, as the first time
+    #[arg(long)]
+    pub verify_all: bool,
+
     /// Also trust this public key (minisign format) for this run
     #[arg(long = "trusted-key", value_name = "FILE")]
     pub trusted_keys: Vec<PathBuf>,

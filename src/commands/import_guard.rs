@@ -29,7 +29,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::bundle::manifest::{Base, Kind, ReceiptBase};
+use crate::bundle::manifest::{Base, Kind, Manifest, ReceiptBase};
 use crate::bundle::verify::VerifiedBundle;
 use crate::digest::Digest;
 use crate::receipt::ImportedBundle;
@@ -94,10 +94,14 @@ fn load_at(layout: &Layout) -> Result<Index> {
 
 /// Refuse a delta whose base this store never imported, and a downgrade unless allowed.
 pub fn check(store: &Store, bundle: &VerifiedBundle, allow_downgrade: bool) -> Result<()> {
+    check_manifest(store, &bundle.manifest, &bundle.manifest_digest, allow_downgrade)
+}
+
+/// [`check`] on a signed manifest alone: what an import answered from its record checks.
+pub fn check_manifest(store: &Store, m: &Manifest, manifest_digest: &Digest, allow_downgrade: bool) -> Result<()> {
     let index = load(store)?;
-    let m = &bundle.manifest;
     if let Some(Base::Receipt(r)) = &m.base {
-        check_receipt_base(store, bundle, r)?;
+        check_receipt_base(store, m, r)?;
     }
     if let Some(Base::Bundle(base)) = &m.base
         && !index.bundles.iter().any(|e| e.manifest == base.manifest)
@@ -120,7 +124,7 @@ pub fn check(store: &Store, bundle: &VerifiedBundle, allow_downgrade: bool) -> R
             name: m.name.clone(),
             version: m.version.clone(),
             created: m.created.clone(),
-            manifest: bundle.manifest_digest,
+            manifest: *manifest_digest,
             base: None,
             imported: String::new(),
         };
@@ -141,15 +145,19 @@ pub fn check(store: &Store, bundle: &VerifiedBundle, allow_downgrade: bool) -> R
 
 /// Remember a completed import.
 pub fn record(store: &Store, bundle: &VerifiedBundle) -> Result<()> {
+    record_manifest(store, &bundle.manifest, &bundle.manifest_digest)
+}
+
+/// [`record`] for a signed manifest alone.
+pub fn record_manifest(store: &Store, m: &Manifest, manifest_digest: &Digest) -> Result<()> {
     let mut index = load(store)?;
     index.media_type = INDEX_MEDIA_TYPE.into();
-    let m = &bundle.manifest;
-    index.bundles.retain(|e| e.manifest != bundle.manifest_digest);
+    index.bundles.retain(|e| e.manifest != *manifest_digest);
     index.bundles.push(Entry {
         name: m.name.clone(),
         version: m.version.clone(),
         created: m.created.clone(),
-        manifest: bundle.manifest_digest,
+        manifest: *manifest_digest,
         base: m.base.as_ref().map(Base::digest),
         imported: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
     });
@@ -222,8 +230,7 @@ pub fn imported(store: &Store) -> Result<Vec<ImportedBundle>> {
 
 /// A delta made from a receipt: the store must still hold everything the delta leaves
 /// to it. Refused, naming what is missing, before anything is kept or planned.
-fn check_receipt_base(store: &Store, bundle: &VerifiedBundle, r: &ReceiptBase) -> Result<()> {
-    let m = &bundle.manifest;
+fn check_receipt_base(store: &Store, m: &Manifest, r: &ReceiptBase) -> Result<()> {
     let carried: std::collections::BTreeSet<_> = m.blobs.iter().map(|b| b.digest).collect();
     let mut missing: Vec<String> = Vec::new();
     let mut count = 0usize;

@@ -477,3 +477,82 @@ fn untag(reg: &Registry, repo: &str, tag: &str, top: &Digest, top_new: bool) -> 
     }
     delete(reg, repo, &top.to_string())
 }
+
+/// The image artifacts of a signed manifest, each with its top manifest and media type.
+fn manifest_images(m: &crate::bundle::manifest::Manifest) -> impl Iterator<Item = (&Artifact, Digest, String)> {
+    m.artifacts.iter().filter(|a| a.kind == Kind::Image).map(|a| {
+        let (d, mt) = top(a);
+        (a, d, mt)
+    })
+}
+
+impl StoreOci<'_> {
+    /// For an import answered from its record: is every image of `m` in the store as a
+    /// full import leaves it (every blob and manifest present, each tag naming its top
+    /// manifest, each referrer listed)? `None` when anything is not.
+    pub fn confirm(&self, m: &crate::bundle::manifest::Manifest) -> Result<Option<Vec<Placed>>> {
+        let mut placed = Vec::new();
+        for (a, d, mt) in manifest_images(m) {
+            closure(self.store, &a.name, &d, &mt)?;
+            let r = Reference::parse(&a.name)?;
+            if let Some((subject, _)) = subject_of(self.store, &d, &mt)?
+                && !self.store.has_oci_referrer(&r.repository, &subject, &d)
+            {
+                return Ok(None);
+            }
+            let location = match &r.tag {
+                Some(tag) if self.store.oci_tag(&r.repository, tag)? != Some(d) => return Ok(None),
+                Some(tag) => format!("store {}:{tag} at {d}", r.repository),
+                None => format!("store {}@{d}", r.repository),
+            };
+            placed.push(Placed { kind: "image".into(), name: a.name.clone(), action: "present", location });
+        }
+        Ok(Some(placed))
+    }
+}
+
+impl RegistryOci<'_> {
+    /// For an import answered from its record: does the registry hold every manifest of
+    /// every image of `m` (a HEAD of each by digest; a registry accepts a manifest only
+    /// once it has its blobs) and does each tag name its top manifest? A referrer counts
+    /// only where the registry serves the referrers API and lists it. `None` when
+    /// anything is not confirmed.
+    pub fn confirm(&self, m: &crate::bundle::manifest::Manifest) -> Result<Option<Vec<Placed>>> {
+        let reg = &self.registry;
+        let mut placed = Vec::new();
+        let mut checked = false;
+        for (a, d, mt) in manifest_images(m) {
+            let steps = closure(self.store, &a.name, &d, &mt)?;
+            let r = Reference::parse(&a.name)?;
+            let repo = self.target_repository(&r.repository);
+            if !checked {
+                reg.check(&repo)?;
+                checked = true;
+            }
+            for s in &steps {
+                if let Step::Manifest { digest, .. } = s
+                    && reg.manifest_digest(&repo, &digest.to_string())? != Some(*digest)
+                {
+                    return Ok(None);
+                }
+            }
+            if let Some((subject, _)) = subject_of(self.store, &d, &mt)? {
+                let listed = reg.referrers(&repo, &subject, None)?.is_some_and(|(bytes, _)| {
+                    serde_json::from_slice::<serde_json::Value>(&bytes).is_ok_and(|v| {
+                        v["manifests"].as_array().into_iter().flatten().any(|e| e["digest"] == d.to_string())
+                    })
+                });
+                if !listed {
+                    return Ok(None);
+                }
+            }
+            let location = match &r.tag {
+                Some(tag) if reg.manifest_digest(&repo, tag)? != Some(d) => return Ok(None),
+                Some(tag) => format!("{}/{repo}:{tag}", reg.host),
+                None => format!("{}/{repo}@{d}", reg.host),
+            };
+            placed.push(Placed { kind: "image".into(), name: a.name.clone(), action: "present", location });
+        }
+        Ok(Some(placed))
+    }
+}

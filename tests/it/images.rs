@@ -317,3 +317,100 @@ fn a_platform_filter_that_nothing_matches_is_an_error() {
     ));
     cx.mirror(&spec).fails(2, "would collide");
 }
+
+/// `import --json` of a bundle into a registry: the receipt.
+fn import_json(cx: &TestContext, bundle: &std::path::Path, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["--json", "import", bundle.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    cx.run(&args).ok().json()
+}
+
+fn flip_byte(path: &std::path::Path, from_end: usize) {
+    let mut b = std::fs::read(path).unwrap();
+    let i = b.len() - from_end;
+    b[i] ^= 0x20;
+    std::fs::write(path, b).unwrap();
+}
+
+#[test]
+fn a_reimport_is_answered_from_the_record_only_while_media_and_targets_agree() {
+    let cx = TestContext::new();
+    cx.key();
+    let up = upstream(&cx, 200_000);
+    let spec = spec(&cx, &up, "linux/amd64, linux/arm64");
+    let bundle = cx.bundle(&spec, "out", &[]).join("images-1.airlock");
+    let target = Registry::start(&cx.path("target-registry"));
+    let t = target.host();
+    let reg = ["--oci-registry", t.as_str(), "--oci-insecure"];
+
+    let first = import_json(&cx, &bundle, &reg);
+    assert_eq!(first["answeredFromRecord"], false, "{first}");
+    let again = import_json(&cx, &bundle, &reg);
+    assert_eq!(again["answeredFromRecord"], true, "{again}");
+    assert_eq!(again["registry"]["bytesUploaded"], 0);
+    let images: Vec<_> = again["artifacts"].as_array().unwrap().iter().filter(|a| a["kind"] == "image").collect();
+    assert_eq!(images.len(), up.tops.len());
+    assert!(images.iter().all(|a| a["action"] == "present"), "{again}");
+    assert!(cx.store().join("receipts/images-1").read_dir().unwrap().count() >= 2, "the answer writes a receipt");
+    let history = cx.run(&["--json", "history"]).ok().json();
+    assert!(history.to_string().contains("completed"), "{history}");
+
+    // --verify-all reads every byte whatever the record says.
+    let all = import_json(&cx, &bundle, &[&reg[..], &["--verify-all"]].concat());
+    assert_eq!(all["answeredFromRecord"], false, "{all}");
+
+    // A target that lost an image: the full path puts it back.
+    sh(cx.dir.path(), &format!("skopeo delete --tls-verify=false docker://{t}/ns/tool:2.0"));
+    let repaired = import_json(&cx, &bundle, &reg);
+    assert_eq!(repaired["answeredFromRecord"], false, "{repaired}");
+    assert_eq!(remote_digest(&format!("{t}/ns/tool:2.0")), up.tops[2].1);
+    assert_eq!(import_json(&cx, &bundle, &reg)["answeredFromRecord"], true);
+
+    // Another target has no record: the store's own registry is imported in full once.
+    assert_eq!(import_json(&cx, &bundle, &[])["answeredFromRecord"], false);
+    assert_eq!(import_json(&cx, &bundle, &[])["answeredFromRecord"], true);
+
+    // Altered or truncated media are never answered from the record: verify's verdict.
+    let altered = cx.path("altered/images-1.airlock");
+    std::fs::create_dir_all(altered.parent().unwrap()).unwrap();
+    std::fs::copy(&bundle, &altered).unwrap();
+    flip_byte(&altered, 2000);
+    let a = altered.to_str().unwrap();
+    cx.run(&["verify", a]).fails(1, "");
+    cx.run(&[&["import", a][..], &reg].concat()).fails(1, "nothing was imported");
+    let cut = cx.path("cut/images-1.airlock");
+    std::fs::create_dir_all(cut.parent().unwrap()).unwrap();
+    let bytes = std::fs::read(&bundle).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() - 100]).unwrap();
+    cx.run(&["import", cut.to_str().unwrap(), "--oci-registry", &t, "--oci-insecure"]).fails(1, "");
+    assert_eq!(remote_digest(&format!("{t}/ns/tool:2.0")), up.tops[2].1, "the target is as it was");
+}
+
+#[test]
+fn split_volumes_are_answered_from_the_record_only_with_each_volume_as_recorded() {
+    let cx = TestContext::new();
+    cx.key();
+    let up = upstream(&cx, 200_000);
+    let spec = spec(&cx, &up, "linux/arm64");
+    let out = cx.bundle(&spec, "out", &["--split", "128KiB"]);
+    let first_volume = out.join("images-1.airlock.001");
+    let target = Registry::start(&cx.path("target-registry"));
+    let t = target.host();
+    let reg = ["--oci-registry", t.as_str(), "--oci-insecure"];
+    assert_eq!(import_json(&cx, &first_volume, &reg)["answeredFromRecord"], false);
+    assert_eq!(import_json(&cx, &first_volume, &reg)["answeredFromRecord"], true);
+
+    let copy = cx.path("copy");
+    crate::common::copy_dir(&out, &copy);
+    let v1 = copy.join("images-1.airlock.001");
+    let v2 = copy.join("images-1.airlock.002");
+    assert_eq!(import_json(&cx, &v1, &reg)["answeredFromRecord"], true, "a copy of the same media");
+    // One byte changed in the second volume: not the recorded media.
+    flip_byte(&v2, 500);
+    cx.run(&[&["import", v1.to_str().unwrap()][..], &reg].concat()).fails(1, "");
+    std::fs::copy(out.join("images-1.airlock.002"), &v2).unwrap();
+    // A truncated volume.
+    let len = std::fs::metadata(&v2).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&v2).unwrap().set_len(len - 1).unwrap();
+    cx.run(&[&["import", v1.to_str().unwrap()][..], &reg].concat()).fails(1, "truncated");
+}
