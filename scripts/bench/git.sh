@@ -793,7 +793,7 @@ run_benchmarks() {
     say "import: airlock import of the full bundle (fresh store) vs git clone --mirror from the bundles in it"
     python3 "$TOOLS/bundle_blobs.py" "$FULL" "$RUN/full-blobs" > "$RUN/full-blobs.txt"
     find "$RUN/full-blobs" "$FULL" -type f -print0 | xargs -0 cat > /dev/null
-    local round rounds=${BENCH_REPEAT:-3} clone_bundles='for r in "${@:3}"; do git clone --quiet --mirror "$1/$r.bundle" "$2/$r.git" || exit 1; done'
+    local round rounds=${BENCH_ROUNDS:-${BENCH_REPEAT:-3}} clone_bundles='for r in "${@:3}"; do git clone --quiet --mirror "$1/$r.bundle" "$2/$r.git" || exit 1; done'
     for ((round = 1; round <= rounds; round++)); do
         echo "  round $round of $rounds" >&2
         rm -rf "$RUN/import-store"
@@ -872,7 +872,7 @@ report() {
         sumrow "  git clone + bundle" "$(add "${SEC[git_clone]}" "${SEC[git_bundle]}")"
         row "  git clone --mirror, all repos at once" git_clone_par
         sumrow "  (sync of git's bundles afterwards, info)" "${SEC[git_bundle_sync]}"
-        echo "import of the full bundle (median of ${BENCH_REPEAT:-3} rounds)"
+        echo "import of the full bundle (median of ${BENCH_ROUNDS:-${BENCH_REPEAT:-3}} rounds)"
         row "  airlock import (fresh store)" al_import
         [ -z "${SEC[al_import_base]:-}" ] || row "  baseline airlock import (BENCH_BASELINE)" al_import_base
         row "  git clone --mirror from the bundles in it" git_clone_bundles

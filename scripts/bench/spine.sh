@@ -49,7 +49,7 @@ AIRLOCK=$BENCH_DIR/bin/airlock   # a copy, so a concurrent rebuild cannot swap i
 THREADS=2          # zstd workers for both airlock and the zstd baseline
 ZSTD_LEVEL=3       # airlock's default level
 GEN_VERSION=2      # bump when the fixture generator changes, to regenerate
-ROUNDS=${BENCH_REPEAT:-3}
+ROUNDS=${BENCH_ROUNDS:-${BENCH_REPEAT:-3}}
 STEPS=${BENCH_STEPS:-mirror,export,determinism,none,verify}
 BASELINE=${BENCH_BASELINE:-}
 want() { [[ ,$STEPS, == *,$1,* ]]; }

@@ -8,22 +8,33 @@
 //! not depend on the number of workers. The same lock and cache give the same bytes.
 //!
 //! Each blob is read once from the cache and hashed on the way into the tar stream, so a
-//! cache file that rotted since it was fetched is caught here, not at the site.
+//! cache file that rotted since it was fetched is caught here, not at the site. Blobs are
+//! read in [`IO_BUF`] (1 MiB) pieces into one reused buffer and written into the encoder
+//! a piece at a time (no 8 KiB copy loop in between); zstd's multithreaded mode cuts its
+//! jobs by input position only, so the bytes do not depend on the write sizes either.
+//!
+//! The bundle is fsynced before it is renamed into place. So that this last fsync does not
+//! write the whole bundle to disk while every core waits, a helper thread asks the kernel
+//! to write back each [`WRITEBACK_EVERY`] bytes as they are written (`fdatasync` on a
+//! second handle of the same file), overlapping the disk with compression.
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use indicatif::ProgressBar;
 
-use crate::digest::{Digest, HashingReader};
+use crate::digest::{Digest, Hasher};
 use crate::store::{AtomicFile, Store};
 
 use super::manifest::{MEMBER_MANIFEST, MEMBER_SIGNATURE, MEMBER_SUMS, Manifest};
 use super::split::{SplitWriter, VOLUMES_MEDIA_TYPE, Volume, VolumeList};
 
 const IO_BUF: usize = 1 << 20;
+
+/// Bytes of bundle written between two early write-backs (see the module's documentation).
+const WRITEBACK_EVERY: u64 = 64 << 20;
 
 /// How the tar stream is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,14 +73,18 @@ pub struct Written {
 }
 
 enum Sink {
-    One(AtomicFile, PathBuf),
+    One(AtomicFile, PathBuf, Writeback),
     Split(SplitWriter),
 }
 
 impl Write for Sink {
     fn write(&mut self, b: &[u8]) -> io::Result<usize> {
         match self {
-            Sink::One(f, _) => f.write(b),
+            Sink::One(f, _, wb) => {
+                let n = f.write(b)?;
+                wb.wrote(n as u64);
+                Ok(n)
+            }
             Sink::Split(s) => s.write(b),
         }
     }
@@ -113,7 +128,9 @@ pub fn write_bundle(
     let sink = match opts.split {
         None => {
             let path = opts.out_dir.join(format!("{stem}.airlock"));
-            Sink::One(AtomicFile::new(&path).with_context(|| format!("creating {}", path.display()))?, path)
+            let mut f = AtomicFile::new(&path).with_context(|| format!("creating {}", path.display()))?;
+            let wb = Writeback::start(f.file());
+            Sink::One(f, path, wb)
         }
         Some(max) => Sink::Split(SplitWriter::new(opts.out_dir, &stem, max)),
     };
@@ -136,7 +153,8 @@ pub fn write_bundle(
     let bytes = sink.n;
     let sink = sink.inner.into_inner().map_err(|e| e.into_error()).context("flushing the bundle")?;
     match sink {
-        Sink::One(f, path) => {
+        Sink::One(f, path, wb) => {
+            wb.finish();
             f.commit().with_context(|| format!("writing {}", path.display()))?;
             remove_stale(opts.out_dir, &stem, std::slice::from_ref(&path))?;
             Ok(Written { files: vec![path], bytes, volumes: None })
@@ -239,22 +257,96 @@ fn append_all<W: Write>(
         tar.append(&header(name, bytes.len() as u64, mtime)?, bytes.as_slice())
             .with_context(|| format!("writing {name}"))?;
     }
+    let mut buf = vec![0u8; IO_BUF];
     for b in &manifest.blobs {
-        let file: File = store.open_blob(&b.digest)?;
+        let mut file: File = store.open_blob(&b.digest)?;
         let len = file.metadata()?.len();
         if len != b.size {
             bail!("cache blob {} is {len} bytes, the lock says {}: run `airlock mirror` again", b.digest, b.size);
         }
-        let mut r = HashingReader::new(BufReader::with_capacity(IO_BUF, file));
         let member = Manifest::blob_member(&b.digest);
-        tar.append(&header(&member, b.size, mtime)?, &mut r).with_context(|| format!("writing {member}"))?;
-        let (got, n) = r.finish();
+        let out = tar.get_mut();
+        out.write_all(header(&member, b.size, mtime)?.as_bytes()).with_context(|| format!("writing {member}"))?;
+        let mut hasher = Hasher::new();
+        loop {
+            let n = read_full(&mut file, &mut buf).with_context(|| format!("reading cache blob {}", b.digest))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            if hasher.bytes() > b.size {
+                break; // grew since its size was checked: the digest check below says so
+            }
+            out.write_all(&buf[..n]).with_context(|| format!("writing {member}"))?;
+        }
+        let (got, n) = hasher.finish();
         if got != b.digest || n != b.size {
             bail!("cache blob {} is corrupt (reads as {got}): delete it and run `airlock mirror` again", b.digest);
         }
+        let pad = (512 - b.size % 512) % 512;
+        out.write_all(&[0u8; 512][..pad as usize]).with_context(|| format!("writing {member}"))?;
         bar.inc(b.size);
     }
     Ok(())
+}
+
+/// Fill `buf` from `r` as far as it goes; fewer bytes only at the end of the file.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Early write-back of the bundle file: every [`WRITEBACK_EVERY`] bytes written, a helper
+/// thread runs `fdatasync` on its own handle of the file while compression goes on. Best
+/// effort: without a second handle, or on an error, the final fsync does all the work, as
+/// before (that one's errors are reported).
+struct Writeback {
+    pending: u64,
+    tx: Option<std::sync::mpsc::SyncSender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Writeback {
+    fn start(file: &File) -> Self {
+        let Ok(handle) = file.try_clone() else { return Self { pending: 0, tx: None, thread: None } };
+        // One request queued at most: a slow disk coalesces them instead of piling up.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("airlock-writeback".into())
+            .spawn(move || {
+                while rx.recv().is_ok() {
+                    let _ = handle.sync_data();
+                }
+            })
+            .ok();
+        Self { pending: 0, tx: thread.as_ref().map(|_| tx), thread }
+    }
+
+    fn wrote(&mut self, n: u64) {
+        self.pending += n;
+        if self.pending >= WRITEBACK_EVERY {
+            self.pending = 0;
+            if let Some(tx) = &self.tx {
+                let _ = tx.try_send(());
+            }
+        }
+    }
+
+    /// Stop the helper, after the write-back it is doing.
+    fn finish(mut self) {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 struct Counting<W> {

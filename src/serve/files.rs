@@ -1,10 +1,15 @@
 //! Sending files: validators (`ETag`, answered with 304 on a matching `If-None-Match`)
 //! and a fast path for whole-file GETs.
 //!
-//! A whole-file GET takes one trip to the blocking pool: open, stat, and for a small file
-//! the whole read. A larger file is read by one blocking task in [`FILE_CHUNK`] pieces,
-//! at most two pieces ahead of the client. A `Range` request goes to tower-http's
-//! `ServeFile`, which answers ranges (206, 416) as before.
+//! A whole-file GET takes one trip to the blocking pool: open, stat, and for a file of up
+//! to [`WHOLE_FILE`] (1 MiB) the whole read, into one buffer of the file's size (not
+//! zeroed first), sent as one body. A larger file is read by one blocking task in
+//! [`FILE_CHUNK`] pieces, at most two pieces ahead of the client, so a connection holds at
+//! most about 1 MiB either way. A `Range` request goes to tower-http's `ServeFile`, which
+//! answers ranges (206, 416) as before.
+//!
+//! Blobs of up to 64 KiB are also kept in memory ([`super::cache`]): a cached blob is
+//! answered after one `stat` that checks it is still in the store, without the trip.
 //!
 //! Blobs and manifests are content-addressed, so their `ETag` is their digest: it never
 //! changes while the name stays. A file that import replaces in place (apt's `InRelease`,
@@ -22,10 +27,11 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tower::ServiceExt;
 
+use super::cache::BlobCache;
 use super::{FILE_CHUNK, blocking, text};
 
 /// Files up to this size are read whole in the trip that opens them.
-const SMALL_FILE: u64 = 64 * 1024;
+const WHOLE_FILE: u64 = 1 << 20;
 
 /// The `ETag` of a content-addressed object: its digest, quoted.
 pub fn digest_etag(digest: &crate::digest::Digest) -> String {
@@ -57,6 +63,62 @@ pub fn not_modified(etag: &str) -> Response {
     r
 }
 
+/// What the cache can say about a blob.
+pub enum Cached {
+    /// The answer, from memory.
+    Answer(Response),
+    /// Cached, but the file is no longer in the store: 404 (and dropped from the cache).
+    Gone,
+    /// Not cached (or a request the cache does not answer: a `Range`): read the file.
+    Miss,
+}
+
+/// Answer a whole GET or HEAD of blob `d` (at `path`) from `cache`, after checking with one
+/// `stat` that the file is still there with the same size. The `stat` runs on the
+/// request's worker: the dentry and inode of a blob just served are in memory, and this is
+/// far cheaper than a trip to the blocking pool.
+pub fn cached(
+    cache: &BlobCache,
+    d: &crate::digest::Digest,
+    path: &std::path::Path,
+    etag: &str,
+    req: &Request,
+) -> Cached {
+    if req.headers().contains_key(header::RANGE) {
+        return Cached::Miss;
+    }
+    let Some(bytes) = cache.get(d) else { return Cached::Miss };
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() && m.len() == bytes.len() as u64 => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            cache.remove(d);
+            return Cached::Gone;
+        }
+        _ => {
+            cache.remove(d);
+            return Cached::Miss;
+        }
+    }
+    if none_match(req.headers(), etag) {
+        return Cached::Answer(not_modified(etag));
+    }
+    let len = bytes.len() as u64;
+    let body = if req.method() == Method::HEAD { Body::empty() } else { Body::from(bytes) };
+    Cached::Answer(whole(body, len, etag))
+}
+
+/// A 200 answer with its length, `Accept-Ranges` and `ETag`.
+fn whole(body: Body, len: u64, tag: &str) -> Response {
+    let mut r = Response::new(body);
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Ok(v) = HeaderValue::from_str(tag) {
+        h.insert(header::ETAG, v);
+    }
+    r
+}
+
 /// What the blocking trip found.
 enum Opened {
     Missing,
@@ -68,8 +130,14 @@ enum Opened {
 
 /// Answer a GET or HEAD of `path` with its bytes, or 304 when the request's
 /// `If-None-Match` names the `ETag` (`etag` if given, else [`file_etag`]). `None` when
-/// the file does not exist. The caller adds its content type and other headers.
-pub async fn send(path: PathBuf, etag: Option<String>, req: Request) -> Option<Response> {
+/// the file does not exist. The caller adds its content type and other headers. With
+/// `cache`, a small file read whole is kept there under the digest given (a blob's).
+pub async fn send(
+    path: PathBuf,
+    etag: Option<String>,
+    cache: Option<(&BlobCache, crate::digest::Digest)>,
+    req: Request,
+) -> Option<Response> {
     let ranged = req.headers().contains_key(header::RANGE);
     let head = req.method() == Method::HEAD;
     let conditional = req.headers().clone();
@@ -92,8 +160,9 @@ pub async fn send(path: PathBuf, etag: Option<String>, req: Request) -> Option<R
         if head {
             return Ok(Opened::Head(len, tag));
         }
-        if len <= SMALL_FILE {
-            let mut bytes = Vec::with_capacity(len as usize);
+        if len <= WHOLE_FILE {
+            // One spare byte: read_to_end finds the end without growing the buffer.
+            let mut bytes = Vec::with_capacity(len as usize + 1);
             file.read_to_end(&mut bytes)?;
             return Ok(Opened::Whole(bytes, tag));
         }
@@ -111,6 +180,10 @@ pub async fn send(path: PathBuf, etag: Option<String>, req: Request) -> Option<R
         Opened::Head(len, tag) if !ranged => (Body::empty(), len, tag),
         Opened::Whole(bytes, tag) if !ranged => {
             let n = bytes.len() as u64;
+            let bytes = axum::body::Bytes::from(bytes);
+            if let Some((c, d)) = cache {
+                c.insert(d, bytes.clone());
+            }
             (Body::from(bytes), n, tag)
         }
         Opened::Stream(file, len, tag) if !ranged => (stream(file), len, tag),
@@ -127,14 +200,7 @@ pub async fn send(path: PathBuf, etag: Option<String>, req: Request) -> Option<R
             return Some(r);
         }
     };
-    let mut r = Response::new(body);
-    let h = r.headers_mut();
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if let Ok(v) = HeaderValue::from_str(&tag) {
-        h.insert(header::ETAG, v);
-    }
-    Some(r)
+    Some(whole(body, len, &tag))
 }
 
 /// The body of a large file: one blocking task reads it in [`FILE_CHUNK`] pieces, at
@@ -144,36 +210,22 @@ fn stream(mut file: std::fs::File) -> Body {
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<axum::body::Bytes>>(2);
     tokio::task::spawn_blocking(move || {
         loop {
-            let mut buf = vec![0u8; FILE_CHUNK];
-            let n = match read_some(&mut file, &mut buf) {
+            // Filled by read_to_end, which reads into the spare capacity without zeroing it.
+            let mut buf = Vec::with_capacity(FILE_CHUNK);
+            match (&mut file).take(FILE_CHUNK as u64).read_to_end(&mut buf) {
                 Ok(0) => return,
-                Ok(n) => n,
+                Ok(_) => {}
                 Err(e) => {
                     let _ = tx.blocking_send(Err(e));
                     return;
                 }
-            };
-            buf.truncate(n);
+            }
             if tx.blocking_send(Ok(axum::body::Bytes::from(buf))).is_err() {
                 return; // the client went away
             }
         }
     });
     Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) }))
-}
-
-/// Read until `buf` is full or the file ends.
-fn read_some(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match file.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 #[cfg(test)]

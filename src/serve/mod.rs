@@ -16,6 +16,7 @@
 #![allow(clippy::result_large_err)]
 
 mod auth;
+mod cache;
 mod error;
 mod files;
 mod git;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub git_allow_force: bool,
     /// Blob upload sessions: id -> (hash so far, bytes so far).
     pub uploads: Mutex<std::collections::HashMap<String, (Hasher, u64)>>,
+    /// Small blobs kept in memory ([`cache`]).
+    pub blobs: cache::BlobCache,
 }
 
 pub type Shared = Arc<AppState>;
@@ -83,14 +86,15 @@ pub fn router(state: Shared) -> Router {
 }
 
 async fn access_log(State(s): State<Shared>, req: Request, next: Next) -> Response {
+    if !s.access_log {
+        return next.run(req).await;
+    }
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
     let started = Instant::now();
     let resp = next.run(req).await;
-    if s.access_log {
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!("{method} {path} {} {}ms", resp.status().as_u16(), started.elapsed().as_millis());
-        }
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("{method} {path} {} {}ms", resp.status().as_u16(), started.elapsed().as_millis());
     }
     resp
 }
@@ -210,6 +214,7 @@ pub fn run(store: Store, opts: ServeOptions, on_listen: impl FnOnce(SocketAddr))
         lock_wait: opts.lock_wait,
         git_allow_force: opts.git_allow_force,
         uploads: Mutex::new(Default::default()),
+        blobs: Default::default(),
     });
     let tls = opts.tls.as_ref().map(|(c, k)| tls::config(c, k)).transpose()?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

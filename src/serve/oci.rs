@@ -179,8 +179,14 @@ async fn get_manifest(s: &Shared, name: &str, reference: &str, req: Request) -> 
 
 async fn get_blob(s: &Shared, d: &Digest, req: Request) -> Result<Response, ApiError> {
     let etag = super::files::digest_etag(d);
-    let Some(mut resp) = super::files::send(s.store.blob_path_for_tool(d), Some(etag), req).await else {
-        return Err(ApiError::not_found("BLOB_UNKNOWN", d.to_string()));
+    let path = s.store.blob_path_for_tool(d);
+    let mut resp = match super::files::cached(&s.blobs, d, &path, &etag, &req) {
+        super::files::Cached::Answer(r) => r,
+        super::files::Cached::Gone => return Err(ApiError::not_found("BLOB_UNKNOWN", d.to_string())),
+        super::files::Cached::Miss => match super::files::send(path, Some(etag), Some((&s.blobs, *d)), req).await {
+            Some(r) => r,
+            None => return Err(ApiError::not_found("BLOB_UNKNOWN", d.to_string())),
+        },
     };
     let modified = resp.status() != StatusCode::NOT_MODIFIED;
     let h = resp.headers_mut();

@@ -641,3 +641,32 @@ fn validators_answer_304_and_ranges_still_work() {
     let missing = srv.url(&format!("/v2/hello/hello/blobs/sha256:{}", "1".repeat(64)));
     assert_eq!(fetch(d, "-H 'If-None-Match: *'", &missing).0, "404");
 }
+
+#[test]
+fn blobs_of_every_size_come_back_whole_and_a_deleted_one_is_gone() {
+    let cx = imported();
+    let srv = Server::start(&cx, &[]);
+    let d = cx.dir.path();
+    for size in [0usize, 1, 4096, 65_535, 65_536, 65_537, 1 << 20, (5 << 20) + 3] {
+        let bytes: Vec<u8> = (0..size as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
+        std::fs::write(d.join("blob.bin"), &bytes).unwrap();
+        let digest = Digest::of(&bytes);
+        let push = format!(
+            "-u any:{TOKEN} -X POST --data-binary @blob.bin '{}?digest={digest}'",
+            srv.url("/v2/sizes/test/blobs/uploads/")
+        );
+        assert_eq!(curl(d, &push), "201", "push {size}");
+        let url = srv.url(&format!("/v2/sizes/test/blobs/{digest}"));
+        for round in 0..2 {
+            let (code, _, body) = fetch(d, "", &url);
+            assert!(code == "200" && Digest::of(&body) == digest, "{size} bytes, read {round}: {code}, {}", body.len());
+        }
+        if size > 10 {
+            assert_eq!(fetch(d, "-r 1-9", &url).2, &bytes[1..10], "a range of {size}");
+        }
+        if size == 4096 {
+            std::fs::remove_file(cx.store().join("blobs/sha256").join(digest.hex())).unwrap();
+            assert_eq!(fetch(d, "", &url).0, "404", "a deleted small blob is gone, cached or not");
+        }
+    }
+}
