@@ -135,17 +135,21 @@ pub fn is_archive(media_type: &str, annotations: &BTreeMap<String, String>) -> b
         || (media_type == LAYER_TAR && !annotations.contains_key(TITLE))
 }
 
-/// Extract the tar `blob` (compressed as `media_type` says) into `root`, refusing
-/// anything that could escape it. `what` names the artifact in errors.
-pub fn extract(blob: fs::File, media_type: &str, root: &Path, what: &str) -> Result<()> {
-    let reader: Box<dyn Read> = if media_type.ends_with("+gzip") {
+/// The tar stream of a layer `blob` compressed as `media_type` says (gzip, zstd or none).
+fn decoder(blob: fs::File, media_type: &str) -> Result<Box<dyn Read>> {
+    Ok(if media_type.ends_with("+gzip") {
         Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::new(blob)))
     } else if media_type.ends_with("+zstd") {
         Box::new(zstd::Decoder::new(blob)?)
     } else {
         Box::new(io::BufReader::new(blob))
-    };
-    let mut ar = tar::Archive::new(reader);
+    })
+}
+
+/// Extract the tar `blob` (compressed as `media_type` says) into `root`, refusing
+/// anything that could escape it. `what` names the artifact in errors.
+pub fn extract(blob: fs::File, media_type: &str, root: &Path, what: &str) -> Result<()> {
+    let mut ar = tar::Archive::new(decoder(blob, media_type)?);
     for e in ar.entries().with_context(|| format!("{what}: reading the layer"))? {
         let mut e = e.with_context(|| format!("{what}: reading the layer"))?;
         let raw = e.path_bytes().into_owned();
@@ -218,14 +222,7 @@ pub fn extract(blob: fs::File, media_type: &str, root: &Path, what: &str) -> Res
 /// The bytes of the regular file `name` at the top of the tar `blob` (compressed as
 /// `media_type` says), if the layer has one; refused when larger than `max`.
 pub fn read_entry(blob: fs::File, media_type: &str, name: &str, max: u64) -> Result<Option<Vec<u8>>> {
-    let reader: Box<dyn Read> = if media_type.ends_with("+gzip") {
-        Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::new(blob)))
-    } else if media_type.ends_with("+zstd") {
-        Box::new(zstd::Decoder::new(blob)?)
-    } else {
-        Box::new(io::BufReader::new(blob))
-    };
-    let mut ar = tar::Archive::new(reader);
+    let mut ar = tar::Archive::new(decoder(blob, media_type)?);
     for e in ar.entries().context("reading the layer")? {
         let mut e = e.context("reading the layer")?;
         let raw = e.path_bytes().into_owned();

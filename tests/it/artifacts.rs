@@ -5,11 +5,11 @@
 //! with the upstream stopped.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use crate::common::TestContext;
 use crate::common::registry::Registry;
 use crate::common::server::Server;
-use crate::common::{TestContext, sh};
 
 /// An extension version: name, tag, dependencies as (name, range).
 type Version = (&'static str, &'static str, &'static [(&'static str, &'static str)]);
@@ -76,12 +76,6 @@ fn spec_file(cx: &TestContext, dir: &str, host: &str, artifacts: &[(&str, &str)]
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
     std::fs::write(&p, y).unwrap();
     p
-}
-
-/// Both trees hold the same files with the same bytes.
-fn same_tree(a: &Path, b: &Path) {
-    let list = |d: &Path| sh(d, "find . -type f -o -type l | sort | xargs sha256sum 2>/dev/null; find . | sort");
-    assert_eq!(list(a), list(b), "{} and {} differ", a.display(), b.display());
 }
 
 #[test]
@@ -200,7 +194,7 @@ fn ranges_resolve_travel_and_pull_offline() {
                 "--insecure",
             ])
             .ok();
-            same_tree(&fixture_dir(&cx, name, tag), &dest);
+            crate::oci::same_tree(&fixture_dir(&cx, name, tag), &dest);
         }
     }
     // Only the resolved set reached the site.

@@ -41,7 +41,7 @@ fn digest_of(v: &serde_json::Value) -> String {
 }
 
 /// Both trees hold the same files with the same bytes.
-fn same_tree(a: &Path, b: &Path) {
+pub(crate) fn same_tree(a: &Path, b: &Path) {
     let list = |d: &Path| sh(d, "find . -type f -o -type l | sort | xargs sha256sum 2>/dev/null; find . | sort");
     assert_eq!(list(a), list(b), "{} and {} differ", a.display(), b.display());
 }
