@@ -29,6 +29,25 @@ pub struct Registry {
     /// Looked up at the first challenge: a registry that never asks runs no helper.
     creds: OnceLock<Result<Option<Credential>, String>>,
     tokens: Mutex<HashMap<String, String>>,
+    /// Where chunked uploads in progress are written down, to resume after a kill.
+    resume_dir: Option<std::path::PathBuf>,
+}
+
+/// What a blob push did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// Mounted from another repository: no bytes moved.
+    Mounted,
+    /// Uploaded: this many bytes went up (fewer than the blob's size when a chunked
+    /// upload an earlier run left was resumed).
+    Bytes(u64),
+}
+
+/// A chunked upload in progress, as written down after each accepted chunk.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct UploadRecord {
+    location: String,
+    offset: u64,
 }
 
 /// What the auth files or the environment hold for a registry.
@@ -57,7 +76,17 @@ impl Registry {
             net: Net::new(opts)?,
             creds: OnceLock::new(),
             tokens: Mutex::new(HashMap::new()),
+            resume_dir: None,
         })
+    }
+
+    /// Write down each chunked upload in progress under `dir` (one small file per blob and
+    /// repository, removed when the blob is complete), so that a push of the same blob
+    /// after a kill asks the registry how far it got (`GET` of the upload, its `Range`)
+    /// and sends only the rest.
+    pub fn resume_uploads_in(mut self, dir: std::path::PathBuf) -> Self {
+        self.resume_dir = Some(dir);
+        self
     }
 
     fn url(&self, path: &str) -> String {
@@ -298,8 +327,22 @@ impl Registry {
         mount_from: Option<&str>,
         chunk: u64,
     ) -> Result<bool> {
+        Ok(self.push_blob_from(repo, digest, size, &|| store.open_blob(digest), mount_from, chunk)? == Sent::Mounted)
+    }
+
+    /// [`Self::push_blob`] of bytes `open` reads from the start, each time it is called (a
+    /// blob still in an import's staging area).
+    pub fn push_blob_from(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        size: u64,
+        open: &(dyn Fn() -> Result<std::fs::File> + Sync),
+        mount_from: Option<&str>,
+        chunk: u64,
+    ) -> Result<Sent> {
         let what = format!("uploading {digest} to {}/{repo}", self.host);
-        self.net.retry(&what, || self.push_attempt(repo, digest, size, store, mount_from, chunk))
+        self.net.retry(&what, || self.push_attempt(repo, digest, size, open, mount_from, chunk))
     }
 
     /// Fail on any status but `want`, with the registry's own error message.
@@ -318,10 +361,10 @@ impl Registry {
         repo: &str,
         digest: &Digest,
         size: u64,
-        store: &Store,
+        open: &(dyn Fn() -> Result<std::fs::File> + Sync),
         mount_from: Option<&str>,
         chunk: u64,
-    ) -> Result<bool, Failure> {
+    ) -> Result<Sent, Failure> {
         let scope = match mount_from {
             Some(from) => format!("{} repository:{from}:pull", Self::push_scope(repo)),
             None => Self::push_scope(repo),
@@ -330,27 +373,42 @@ impl Registry {
             Some(from) => self.url(&format!("/v2/{repo}/blobs/uploads/?mount={digest}&from={from}")),
             None => self.url(&format!("/v2/{repo}/blobs/uploads/")),
         };
-        let resp = self.attempt(&scope, &|| Ok(self.net.client().post(&start).header("content-length", "0")))?;
-        if resp.status() == StatusCode::CREATED && mount_from.is_some() {
-            return Ok(true);
-        }
-        let resp = self.expect(resp, StatusCode::ACCEPTED, "starting the upload")?;
-        let location =
-            resp.headers().get(LOCATION).and_then(|v| v.to_str().ok()).ok_or_else(|| {
-                Failure::permanent(anyhow!("{}/{repo}: upload started without a Location", self.host))
-            })?;
-        let mut put = reqwest::Url::parse(&start).and_then(|u| u.join(location)).map_err(anyhow::Error::from)?;
+        let record = (size > chunk).then(|| self.upload_record(repo, digest)).flatten();
+        let resumed = match (&record, mount_from) {
+            (Some(r), None) => self.resumable(r, &scope, size),
+            _ => None,
+        };
+        let (mut put, from) = match resumed {
+            Some(at) => at,
+            None => {
+                let resp =
+                    self.attempt(&scope, &|| Ok(self.net.client().post(&start).header("content-length", "0")))?;
+                if resp.status() == StatusCode::CREATED && mount_from.is_some() {
+                    return Ok(Sent::Mounted);
+                }
+                let resp = self.expect(resp, StatusCode::ACCEPTED, "starting the upload")?;
+                let location = resp.headers().get(LOCATION).and_then(|v| v.to_str().ok()).ok_or_else(|| {
+                    Failure::permanent(anyhow!("{}/{repo}: upload started without a Location", self.host))
+                })?;
+                (reqwest::Url::parse(&start).and_then(|u| u.join(location)).map_err(anyhow::Error::from)?, 0)
+            }
+        };
         if size > chunk {
-            put = self.patch_chunks(repo, &scope, put, digest, size, store, chunk)?;
+            put = self.patch_chunks(repo, &scope, put, from, size, open, chunk, record.as_deref())?;
             put.query_pairs_mut().append_pair("digest", &digest.to_string());
             let resp =
                 self.attempt(&scope, &|| Ok(self.net.client().put(put.clone()).header("content-length", "0")))?;
+            // Complete, or refused (a resumed upload that does not add up is never
+            // resumed again): either way the record has served.
+            if let Some(r) = &record {
+                let _ = std::fs::remove_file(r);
+            }
             self.expect(resp, StatusCode::CREATED, "closing the upload")?;
-            return Ok(false);
+            return Ok(Sent::Bytes(size - from));
         }
         put.query_pairs_mut().append_pair("digest", &digest.to_string());
         let resp = self.attempt(&scope, &|| {
-            let file = store.open_blob(digest)?;
+            let file = open()?;
             Ok(self
                 .net
                 .client()
@@ -360,28 +418,64 @@ impl Registry {
                 .body(reqwest::blocking::Body::sized(file, size)))
         })?;
         self.expect(resp, StatusCode::CREATED, "uploading")?;
-        Ok(false)
+        Ok(Sent::Bytes(size))
     }
 
-    /// Send a blob as PATCH chunks with `Content-Range`; returns the location to close.
+    /// Where a chunked upload of `digest` into `repo` is written down, if anywhere.
+    fn upload_record(&self, repo: &str, digest: &Digest) -> Option<std::path::PathBuf> {
+        let key = Digest::of(format!("{}\n{repo}\n{digest}", self.host).as_bytes());
+        self.resume_dir.as_ref().map(|d| d.join(format!("push-{}.json", key.hex())))
+    }
+
+    /// The upload an earlier run wrote down at `record`, if the registry still has it: its
+    /// location now and the offset to go on from (the end of the `Range` the registry
+    /// says it holds). Anything else (no record, an upload the registry forgot or
+    /// refuses to resume) is `None`, and the record is removed: the push starts over.
+    fn resumable(&self, record: &std::path::Path, scope: &str, size: u64) -> Option<(reqwest::Url, u64)> {
+        let r: UploadRecord = serde_json::from_slice(&std::fs::read(record).ok()?).ok()?;
+        let found = (|| {
+            let at = reqwest::Url::parse(&r.location).ok()?;
+            let resp = self.attempt(scope, &|| Ok(self.net.client().get(at.clone()))).ok()?;
+            if resp.status() != StatusCode::NO_CONTENT {
+                return None;
+            }
+            let range = resp.headers().get("range")?.to_str().ok()?;
+            let end: u64 = range.strip_prefix("0-")?.parse().ok()?;
+            // `0-0` cannot tell no byte from one: start over.
+            if end == 0 || end + 1 > size {
+                return None;
+            }
+            let next = resp.headers().get(LOCATION)?.to_str().ok()?;
+            Some((at.join(next).ok()?, end + 1))
+        })();
+        if found.is_none() {
+            let _ = std::fs::remove_file(record);
+        }
+        found
+    }
+
+    /// Send a blob from offset `from` as PATCH chunks with `Content-Range`; returns the
+    /// location to close. After each accepted chunk, the upload's location and offset are
+    /// written to `record`.
     #[allow(clippy::too_many_arguments)]
     fn patch_chunks(
         &self,
         repo: &str,
         scope: &str,
         mut location: reqwest::Url,
-        digest: &Digest,
+        from: u64,
         size: u64,
-        store: &Store,
+        open: &(dyn Fn() -> Result<std::fs::File> + Sync),
         chunk: u64,
+        record: Option<&std::path::Path>,
     ) -> Result<reqwest::Url, Failure> {
         use std::io::{Seek, SeekFrom};
-        let mut start = 0u64;
+        let mut start = from;
         while start < size {
             let len = chunk.min(size - start);
             let end = start + len - 1;
             let resp = self.attempt(scope, &|| {
-                let mut file = store.open_blob(digest)?;
+                let mut file = open()?;
                 file.seek(SeekFrom::Start(start))?;
                 Ok(self
                     .net
@@ -398,6 +492,15 @@ impl Registry {
             })?;
             location = location.join(next).map_err(anyhow::Error::from)?;
             start += len;
+            if let Some(r) = record {
+                // Best effort: without the record, a later run starts this blob over.
+                let rec = UploadRecord { location: location.to_string(), offset: start };
+                if let Some(dir) = r.parent() {
+                    let _ = std::fs::create_dir_all(dir);
+                }
+                let _ = crate::store::atomic::write(r, &serde_json::to_vec(&rec).unwrap_or_default());
+                crate::store::hook::pause("registry-chunk");
+            }
         }
         Ok(location)
     }

@@ -72,6 +72,21 @@ pub enum BlobSink<'a> {
     /// included, so import refuses exactly what verify refuses; only the copy is skipped
     /// for those.
     Stage(&'a Store, &'a Staging),
+    /// As `Stage`, and each blob's digest is sent on the channel as soon as its bytes
+    /// hash to it and are staged (or the store already holds it), while later members
+    /// are still being read: what an import pushes to a registry meanwhile. A blob that
+    /// fails is never sent.
+    StageAndTell(&'a Store, &'a Staging, Sender<Digest>),
+}
+
+impl BlobSink<'_> {
+    /// Where confirmed digests go, if anywhere.
+    fn teller(&self) -> Option<Sender<Digest>> {
+        match self {
+            BlobSink::StageAndTell(_, _, tx) => Some(tx.clone()),
+            _ => None,
+        }
+    }
 }
 
 /// What the head of a bundle says, before its blobs are read.
@@ -430,8 +445,10 @@ fn check_evidence(
 fn sink_file(sink: &BlobSink, d: &Digest) -> Result<Option<File>, BundleError> {
     match sink {
         BlobSink::Discard => Ok(None),
-        BlobSink::Stage(store, _) if store.contains(d) => Ok(None),
-        BlobSink::Stage(_, staging) => staging.create(d).map(Some).map_err(|e| BundleError::Local(format!("{e:#}"))),
+        BlobSink::Stage(store, _) | BlobSink::StageAndTell(store, _, _) if store.contains(d) => Ok(None),
+        BlobSink::Stage(_, staging) | BlobSink::StageAndTell(_, staging, _) => {
+            staging.create(d).map(Some).map_err(|e| BundleError::Local(format!("{e:#}")))
+        }
     }
 }
 
@@ -447,7 +464,7 @@ struct Outcome {
     write_error: Option<String>,
 }
 
-fn worker(jobs: &Receiver<Job>, free: &Sender<Vec<u8>>, out: &Sender<Outcome>) {
+fn worker(jobs: &Receiver<Job>, free: &Sender<Vec<u8>>, out: &Sender<Outcome>, tell: Option<&Sender<Digest>>) {
     for mut job in jobs {
         let mut h = Hasher::new();
         let mut write_error = None;
@@ -461,6 +478,13 @@ fn worker(jobs: &Receiver<Job>, free: &Sender<Vec<u8>>, out: &Sender<Outcome>) {
             let _ = free.send(buf);
         }
         let (actual, _) = h.finish();
+        drop(job.file.take());
+        if let Some(tx) = tell
+            && actual == job.digest
+            && write_error.is_none()
+        {
+            let _ = tx.send(job.digest);
+        }
         let _ = out.send(Outcome { digest: job.digest, actual, write_error });
     }
 }
@@ -678,7 +702,8 @@ fn verify_stream(
     let result: Result<(), BundleError> = std::thread::scope(|s| {
         for _ in 0..threads {
             let (jobs_rx, free_tx, out_tx) = (jobs_rx.clone(), free_tx.clone(), out_tx.clone());
-            s.spawn(move || worker(&jobs_rx, &free_tx, &out_tx));
+            let tell = sink.teller();
+            s.spawn(move || worker(&jobs_rx, &free_tx, &out_tx, tell.as_ref()));
         }
         drop(out_tx);
         let r = (|| {
@@ -819,7 +844,12 @@ fn check_range(
         }
         pos += n as u64;
     }
-    check_outcome(&Outcome { digest: *digest, actual: h.finish().0, write_error })
+    drop(out);
+    check_outcome(&Outcome { digest: *digest, actual: h.finish().0, write_error })?;
+    if let Some(tx) = sink.teller() {
+        let _ = tx.send(*digest);
+    }
+    Ok(())
 }
 
 /// Run `work` over `items` on every core, largest first, each thread taking the next item

@@ -150,13 +150,14 @@ pub(super) fn import_as(args: &ImportArgs, cx: &Ctx, op: &str, from: Option<&str
     })?;
     let oci_remote = oci_target.map(|(registry, prefix)| RegistryOci {
         store: &store,
-        registry,
+        registry: registry.resume_uploads_in(store.layout().partial_dir()),
         prefix,
         max_components: args.oci_max_components,
         jobs: args.oci_jobs,
         chunk_size: args.oci_chunk_size,
         moved: Default::default(),
         mounted: Default::default(),
+        early: Default::default(),
     });
     // What a record of this import is for: the same bundle into the same target.
     let target_key = match &args.oci_registry {
@@ -184,7 +185,28 @@ pub(super) fn import_as(args: &ImportArgs, cx: &Ctx, op: &str, from: Option<&str
 
         let staging = store.staging("current")?;
         let bar = cx.reporter.bytes("verify", None);
-        let verified = verify(&args.bundle, &trusted, BlobSink::Stage(&store, &staging), &bar);
+        // Into a registry, layers go up while later ones are still being read, once the
+        // head is known good (no policy decides later: an environment's import waits).
+        let early = match (&oci_remote, &site_env) {
+            (Some(t), None) => early_head(&store, &trusted, args, t),
+            _ => None,
+        };
+        let verified = match (&oci_remote, early) {
+            (Some(t), Some(m)) => {
+                let (tx, rx) = crossbeam_channel::unbounded();
+                std::thread::scope(|s| {
+                    let pusher = s.spawn(|| t.push_confirmed(&m, &rx, &|d| staging.open(d)));
+                    let v = verify(&args.bundle, &trusted, BlobSink::StageAndTell(&store, &staging, tx), &bar);
+                    if v.is_err() {
+                        // Nothing more goes up for a bundle that failed: the queue is dropped.
+                        while rx.try_recv().is_ok() {}
+                    }
+                    let _ = pusher.join();
+                    v
+                })
+            }
+            _ => verify(&args.bundle, &trusted, BlobSink::Stage(&store, &staging), &bar),
+        };
         bar.finish_and_clear();
         let bundle = match verified {
             Ok(b) => b,
@@ -506,6 +528,25 @@ fn answer_from_record(
         anyhow::bail!("not every image is at the target as the recorded import left it");
     };
     Ok(Some((head, placed)))
+}
+
+/// The signed manifest of a bundle whose images may go up to the registry while it is
+/// verified: its head checks, no rollback or base rule refuses it, it carries images, and
+/// the registry answers. Anything else (`None`) leaves every push to after the verify,
+/// whose verdict then decides.
+fn early_head(
+    store: &Store,
+    trusted: &[crate::bundle::sign::PublicKey],
+    args: &ImportArgs,
+    remote: &RegistryOci<'_>,
+) -> Option<crate::bundle::manifest::Manifest> {
+    let head = check_signed_head(&args.bundle, trusted).ok()?;
+    let m = head.manifest;
+    let first = m.artifacts.iter().find(|a| a.kind == Kind::Image)?;
+    super::import_guard::check_manifest(store, &m, &head.manifest_digest, args.allow_downgrade).ok()?;
+    let r = crate::oci::Reference::parse(&first.name).ok()?;
+    remote.registry.check(&remote.target_repository(&r.repository)).ok()?;
+    Some(m)
 }
 
 /// Write down and print an import answered from its record.

@@ -571,6 +571,15 @@ impl Staging {
         Ok(f)
     }
 
+    /// A confirmed blob's bytes: staged, or in the store when it was there already (or
+    /// has been promoted meanwhile).
+    pub fn open(&self, d: &Digest) -> Result<File> {
+        match File::open(self.store.layout.staged_blob(&self.id, d)) {
+            Ok(f) => Ok(f),
+            Err(_) => self.store.open_blob(d),
+        }
+    }
+
     /// fsync each staged blob and move it into the blob directory.
     pub fn promote(self, digests: &[Digest]) -> Result<()> {
         for d in digests {

@@ -197,6 +197,9 @@ pub struct RegistryOci<'a> {
     /// Bytes uploaded and blobs mounted by [`Target::load`], for the receipt.
     pub moved: std::sync::atomic::AtomicU64,
     pub mounted: std::sync::atomic::AtomicU64,
+    /// Blobs [`RegistryOci::push_confirmed`] put at the registry (repository, digest):
+    /// [`Target::load`] does not ask for them again.
+    pub early: std::sync::Mutex<HashSet<(String, Digest)>>,
 }
 
 pub struct RegistryPlan {
@@ -215,6 +218,85 @@ struct ImagePlan {
 }
 
 impl RegistryOci<'_> {
+    /// Put blob `d` into each of `repos`: skipped where the registry has it, uploaded to
+    /// the first that lacks it and mounted from there into the others.
+    fn put_blob(
+        &self,
+        d: &Digest,
+        size: u64,
+        repos: &[String],
+        open: &(dyn Fn() -> Result<std::fs::File> + Sync),
+    ) -> Result<()> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let reg = &self.registry;
+        let mut home: Option<&str> = None;
+        for repo in repos {
+            let done = self.early.lock().expect("early").contains(&(repo.clone(), *d));
+            let r = (|| -> Result<()> {
+                if !done && !reg.has_blob(repo, d)? {
+                    match reg.push_blob_from(repo, d, size, open, home, self.chunk_size)? {
+                        crate::registry::Sent::Mounted => self.mounted.fetch_add(1, Relaxed),
+                        crate::registry::Sent::Bytes(n) => self.moved.fetch_add(n, Relaxed),
+                    };
+                }
+                Ok(())
+            })();
+            r.with_context(|| format!("blob {d} to {}/{repo}", reg.host))?;
+            home.get_or_insert(repo);
+        }
+        Ok(())
+    }
+
+    /// Push each layer and config of the bundle's images as its digest arrives on
+    /// `confirmed` (sent by the verify of an import once the blob's bytes hash to what the
+    /// signed manifest `m` says), on `jobs` threads, until the channel closes. Nothing
+    /// names these blobs yet, so the registry shows no change; [`Target::load`] pushes
+    /// whatever this did not (a failure here is retried there and reported then), then
+    /// the manifests and tags. `open` reads a confirmed blob.
+    pub fn push_confirmed(
+        &self,
+        m: &crate::bundle::manifest::Manifest,
+        confirmed: &crossbeam_channel::Receiver<Digest>,
+        open: &(dyn Fn(&Digest) -> Result<std::fs::File> + Sync),
+    ) {
+        let mut repos: HashMap<Digest, Vec<String>> = HashMap::new();
+        for a in m.artifacts.iter().filter(|a| a.kind == Kind::Image) {
+            let Ok(r) = Reference::parse(&a.name) else { continue };
+            let repo = self.target_repository(&r.repository);
+            for d in &a.blobs {
+                let e = repos.entry(*d).or_default();
+                if !e.contains(&repo) {
+                    e.push(repo.clone());
+                }
+            }
+        }
+        let sizes: HashMap<Digest, u64> = m
+            .blobs
+            .iter()
+            .filter(|b| !oci::is_manifest_type(&b.media_type) && !oci::is_index(&b.media_type))
+            .map(|b| (b.digest, b.size))
+            .collect();
+        // After one failure (the registry went away, say) the rest waits for the load,
+        // which retries and reports: no retries here that only delay the verdict.
+        let gave_up = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            for _ in 0..self.jobs.max(1) {
+                s.spawn(|| {
+                    for d in confirmed {
+                        let (Some(size), Some(to)) = (sizes.get(&d), repos.get(&d)) else { continue };
+                        if gave_up.load(std::sync::atomic::Ordering::Relaxed) {
+                            continue;
+                        }
+                        match self.put_blob(&d, *size, to, &|| open(&d)) {
+                            Ok(()) => self.early.lock().expect("early").extend(to.iter().map(|r| (r.clone(), d))),
+                            Err(_) => gave_up.store(true, std::sync::atomic::Ordering::Relaxed),
+                        }
+                    }
+                });
+            }
+        });
+    }
+
     /// The repository at the target for an upstream `host/path`.
     pub fn target_repository(&self, upstream_path: &str) -> String {
         let mut parts: Vec<String> = self
@@ -267,7 +349,6 @@ impl Target for RegistryOci<'_> {
         reporter: &Reporter,
         journal: &mut Journal<'a>,
     ) -> Result<Vec<Placed>> {
-        use std::sync::atomic::Ordering::Relaxed;
         let reg = &self.registry;
         // Every blob once, with the repositories that need it (and the first image naming
         // it, for errors): uploaded to the first, mounted into the others. All blobs of all
@@ -295,22 +376,8 @@ impl Target for RegistryOci<'_> {
         pool.install(|| {
             order.par_iter().try_for_each(|d| -> Result<()> {
                 let (size, repos, image) = &needs[d];
-                let mut home: Option<&str> = None;
-                for repo in repos {
-                    let r = (|| -> Result<()> {
-                        if reg.has_blob(repo, d)? {
-                            return Ok(());
-                        }
-                        if reg.push_blob(repo, d, *size, self.store, home, self.chunk_size)? {
-                            self.mounted.fetch_add(1, Relaxed);
-                        } else {
-                            self.moved.fetch_add(*size, Relaxed);
-                        }
-                        Ok(())
-                    })();
-                    r.with_context(|| format!("image `{image}`: blob {d} to {}/{repo}", reg.host))?;
-                    home.get_or_insert(repo);
-                }
+                self.put_blob(d, *size, repos, &|| self.store.open_blob(d))
+                    .with_context(|| format!("image `{image}`"))?;
                 bar.inc(*size);
                 hook::pause("registry-blob");
                 Ok(())

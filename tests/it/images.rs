@@ -414,3 +414,137 @@ fn split_volumes_are_answered_from_the_record_only_with_each_volume_as_recorded(
     std::fs::OpenOptions::new().write(true).open(&v2).unwrap().set_len(len - 1).unwrap();
     cx.run(&[&["import", v1.to_str().unwrap()][..], &reg].concat()).fails(1, "truncated");
 }
+
+#[test]
+fn layers_go_up_while_later_ones_are_still_read_and_a_killed_import_does_not_send_them_again() {
+    let cx = TestContext::new();
+    cx.key();
+    let up = upstream(&cx, 1_000_000);
+    let spec = spec(&cx, &up, "linux/amd64, linux/arm64");
+    let bundle = cx.bundle(&spec, "out", &[]).join("images-1.airlock");
+    let unpacked = cx.path("unpacked");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    sh(&unpacked, &format!("zstd -dc {} | tar -x manifest.json", bundle.display()));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(unpacked.join("manifest.json")).unwrap()).unwrap();
+    let blobs = manifest["blobs"].as_array().unwrap();
+    let layers: Vec<(&str, u64)> = blobs
+        .iter()
+        .filter(|b| {
+            !b["mediaType"].as_str().unwrap().contains("manifest")
+                && !b["mediaType"].as_str().unwrap().contains("index")
+        })
+        .map(|b| (b["digest"].as_str().unwrap(), b["size"].as_u64().unwrap()))
+        .collect();
+    let layer_bytes: u64 = layers.iter().map(|l| l.1).sum();
+    assert!(layers.len() >= 4, "{layers:?}");
+
+    let target = Registry::start(&cx.path("target-registry"));
+    let t = target.host();
+    let b = bundle.to_str().unwrap();
+    let args = ["--json", "import", b, "--oci-registry", &t, "--oci-insecure"];
+    let repos = ["ns/base", "ns/app", "ns/tool"];
+    let at_target = |d: &str| {
+        repos.iter().any(|r| {
+            std::process::Command::new("curl")
+                .args(["-sfI", &format!("http://{t}/v2/{r}/blobs/{d}")])
+                .output()
+                .unwrap()
+                .status
+                .success()
+        })
+    };
+    // Stopped as the last blob of the bundle is about to be staged: the blobs before it
+    // are confirmed, and their layers are at the registry already, with no tag yet.
+    let mut child = crate::interrupt::pause_at(&cx, &args, &format!("staged:{}", blobs.len()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let early = loop {
+        let n = layers.iter().filter(|(d, _)| at_target(d)).count();
+        if n > 0 || std::time::Instant::now() > deadline {
+            break n;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    for r in repos {
+        let tags =
+            std::process::Command::new("curl").args(["-sf", &format!("http://{t}/v2/{r}/tags/list")]).output().unwrap();
+        if tags.status.success() {
+            let v: serde_json::Value = serde_json::from_slice(&tags.stdout).unwrap();
+            let none = v["tags"].as_array().is_none_or(|t| t.is_empty());
+            assert!(none, "no tag before the bundle is verified: {r} {v}");
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(early > 0, "no layer went up while the bundle was still being read");
+
+    // Run again, it completes and sends only what had not gone up.
+    let r = cx.run(&args).ok().json();
+    let sent = r["registry"]["bytesUploaded"].as_u64().unwrap();
+    assert!(sent < layer_bytes, "the re-run sent {sent} of {layer_bytes} layer bytes again");
+    for (name, d) in &up.tops {
+        assert_eq!(remote_digest(&format!("{t}/{name}")), *d);
+    }
+}
+
+#[test]
+fn a_chunked_upload_killed_between_chunks_goes_on_from_where_the_registry_stands() {
+    let cx = TestContext::new();
+    cx.key();
+    let up = upstream(&cx, 3_000_000);
+    let spec = spec(&cx, &up, "linux/amd64, linux/arm64");
+    let bundle = cx.bundle(&spec, "out", &[]).join("images-1.airlock");
+    let unpacked = cx.path("unpacked");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    sh(&unpacked, &format!("zstd -dc {} | tar -x manifest.json", bundle.display()));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(unpacked.join("manifest.json")).unwrap()).unwrap();
+    let layers: Vec<(String, u64)> = manifest["blobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| {
+            let mt = b["mediaType"].as_str().unwrap();
+            !mt.contains("manifest") && !mt.contains("index")
+        })
+        .map(|b| (b["digest"].as_str().unwrap().to_string(), b["size"].as_u64().unwrap()))
+        .collect();
+    let layer_bytes: u64 = layers.iter().map(|l| l.1).sum();
+
+    let target = Registry::start(&cx.path("target-registry"));
+    let t = target.host();
+    let b = bundle.to_str().unwrap();
+    let args =
+        ["--json", "import", b, "--oci-registry", &t, "--oci-insecure", "--oci-chunk-size", "1MiB", "--oci-jobs", "1"];
+    // Killed right after the registry accepted the second chunk of a blob.
+    crate::interrupt::kill_at(&cx, &args, "registry-chunk:2");
+    let whole: u64 = layers
+        .iter()
+        .filter(|(d, _)| {
+            ["ns/base", "ns/app", "ns/tool"].iter().any(|r| {
+                std::process::Command::new("curl")
+                    .args(["-sfI", &format!("http://{t}/v2/{r}/blobs/{d}")])
+                    .output()
+                    .unwrap()
+                    .status
+                    .success()
+            })
+        })
+        .map(|l| l.1)
+        .sum();
+    // The next run sends neither the blobs that were complete nor the chunks the
+    // registry holds of the one that was not.
+    let r = cx.run(&args).ok().json();
+    let sent = r["registry"]["bytesUploaded"].as_u64().unwrap();
+    assert!(
+        sent + whole + (1 << 20) <= layer_bytes,
+        "the re-run sent {sent} bytes; {whole} of {layer_bytes} were complete at the registry before it"
+    );
+    for (name, d) in &up.tops {
+        assert_eq!(remote_digest(&format!("{t}/{name}")), *d);
+    }
+    let left: Vec<_> = std::fs::read_dir(cx.store().join("partial"))
+        .map(|rd| rd.filter_map(Result::ok).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "no upload is left written down: {left:?}");
+}

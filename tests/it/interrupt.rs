@@ -78,6 +78,14 @@ fn kill_while_loading_then_resume() {
 /// Run airlock with the test hook armed at `point` (`name:n`, see `airlock::store::hook`),
 /// wait until it stops there, and kill it with SIGKILL.
 pub(crate) fn kill_at(cx: &TestContext, args: &[&str], point: &str) {
+    let mut child = pause_at(cx, args, point);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
+/// Start `airlock ARGS` with the test hook armed at `point` and return it once it stands
+/// there, for good (until the caller kills it).
+pub(crate) fn pause_at(cx: &TestContext, args: &[&str], point: &str) -> std::process::Child {
     let mut child = cx
         .command()
         .args(args)
@@ -108,8 +116,7 @@ pub(crate) fn kill_at(cx: &TestContext, args: &[&str], point: &str) {
             }
         }
     }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    child
 }
 
 /// The fixtures' bundle (every kind of artifact), uncompressed.

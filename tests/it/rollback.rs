@@ -67,10 +67,10 @@ fn a_registry_that_fails_after_the_store_loaded_rolls_the_store_back() {
     let (v1, v2) = two_versions(&cx);
     cx.run(&["import", &v1]).ok();
     let before = store_tree(&cx);
-    // Up for the reachability check and a few requests, then gone mid-push: by then the
-    // raw file and the git commit of v2 are in the store.
+    // Up for the reachability check and the blobs, then gone at the first request for a
+    // manifest: by then the raw file and the git commit of v2 are in the store.
     let target = Registry::start(&cx.path("registry"));
-    let proxy = Proxy::start(target.port, 1500);
+    let proxy = Proxy::start_until(target.port, "/manifests/");
     let host = format!("127.0.0.1:{}", proxy.port);
     let args = ["--json", "import", &v2, "--oci-registry", &host, "--oci-insecure", "--oci-jobs", "1"];
     let failed = cx.run_env(&args, &[("AIRLOCK_BACKOFF", "10ms")]).fails(2, &host);

@@ -11,16 +11,39 @@ pub struct Proxy {
     pub port: u16,
     down: Arc<AtomicBool>,
     budget: Arc<AtomicI64>,
+    /// Whether the marker still brings the "server" down.
+    armed: Arc<AtomicBool>,
+}
+
+/// When the "server" goes away.
+#[derive(Clone)]
+struct Limit {
+    down: Arc<AtomicBool>,
+    budget: Arc<AtomicI64>,
+    /// Also as soon as a client sends these bytes (a request for some path), while armed.
+    marker: Option<Arc<Vec<u8>>>,
+    armed: Arc<AtomicBool>,
 }
 
 impl Proxy {
     /// Forward to `127.0.0.1:upstream`; go down after `budget` client bytes.
     pub fn start(upstream: u16, budget: i64) -> Self {
+        Self::with(upstream, budget, None)
+    }
+
+    /// Forward to `127.0.0.1:upstream`; go down as a client sends `marker` (say
+    /// `/manifests/`: the first request for a manifest), before it reaches the server.
+    pub fn start_until(upstream: u16, marker: &str) -> Self {
+        Self::with(upstream, i64::MAX, Some(Arc::new(marker.as_bytes().to_vec())))
+    }
+
+    fn with(upstream: u16, budget: i64, marker: Option<Arc<Vec<u8>>>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let down = Arc::new(AtomicBool::new(false));
         let left = Arc::new(AtomicI64::new(budget));
-        let (d, b) = (down.clone(), left.clone());
+        let armed = Arc::new(AtomicBool::new(true));
+        let (d, b, a) = (down.clone(), left.clone(), armed.clone());
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { continue };
@@ -29,13 +52,13 @@ impl Proxy {
                     continue;
                 }
                 let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else { continue };
-                let (d1, b1) = (d.clone(), b.clone());
+                let limit = Limit { down: d.clone(), budget: b.clone(), marker: marker.clone(), armed: a.clone() };
                 let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                std::thread::spawn(move || pump(client, server, Some((d1, b1))));
+                std::thread::spawn(move || pump(client, server, Some(limit)));
                 std::thread::spawn(move || pump(s2, c2, None));
             }
         });
-        Self { port, down, budget: left }
+        Self { port, down, budget: left, armed }
     }
 
     pub fn is_down(&self) -> bool {
@@ -45,19 +68,23 @@ impl Proxy {
     /// Bring the "server" back.
     pub fn resume(&self) {
         self.budget.store(i64::MAX, Ordering::SeqCst);
+        self.armed.store(false, Ordering::SeqCst);
         self.down.store(false, Ordering::SeqCst);
     }
 }
 
-fn pump(mut from: TcpStream, mut to: TcpStream, limit: Option<(Arc<AtomicBool>, Arc<AtomicI64>)>) {
+fn pump(mut from: TcpStream, mut to: TcpStream, limit: Option<Limit>) {
     let mut buf = [0u8; 16 * 1024];
     loop {
         let n = match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        if let Some((down, budget)) = &limit
-            && (down.load(Ordering::SeqCst) || budget.fetch_sub(n as i64, Ordering::SeqCst) <= n as i64)
+        if let Some(Limit { down, budget, marker, armed }) = &limit
+            && (down.load(Ordering::SeqCst)
+                || budget.fetch_sub(n as i64, Ordering::SeqCst) <= n as i64
+                || (armed.load(Ordering::SeqCst)
+                    && marker.as_ref().is_some_and(|m| buf[..n].windows(m.len()).any(|w| w == m.as_slice()))))
         {
             down.store(true, Ordering::SeqCst);
             break;
